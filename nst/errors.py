@@ -1,0 +1,5 @@
+"""The one error type the program reports to users as a single line (exit code 2)."""
+
+
+class NstError(Exception):
+    """A problem the user can fix: the message is one sentence naming the file and the fix."""
