@@ -1,0 +1,91 @@
+"""Command line: `python -m nst` / `nst`. Bad input ends in one line on stderr and exit code 2."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from nst.config import Config
+
+DEFAULTS = Config()
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog="nst",
+        description="Neural style transfer as in the deeplearning.ai homework (Gatys et al. 2015) on TensorFlow 2. "
+        "With no arguments: the demo (Grace Hopper painted in the style of images/swirls.jpg).",
+    )
+    p.add_argument("--content", type=Path, default=DEFAULTS.content, help="content image (default: %(default)s)")
+    p.add_argument("--style", type=Path, default=DEFAULTS.style, help="style image (default: %(default)s)")
+    p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; downloaded when missing)")
+    p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
+    p.add_argument("--iterations", type=int, default=DEFAULTS.iterations, help="Adam steps (default: %(default)s)")
+    p.add_argument("--width", type=int, default=DEFAULTS.width, help="image width in pixels (default: %(default)s)")
+    p.add_argument("--height", type=int, default=DEFAULTS.height, help="image height in pixels (default: %(default)s)")
+    p.add_argument("--noise-ratio", type=float, default=DEFAULTS.noise_ratio,
+                   help="share of U(-20, 20) noise in the initial image (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=DEFAULTS.alpha, help="content weight (default: %(default)s)")
+    p.add_argument("--beta", type=float, default=DEFAULTS.beta, help="style weight (default: %(default)s)")
+    p.add_argument("--save-every", type=int, default=DEFAULTS.save_every,
+                   help="save an image and log the costs every N steps (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="seed for the initial noise (default: random)")
+    p.add_argument("--no-download", action="store_true", help="never download the weights; fail if missing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    return p
+
+
+def config_from_args(args):
+    return Config(
+        content=args.content, style=args.style, weights=args.weights, output_dir=args.output_dir,
+        iterations=args.iterations, width=args.width, height=args.height, noise_ratio=args.noise_ratio,
+        learning_rate=args.learning_rate, alpha=args.alpha, beta=args.beta, save_every=args.save_every,
+        seed=args.seed, download=not args.no_download, progress=not args.no_progress,
+    )
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow and initialise its devices with stderr muted at the file-descriptor level.
+
+    TF's C++ start-up lines (absl, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL; muting them keeps an error
+    message the one line on stderr. A failing import is re-raised after stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        tf.constant(0.0).numpy()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from nst.errors import NstError
+
+    try:
+        if not args.debug:
+            import_tensorflow_quietly()
+        from nst.transfer import style_transfer
+
+        style_transfer(config_from_args(args))
+    except NstError as exc:
+        if args.debug:
+            raise
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Done: {args.output_dir / 'generated_image.jpg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""The optimisation loop (the homework's `model_nn`): Adam on the pixels of the generated image.
+
+Adam has TF1 `tf.train.AdamOptimizer` semantics (the homework's):
+    lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+    x = x - lr_t * m / (sqrt(v) + epsilon)          (epsilon outside the bias correction)
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from nst.costs import compute_content_cost, layer_style_cost_from_gram, style_gram, total_cost
+from nst.files import write_text_atomic
+from nst.images import save_image
+
+BETA1 = 0.9
+BETA2 = 0.999
+EPSILON = 1e-8
+COSTS_HEADER = ("iteration", "total", "content", "style")
+
+
+def adam_state(image):
+    """Fresh Adam slots for `image` as tf.Variables: m, v (zeros like image) and beta1^t, beta2^t (TF1 keeps
+    these powers as variables, multiplied by beta after each step; they start at beta1 and beta2)."""
+    return {
+        "m": tf.Variable(tf.zeros_like(image), trainable=False, name="adam_m"),
+        "v": tf.Variable(tf.zeros_like(image), trainable=False, name="adam_v"),
+        "beta1_power": tf.Variable(BETA1, dtype=tf.float32, trainable=False, name="beta1_power"),
+        "beta2_power": tf.Variable(BETA2, dtype=tf.float32, trainable=False, name="beta2_power"),
+    }
+
+
+def adam_update(var, grad, state, learning_rate, beta1=BETA1, beta2=BETA2, epsilon=EPSILON):
+    """One TF1-AdamOptimizer update of `var` in place (see the module docstring for the equations).
+
+    Computed in float32 in the order of TF1's ApplyAdam kernel, with beta^t accumulated by multiplication as
+    TF1 does, so the result equals tf.compat.v1.train.AdamOptimizer bit for bit.
+    """
+    one, beta1, beta2 = tf.constant(1.0), tf.constant(beta1), tf.constant(beta2)
+    b1_power, b2_power = state["beta1_power"], state["beta2_power"]
+    lr_t = learning_rate * tf.sqrt(one - b2_power) / (one - b1_power)
+    m = state["m"].assign_add((grad - state["m"]) * (one - beta1))
+    v = state["v"].assign_add((tf.square(grad) - state["v"]) * (one - beta2))
+    updated = var.assign_sub(m * lr_t / (tf.sqrt(v) + epsilon))
+    b1_power.assign(b1_power * beta1)
+    b2_power.assign(b2_power * beta2)
+    return updated
+
+
+def style_targets(model, style_image, style_layers):
+    """The style Grams {layer: (n_C, n_C)} of the style image, computed once."""
+    acts = model(tf.constant(style_image), [name for name, _ in style_layers])
+    return {name: style_gram(acts[name]) for name, _ in style_layers}
+
+
+def content_target(model, content_image, content_layer):
+    """The content activations a_C (1, n_H, n_W, n_C), computed once."""
+    return model(tf.constant(content_image), [content_layer])[content_layer]
+
+
+def cost_function(model, a_C, grams, cfg):
+    """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
+    layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
+
+    def costs(image):
+        acts = model(image, layers)
+        J_content = compute_content_cost(a_C, acts[cfg.content_layer])
+        J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
+                            for name, coeff in cfg.style_layers])
+        return total_cost(J_content, J_style, cfg.alpha, cfg.beta), J_content, J_style
+
+    return costs
+
+
+def make_train_step(costs, image, state, learning_rate):
+    """A compiled step: costs of the current image, gradient, one Adam update. Returns (J, Jc, Js) before it."""
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            J, J_content, J_style = costs(image)
+        grad = tape.gradient(J, image)
+        adam_update(image, grad, state, learning_rate)
+        return J, J_content, J_style
+
+    return train_step
+
+
+def write_costs_csv(path, history):
+    """costs.csv: header iteration,total,content,style; one row per step with the costs after it (full precision)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COSTS_HEADER)
+    for i, J, Jc, Js in history:
+        writer.writerow([i, repr(float(J)), repr(float(Jc)), repr(float(Js))])
+    write_text_atomic(path, buf.getvalue())
+
+
+def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write):
+    """The homework's model_nn: `cfg.iterations` Adam steps from `input_image` (all images (1, H, W, 3), normalized).
+
+    After step i with i % cfg.save_every == 0: logs the costs (the homework's wording) and saves
+    `<output_dir>/<i>.png`; at the end saves `generated_image.jpg`; `costs.csv` holds every step's costs.
+    Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style) after step i]).
+    """
+    out = Path(cfg.output_dir)
+    a_C = content_target(model, content_image, cfg.content_layer)
+    grams = style_targets(model, style_image, cfg.style_layers)
+    costs = cost_function(model, a_C, grams, cfg)
+    image = tf.Variable(input_image, dtype=tf.float32, name="generated_image")
+    state = adam_state(image)
+    train_step = make_train_step(costs, image, state, cfg.learning_rate)
+
+    history = []
+    pending = None  # (i, image after step i or None): its costs come from the next step's forward pass
+    bar = tqdm(total=cfg.iterations, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+
+    def finish(i, saved, J, Jc, Js):
+        history.append((i, float(J), float(Jc), float(Js)))
+        bar.set_postfix(total=f"{float(J):.4g}", content=f"{float(Jc):.4g}", style=f"{float(Js):.4g}")
+        if saved is not None:
+            log(f"Iteration {i} :\ntotal cost = {float(J)}\ncontent cost = {float(Jc)}\nstyle cost = {float(Js)}")
+            save_image(out / f"{i}.png", saved)
+            write_costs_csv(out / "costs.csv", history)
+
+    for i in range(cfg.iterations):
+        J, Jc, Js = train_step()
+        if pending is not None:
+            finish(*pending, J, Jc, Js)
+        bar.update(1)
+        pending = (i, image.numpy() if i % cfg.save_every == 0 else None)
+    J, Jc, Js = costs(image)
+    finish(*pending, J, Jc, Js)
+    bar.close()
+    generated = image.numpy()
+    save_image(out / "generated_image.jpg", generated)
+    write_costs_csv(out / "costs.csv", history)
+    return generated, history

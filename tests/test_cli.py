@@ -1,0 +1,103 @@
+"""The program as a user runs it: `python -m nst` end to end on a small generated net, and bad input."""
+
+import csv
+import socket
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from nst.cli import build_parser, main
+from nst.config import PACKAGE_ROOT
+
+FLAGS = ["--content", "--style", "--weights", "--output-dir", "--iterations", "--width", "--height", "--noise-ratio",
+         "--learning-rate", "--alpha", "--beta", "--save-every", "--seed", "--no-download"]
+
+
+def run_nst(*args, cwd=None, env=None):
+    import os
+
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "nst", *map(str, args)], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    """A 64x48 'photo' (smooth shapes) and a 'painting' (stripes) as PNG files."""
+    folder = tmp_path_factory.mktemp("pictures")
+    y, x = np.mgrid[0:48, 0:64]
+    photo = np.stack([x * 4, y * 5, 255 - x * 2], axis=-1) * ((x - 32) ** 2 + (y - 24) ** 2 < 300)[..., None]
+    painting = np.stack([128 + 127 * np.sin(x / 2.0 + y / 3.0), 128 + 127 * np.cos(y / 1.5),
+                         128 + 127 * np.sin((x - y) / 4.0)], axis=-1)
+    iio.imwrite(folder / "photo.png", photo.clip(0, 255).astype(np.uint8))
+    iio.imwrite(folder / "painting.png", painting.clip(0, 255).astype(np.uint8))
+    return folder / "photo.png", folder / "painting.png"
+
+
+def test_help_lists_every_flag():
+    text = build_parser().format_help()
+    assert all(flag in text for flag in FLAGS)
+
+
+def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
+    out = tmp_path / "out"
+    result = run_nst("--weights", small_vgg, "--content", pictures[0], "--style", pictures[1], "--width", 64,
+                     "--height", 48, "--iterations", 40, "--output-dir", out, "--seed", 1)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "20.png", "costs.csv", "generated_image.jpg"]
+    assert iio.imread(out / "0.png").shape == (48, 64, 3)
+    assert iio.imread(out / "generated_image.jpg").shape == (48, 64, 3)
+    rows = list(csv.DictReader(open(out / "costs.csv")))
+    assert [int(r["iteration"]) for r in rows] == list(range(40))
+    totals = [float(r["total"]) for r in rows]
+    assert totals[-1] < 0.5 * totals[0] and totals[-1] < totals[20] < totals[0]
+    for i in (0, 20):  # the homework's log lines, with the costs written to costs.csv
+        assert f"Iteration {i} :\ntotal cost = {float(rows[i]['total'])}\n" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_no_weights_and_no_network_exits_2(tmp_path):
+    with socket.socket() as s:  # a port on this machine that nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_nst("--iterations", 1, cwd=tmp_path, env={"NST_WEIGHTS_URL": f"http://127.0.0.1:{port}/vgg.mat"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "imagenet-vgg-verydeep-19.mat" in lines[0] and "106118b7cf60435e6d8e04f6a6dc3657" in lines[0]
+    assert not (tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").exists()
+
+
+def bad_input_cases(tmp_path, small_vgg, pictures):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a picture\n")
+    corrupt = tmp_path / "corrupt.mat"
+    corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
+    base = ["--content", pictures[0], "--style", pictures[1], "--weights", small_vgg, "--width", 16, "--height", 12,
+            "--iterations", 1, "--output-dir", tmp_path / "out", "--no-progress"]
+    return {
+        "missing content": (base + ["--content", tmp_path / "nope.jpg"], "nope.jpg"),
+        "content not an image": (base + ["--content", text], "notes.jpg"),
+        "missing weights": (base + ["--weights", tmp_path / "none.mat", "--no-download"], "none.mat"),
+        "corrupt weights": (base + ["--weights", corrupt], "corrupt.mat"),
+        "zero iterations": (base + ["--iterations", 0], "--iterations"),
+        "negative learning rate": (base + ["--learning-rate", -1], "--learning-rate"),
+    }
+
+
+def test_bad_input_one_line_exit_2(tmp_path, small_vgg, pictures, capsys):
+    for name, (args, needle) in bad_input_cases(tmp_path, small_vgg, pictures).items():
+        code = main([str(a) for a in args])
+        err = capsys.readouterr().err
+        assert code == 2, name
+        assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err, (name, err)
+    assert not (tmp_path / "out" / "generated_image.jpg").exists()
+
+
+def test_bad_input_through_a_real_process(tmp_path, pictures):
+    result = run_nst("--content", tmp_path / "missing.png", "--style", pictures[1], "--no-download")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "missing.png" in result.stderr
