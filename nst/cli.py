@@ -1,6 +1,7 @@
 """Command line: `python -m nst` / `nst`. Bad input ends in one line on stderr and exit code 2."""
 
 import argparse
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -32,19 +33,17 @@ def build_parser():
     p.add_argument("--save-every", type=int, default=DEFAULTS.save_every,
                    help="save an image and log the costs every N steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed for the initial noise (default: random)")
-    p.add_argument("--no-download", action="store_true", help="never download the weights; fail if missing")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-download", dest="download", action="store_false",
+                   help="never download the weights; fail if missing")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return p
 
 
 def config_from_args(args):
-    return Config(
-        content=args.content, style=args.style, weights=args.weights, output_dir=args.output_dir,
-        iterations=args.iterations, width=args.width, height=args.height, noise_ratio=args.noise_ratio,
-        learning_rate=args.learning_rate, alpha=args.alpha, beta=args.beta, save_every=args.save_every,
-        seed=args.seed, download=not args.no_download, progress=not args.no_progress,
-    )
+    """A Config from parsed arguments: every argument whose dest is a Config field sets that field."""
+    names = {field.name for field in dataclasses.fields(Config)}
+    return Config(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def import_tensorflow_quietly():
@@ -83,7 +82,7 @@ def main(argv=None):
             raise
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
-    print(f"Done: {args.output_dir / 'generated_image.jpg'}")
+    print(f"Done: {Path(args.output_dir) / 'generated_image.jpg'}")
     return 0
 
 
