@@ -18,7 +18,8 @@ def build_parser():
         "With no arguments: the demo (Grace Hopper painted in the style of images/swirls.jpg).",
     )
     p.add_argument("--content", type=Path, default=DEFAULTS.content, help="content image (default: %(default)s)")
-    p.add_argument("--style", type=Path, default=DEFAULTS.style, help="style image (default: %(default)s)")
+    p.add_argument("--style", type=Path, nargs="+", action=OneOrMany, default=DEFAULTS.style,
+                   help="style image, or several blended by --style-blend (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
                    help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; downloaded when missing)")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
@@ -37,7 +38,46 @@ def build_parser():
                    help="never download the weights; fail if missing")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    add_gatys_options(p)
     return p
+
+
+class OneOrMany(argparse.Action):
+    """nargs="+" that stores one value as itself and several as a list (so `--style A.jpg` stays a path)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values[0] if len(values) == 1 else list(values))
+
+
+def add_gatys_options(p):
+    """Issue 5: the options of anishathalye/ and jcjohnson/neural-style; every default is the homework's."""
+    g = p.add_argument_group("beyond the homework (all off by default)")
+    g.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS.optimizer,
+                   help="adam (the homework's) or lbfgs: scipy L-BFGS-B, --iterations = max iterations and "
+                   "cost evaluations (default: %(default)s)")
+    g.add_argument("--tv-weight", type=float, default=DEFAULTS.tv_weight,
+                   help="weight of the total-variation smoothing cost added to J (default: %(default)s)")
+    g.add_argument("--style-blend", type=float, nargs="+", default=DEFAULTS.style_blend, metavar="W",
+                   help="one weight per --style image; their Grams are blended by weight (default: equal)")
+    g.add_argument("--preserve-colors", action="store_true",
+                   help="keep the content's colours: the result's luminance with the content's chroma (YCbCr)")
+    g.add_argument("--init", default=DEFAULTS.init, metavar="noise|content|style|PATH",
+                   help="start image: noise (the homework's noisy content), content, style or an image file "
+                   "(default: %(default)s)")
+    g.add_argument("--style-scale", type=float, default=DEFAULTS.style_scale, metavar="S",
+                   help="resize the style image(s) by S before their Grams are taken (default: %(default)s)")
+    g.add_argument("--pooling", choices=("avg", "max"), default=DEFAULTS.pooling,
+                   help="VGG pooling (default: %(default)s, the homework's)")
+    g.add_argument("--kernel-layout", choices=("stored", "transposed"), default=DEFAULTS.kernel_layout,
+                   help="use the .mat filters as stored (H x W, the homework) or transposed (W x H, as "
+                   "anishathalye/neural-style) (default: %(default)s)")
+    g.add_argument("--content-layer", default=DEFAULTS.content_layer, metavar="LAYER",
+                   help="content layer (default: %(default)s)")
+    g.add_argument("--style-layers", default=DEFAULTS.style_layers, metavar="L:W,...",
+                   help="style layers and weights, e.g. conv1_1:0.2,conv2_1:0.2 (default: conv1_1..conv5_1 at 0.2)")
+    g.add_argument("--scales", type=int, default=DEFAULTS.scales, metavar="N",
+                   help="coarse-to-fine: optimise at 1/2^(N-1), ..., 1/2, 1 of the size, each result upsampled "
+                   "as the next start; --iterations per scale (default: %(default)s)")
 
 
 def config_from_args(args):

@@ -37,6 +37,17 @@ class Config:
     content_layer: str = CONTENT_LAYER
     style_layers: tuple = STYLE_LAYERS
     progress: bool = True
+    # --- issue 5: Gatys-family options (all opt-in; the defaults are the homework's) ---
+    # `style` above may also be a list of paths (several styles, Grams blended by `style_blend`).
+    optimizer: str = "adam"  # "adam" (the homework's) or "lbfgs" (scipy L-BFGS-B)
+    tv_weight: float = 0.0  # weight of the total-variation cost added to J
+    style_blend: tuple | None = None  # one weight per style image; None = equal weights
+    preserve_colors: bool = False  # keep the content's chroma (YCbCr), take only the luminance
+    init: str = "noise"  # "noise" (the homework's blend), "content", "style" or an image path
+    style_scale: float = 1.0  # style image resized by this factor before its Grams are taken
+    pooling: str = "avg"  # "avg" (the homework's) or "max"
+    kernel_layout: str = "stored"  # "stored" (the homework's) or "transposed"
+    scales: int = 1  # coarse-to-fine: optimise at 1/2^(N-1) ... 1 of the size
 
     def check(self):
         """Raise NstError (one line) for values no run can use."""
@@ -53,4 +64,69 @@ class Config:
         for name in ("alpha", "beta"):
             if not getattr(self, name) >= 0:
                 raise NstError(f"--{name} must be zero or positive, got {getattr(self, name)!r}")
+        check_options(self)
         return self
+
+
+def style_paths(style):
+    """`Config.style` as a list of paths: one path or a list/tuple of paths."""
+    return [Path(p) for p in style] if isinstance(style, (list, tuple)) else [Path(style)]
+
+
+def parse_style_layers(text):
+    """"conv1_1:0.2,conv2_1:0.2" (weight optional, default 1) -> (("conv1_1", 0.2), ("conv2_1", 0.2))."""
+    from nst.errors import NstError
+
+    layers = []
+    for item in str(text).split(","):
+        name, _, weight = item.strip().partition(":")
+        try:
+            layers.append((name.strip(), float(weight) if weight.strip() else 1.0))
+        except ValueError:
+            raise NstError(f"--style-layers: weight {weight!r} of {name.strip()!r} is not a number; "
+                           "write e.g. conv1_1:0.2,conv2_1:0.2") from None
+    return tuple(layers)
+
+
+def check_options(cfg):
+    """The issue-5 options: raise NstError (one line) for values no run can use."""
+    import math
+
+    from nst.errors import NstError
+    from nst.vgg import KERNEL_LAYOUTS, LAYER_ORDER, POOLINGS
+
+    choices = {"optimizer": ("adam", "lbfgs"), "pooling": POOLINGS, "kernel_layout": KERNEL_LAYOUTS}
+    for name, allowed in choices.items():
+        if getattr(cfg, name) not in allowed:
+            raise NstError(f"--{name.replace('_', '-')} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
+    if cfg.content_layer not in LAYER_ORDER:
+        raise NstError(f"--content-layer: unknown VGG-19 layer {cfg.content_layer!r}; choose from {', '.join(LAYER_ORDER)}")
+    if isinstance(cfg.style_layers, str):
+        cfg.style_layers = parse_style_layers(cfg.style_layers)
+    unknown = [name for name, _ in cfg.style_layers if name not in LAYER_ORDER]
+    if unknown:
+        raise NstError(f"--style-layers: unknown VGG-19 layer(s) {', '.join(map(repr, unknown))}; "
+                       f"choose from {', '.join(LAYER_ORDER)}")
+    if not cfg.style_layers or not all(math.isfinite(w) and w >= 0 for _, w in cfg.style_layers):
+        raise NstError(f"--style-layers needs at least one layer and weights >= 0, got {cfg.style_layers!r}")
+    if not (math.isfinite(cfg.tv_weight) and cfg.tv_weight >= 0):
+        raise NstError(f"--tv-weight must be zero or positive, got {cfg.tv_weight!r}")
+    n_styles = len(style_paths(cfg.style))
+    if n_styles < 1:
+        raise NstError("--style needs at least one image")
+    if cfg.style_blend is not None:
+        blend = tuple(cfg.style_blend)
+        if len(blend) != n_styles:
+            raise NstError(f"--style-blend has {len(blend)} weight(s) for {n_styles} style image(s); give one per --style image")
+        if not all(math.isfinite(w) and w >= 0 for w in blend) or sum(blend) <= 0:
+            raise NstError(f"--style-blend weights must be >= 0 with a positive sum, got {blend!r}")
+    if not (math.isfinite(cfg.style_scale) and cfg.style_scale > 0):
+        raise NstError(f"--style-scale must be positive, got {cfg.style_scale!r}")
+    if not isinstance(cfg.scales, int) or cfg.scales < 1:
+        raise NstError(f"--scales must be a whole number of at least 1, got {cfg.scales!r}")
+    factor = 2 ** (cfg.scales - 1)
+    if cfg.width // factor < 2 or cfg.height // factor < 2:
+        raise NstError(f"--scales {cfg.scales} makes the coarsest image smaller than 2x2 pixels at "
+                       f"{cfg.width}x{cfg.height}; use fewer --scales or a larger size")
+    if not str(cfg.init):
+        raise NstError("--init must be noise, content, style or an image path")

@@ -65,3 +65,14 @@ def compute_style_cost(style_activations, generated_activations, style_layers=ST
 def total_cost(J_content, J_style, alpha=ALPHA, beta=BETA):
     """J = alpha * J_content + beta * J_style."""
     return alpha * J_content + beta * J_style
+
+
+def total_variation_cost(image):
+    """Total variation (smoothness) of an image (1, H, W, 3), the squared form of Mahendran & Vedaldi:
+
+    TV = mean((x[:, i+1, j] - x[:, i, j])^2) + mean((x[:, i, j+1] - x[:, i, j])^2)
+    (means over all vertical / horizontal neighbour pairs and channels; as anishathalye/neural-style).
+    """
+    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
+    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))

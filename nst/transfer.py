@@ -1,12 +1,17 @@
 """One whole run: images and weights in, `output/` filled (what `python -m nst` does)."""
 
+import dataclasses
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
+from nst.colors import preserve_colors
+from nst.config import style_paths
 from nst.errors import NstError
-from nst.images import generate_noise_image, load_image, reshape_and_normalize_image
-from nst.optimize import model_nn
+from nst.images import (MEANS, generate_noise_image, load_image, read_image, reshape_and_normalize_image, resize_image,
+                        save_image)
+from nst.optimize import model_lbfgs, model_nn
 from nst.vgg import load_vgg_model
 from nst.weights import ensure_weights
 
@@ -24,12 +29,66 @@ def prepare_output_dir(path):
 
 
 def style_transfer(cfg, log=tqdm.write):
-    """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history)."""
+    """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history).
+
+    With the defaults this is the homework's run. Options (issue 5): several style images blended, style scale,
+    --init, pooling, kernel layout, L-BFGS, TV, coarse-to-fine --scales (history is then the last scale's),
+    --preserve-colors (applied to the returned image and generated_image.jpg).
+    """
     cfg.check()
     content = reshape_and_normalize_image(load_image(cfg.content, cfg.width, cfg.height))
-    style = reshape_and_normalize_image(load_image(cfg.style, cfg.width, cfg.height))
+    style_files = [read_image(path) for path in style_paths(cfg.style)]
+    init_file = None if cfg.init in INIT_KEYWORDS else read_image(cfg.init)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
-    model = load_vgg_model(weights)
-    input_image = generate_noise_image(content, cfg.noise_ratio, seed=cfg.seed)
-    return model_nn(model, content, style, input_image, cfg, log=log)
+    model = load_vgg_model(weights, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
+    run = model_lbfgs if cfg.optimizer == "lbfgs" else model_nn
+    generated = history = None
+    for k, (width, height) in enumerate(scale_sizes(cfg.width, cfg.height, cfg.scales)):
+        full = (width, height) == (cfg.width, cfg.height)
+        content_k = content if full else reshape_and_normalize_image(resize_image(content[0] + MEANS[0], width, height))
+        styles_k = [reshape_and_normalize_image(resize_image(
+            image, max(1, round(width * cfg.style_scale)), max(1, round(height * cfg.style_scale))))
+            for image in style_files]
+        if generated is None:
+            start = initial_image(cfg, content_k, style_files[0], init_file)
+        else:
+            start = reshape_and_normalize_image(resize_image(np.clip(generated[0] + MEANS[0], 0, 255), width, height))
+        scale_cfg = cfg
+        if k < cfg.scales - 1:
+            scale_cfg = dataclasses.replace(cfg, output_dir=Path(cfg.output_dir) / f"scale{k + 1}_{width}x{height}")
+            prepare_output_dir(scale_cfg.output_dir)
+        if cfg.scales > 1:
+            log(f"Scale {k + 1}/{cfg.scales}: {width}x{height}")
+        style_arg = styles_k[0] if len(styles_k) == 1 else styles_k
+        generated, history = run(model, content_k, style_arg, start, scale_cfg, log=log)
+    if cfg.preserve_colors:
+        rgb = preserve_colors(np.clip(generated[0] + MEANS[0], 0, 255), content[0] + MEANS[0])
+        generated = reshape_and_normalize_image(rgb)
+        save_image(Path(cfg.output_dir) / "generated_image.jpg", generated)
+    return generated, history
+
+
+# --- issue 5: start image and coarse-to-fine sizes -----------------------------------------------------------
+
+INIT_KEYWORDS = ("noise", "content", "style")
+
+
+def scale_sizes(width, height, scales):
+    """Coarse-to-fine sizes [(w, h), ...]: (round(width / 2^(N-1-k)), round(height / 2^(N-1-k))) for
+    k = 0 .. N-1; the last is (width, height)."""
+    return [(max(1, round(width / 2 ** (scales - 1 - k))), max(1, round(height / 2 ** (scales - 1 - k))))
+            for k in range(scales)]
+
+
+def initial_image(cfg, content, style_file, init_file=None):
+    """The start image (1, H, W, 3), normalized, for cfg.init: "noise" = the homework's
+    generate_noise_image(content, noise_ratio, seed); "content" = the content image; "style" = the (first)
+    style image `style_file`, else `init_file` (read from the path cfg.init); both (h, w, 3) in 0..255,
+    resized to the content's size."""
+    if cfg.init == "noise":
+        return generate_noise_image(content, cfg.noise_ratio, seed=cfg.seed)
+    if cfg.init == "content":
+        return np.array(content, dtype=np.float32)
+    image = style_file if cfg.init == "style" else init_file
+    return reshape_and_normalize_image(resize_image(image, content.shape[2], content.shape[1]))
