@@ -3,7 +3,9 @@
 import argparse
 import dataclasses
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from nst.config import Config
@@ -39,7 +41,21 @@ def build_parser():
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     add_gatys_options(p)
+    add_robustness_options(p)
     return p
+
+
+def add_robustness_options(p):
+    """Issue 6: image size limit, resuming an interrupted run, reproducible runs."""
+    g = p.add_argument_group("limits, resuming and reproducibility")
+    g.add_argument("--max-pixels", type=int, default=DEFAULTS.max_pixels, metavar="N",
+                   help="refuse image files with more than N pixels (width x height), checked from the header "
+                   "before decoding (default: %(default)s)")
+    g.add_argument("--resume", type=Path, default=None, metavar="OUTPUT_DIR",
+                   help="continue the run saved in OUTPUT_DIR (its checkpoint.npz, written at every save point and "
+                   "on Ctrl-C) with its own settings; --iterations N may extend it")
+    g.add_argument("--deterministic", action="store_true",
+                   help="with --seed N: TF op determinism, so two runs write byte-identical images and costs.csv")
 
 
 class OneOrMany(argparse.Action):
@@ -109,20 +125,37 @@ def import_tensorflow_quietly():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from nst.errors import NstError
+    from nst.errors import NstError, RunInterrupted
+    from nst.interrupt import raise_keyboard_interrupt
 
+    cfg = config_from_args(args)
+    out = Path(cfg.resume if cfg.resume is not None else cfg.output_dir)
+    installed = threading.current_thread() is threading.main_thread()
+    if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
+        previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         if not args.debug:
             import_tensorflow_quietly()
         from nst.transfer import style_transfer
 
-        style_transfer(config_from_args(args))
+        style_transfer(cfg)
     except NstError as exc:
         if args.debug:
             raise
         print(f"nst: error: {exc}", file=sys.stderr)
         return 2
-    print(f"Done: {Path(args.output_dir) / 'generated_image.jpg'}")
+    except RunInterrupted as exc:
+        print(f"nst: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"nst: interrupted; what was saved so far is in {out}", file=sys.stderr)
+        return 130
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+    print(f"Done: {out / 'generated_image.jpg'}")
     return 0
 
 

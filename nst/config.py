@@ -48,6 +48,10 @@ class Config:
     pooling: str = "avg"  # "avg" (the homework's) or "max"
     kernel_layout: str = "stored"  # "stored" (the homework's) or "transposed"
     scales: int = 1  # coarse-to-fine: optimise at 1/2^(N-1) ... 1 of the size
+    # --- issue 6: bad input, interruptions, resume, determinism ---
+    max_pixels: int | None = 50_000_000  # refuse image files with more pixels (width*height); None = no limit
+    resume: Path | None = None  # continue the run saved in this output folder (its checkpoint.npz)
+    deterministic: bool = False  # TF op determinism + seeds: byte-identical outputs for the same --seed
 
     def check(self):
         """Raise NstError (one line) for values no run can use."""
@@ -65,6 +69,7 @@ class Config:
             if not getattr(self, name) >= 0:
                 raise NstError(f"--{name} must be zero or positive, got {getattr(self, name)!r}")
         check_options(self)
+        check_robustness(self)
         return self
 
 
@@ -130,3 +135,18 @@ def check_options(cfg):
                        f"{cfg.width}x{cfg.height}; use fewer --scales or a larger size")
     if not str(cfg.init):
         raise NstError("--init must be noise, content, style or an image path")
+
+
+def check_robustness(cfg):
+    """The issue-6 options: raise NstError (one line) for values no run can use."""
+    from nst.errors import NstError
+
+    import math
+
+    for name in ("learning_rate", "alpha", "beta"):
+        if not math.isfinite(getattr(cfg, name)):
+            raise NstError(f"--{name.replace('_', '-')} must be a finite number, got {getattr(cfg, name)!r}")
+    if cfg.max_pixels is not None and (not isinstance(cfg.max_pixels, int) or cfg.max_pixels < 4):
+        raise NstError(f"--max-pixels must be a whole number of at least 4 (2x2 pixels), got {cfg.max_pixels!r}")
+    if cfg.deterministic and cfg.seed is None:
+        raise NstError("--deterministic needs --seed N (the same N gives the same outputs)")

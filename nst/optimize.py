@@ -15,8 +15,11 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from nst.costs import compute_content_cost, layer_style_cost_from_gram, style_gram, total_cost, total_variation_cost
+from nst.checkpoint import restore_checkpoint, save_checkpoint
+from nst.errors import RunInterrupted
 from nst.files import write_text_atomic
 from nst.images import MEANS, save_image
+from nst.interrupt import deferred_interrupts
 from nst.vgg import LAYER_ORDER
 
 BETA1 = 0.9
@@ -120,9 +123,9 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
     state = adam_state(image)
     train_step = make_train_step(costs, image, state, cfg.learning_rate)
 
-    history = []
-    pending = None  # (i, image after step i or None): its costs come from the next step's forward pass
-    bar = tqdm(total=cfg.iterations, unit="step", disable=not cfg.progress, dynamic_ncols=True)
+    # (i, image after step i or None): its costs come from the next step's forward pass. --resume: from the checkpoint
+    first, history, pending = restore_checkpoint(cfg, image, state)
+    bar = tqdm(total=cfg.iterations, initial=first, unit="step", disable=not cfg.progress, dynamic_ncols=True)
 
     def finish(i, saved, J, Jc, Js):
         history.append((i, float(J), float(Jc), float(Js)))
@@ -132,19 +135,43 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
             save_image(out / f"{i}.png", saved)
             write_costs_csv(out / "costs.csv", history)
 
-    for i in range(cfg.iterations):
-        J, Jc, Js = train_step()
-        if pending is not None:
-            finish(*pending, J, Jc, Js)
-        bar.update(1)
-        pending = (i, image.numpy() if i % cfg.save_every == 0 else None)
-    J, Jc, Js = costs(image)
-    finish(*pending, J, Jc, Js)
+    stopped = None  # Ctrl-C / SIGTERM (issue 6): the last step done when the loop stopped early
+    with deferred_interrupts() as interrupted:
+        for i in range(first, cfg.iterations):
+            if interrupted():
+                stopped = i - 1
+                break
+            J, Jc, Js = train_step()
+            if pending is not None:
+                finish(*pending, J, Jc, Js)
+                if pending[1] is not None:  # a save point: the state after step i, for --resume
+                    save_checkpoint(out, cfg, image.numpy(), state, i, history)
+            bar.update(1)
+            pending = (i, image.numpy() if i % cfg.save_every == 0 else None)
+    if pending is not None:
+        J, Jc, Js = costs(image)
+        finish(*pending, J, Jc, Js)
     bar.close()
     generated = image.numpy()
+    if stopped is not None:
+        save_interrupted(out, cfg, generated, state, stopped, history)
     save_image(out / "generated_image.jpg", generated)
     write_costs_csv(out / "costs.csv", history)
+    save_checkpoint(out, cfg, generated, state, history[-1][0], history)
     return generated, history
+
+
+def save_interrupted(out, cfg, image, state, step, history):
+    """After Ctrl-C/SIGTERM stopped the loop after `step` (-1: before any): save `<step>.png`, costs.csv and
+    the checkpoint, then raise RunInterrupted saying where (issue 6)."""
+    if step < 0:
+        raise RunInterrupted(f"interrupted before the first step; nothing was saved in {out}")
+    save_image(out / f"{step}.png", image)
+    write_costs_csv(out / "costs.csv", history)
+    save_checkpoint(out, cfg, image, state, step, history)
+    hint = f"; continue with: nst --resume {out}" if getattr(cfg, "scales", 1) == 1 else ""
+    raise RunInterrupted(f"interrupted after step {step} of {cfg.iterations}: saved {out / f'{step}.png'}, "
+                         f"{out / 'costs.csv'} and {out / 'checkpoint.npz'}{hint}")
 
 
 # --- issue 5: several styles, style scale, L-BFGS -------------------------------------------------------------

@@ -1,11 +1,14 @@
 """One whole run: images and weights in, `output/` filled (what `python -m nst` does)."""
 
 import dataclasses
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from nst.checkpoint import resumed_config
 from nst.colors import preserve_colors
 from nst.config import style_paths
 from nst.errors import NstError
@@ -25,6 +28,12 @@ def prepare_output_dir(path):
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise NstError(f"cannot create output folder {path} ({exc.strerror}): pass --output-dir to a writable folder") from None
+    try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
+        fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder") from None
     return path
 
 
@@ -35,10 +44,14 @@ def style_transfer(cfg, log=tqdm.write):
     --init, pooling, kernel layout, L-BFGS, TV, coarse-to-fine --scales (history is then the last scale's),
     --preserve-colors (applied to the returned image and generated_image.jpg).
     """
+    if cfg.resume is not None:  # issue 6: the checkpoint's settings, continued by model_nn
+        cfg = resumed_config(cfg)
     cfg.check()
-    content = reshape_and_normalize_image(load_image(cfg.content, cfg.width, cfg.height))
-    style_files = [read_image(path) for path in style_paths(cfg.style)]
-    init_file = None if cfg.init in INIT_KEYWORDS else read_image(cfg.init)
+    if cfg.deterministic:
+        make_deterministic(cfg.seed)
+    content = reshape_and_normalize_image(load_image(cfg.content, cfg.width, cfg.height, max_pixels=cfg.max_pixels))
+    style_files = [read_image(path, max_pixels=cfg.max_pixels) for path in style_paths(cfg.style)]
+    init_file = None if cfg.init in INIT_KEYWORDS else read_image(cfg.init, max_pixels=cfg.max_pixels)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
     model = load_vgg_model(weights, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
@@ -92,3 +105,14 @@ def initial_image(cfg, content, style_file, init_file=None):
         return np.array(content, dtype=np.float32)
     image = style_file if cfg.init == "style" else init_file
     return reshape_and_normalize_image(resize_image(image, content.shape[2], content.shape[1]))
+
+
+# --- issue 6: determinism ------------------------------------------------------------------------------------
+
+def make_deterministic(seed):
+    """--deterministic: TF op determinism (tf.config.experimental.enable_op_determinism, for the rest of the
+    process) and TF's global seed; the initial noise is already fixed by np.random.default_rng(seed)."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    tf.random.set_seed(seed)

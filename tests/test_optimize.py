@@ -71,7 +71,8 @@ def test_model_nn_costs_fall_and_files(small_vgg, tmp_path):
     generated, history = model_nn(model, content, style, image, cfg, log=lines.append)
     assert [i for i, *_ in history] == list(range(25))
     assert history[-1][1] < 0.5 * history[0][1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "10.png", "20.png", "costs.csv", "generated_image.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "10.png", "20.png", "checkpoint.npz", "costs.csv",
+                                                         "generated_image.jpg"]
     assert lines[0].startswith("Iteration 0 :\ntotal cost = ") and len(lines) == 3
     # costs.csv holds the costs after each step, at full precision; they are those of the returned image.
     with open(tmp_path / "costs.csv") as f:

@@ -1,0 +1,159 @@
+"""Interruptions (real SIGINT/SIGTERM), checkpoints and --resume: the same result as an uninterrupted run."""
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from nst.checkpoint import load_checkpoint
+from nst.cli import main
+from nst.config import PACKAGE_ROOT, Config
+from nst.errors import NstError, RunInterrupted
+from nst.transfer import style_transfer
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pictures")
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:24, 0:32]
+    photo = np.stack([x * 8, y * 10, 255 - x * 4], axis=-1).astype(np.uint8)
+    iio.imwrite(folder / "photo.png", photo)
+    iio.imwrite(folder / "painting.png", rng.integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    return folder / "photo.png", folder / "painting.png"
+
+
+def args(small_vgg, pictures, out, iterations, *extra):
+    return [str(a) for a in ("--content", pictures[0], "--style", pictures[1], "--weights", small_vgg,
+                             "--width", 32, "--height", 24, "--iterations", iterations, "--save-every", 10,
+                             "--seed", 3, "--output-dir", out, "--no-progress", *extra)]
+
+
+def costs(path):
+    with open(path / "costs.csv") as f:
+        return [[float(v) for v in row] for row in list(csv.reader(f))[1:]]
+
+
+def assert_same_run(a, b):
+    """Two output folders hold the same run: costs.csv rows and final state equal within float tolerance."""
+    rows_a, rows_b = costs(a), costs(b)
+    assert [r[0] for r in rows_a] == [r[0] for r in rows_b]
+    np.testing.assert_allclose(rows_a, rows_b, rtol=1e-6)
+    ca, cb = load_checkpoint(a), load_checkpoint(b)
+    assert ca["step"] == cb["step"]
+    for key in ("image", "m", "v", "beta1_power", "beta2_power"):
+        np.testing.assert_allclose(ca[key], cb[key], rtol=1e-5, atol=1e-4)
+    diff = np.abs(iio.imread(a / "generated_image.jpg").astype(int) - iio.imread(b / "generated_image.jpg").astype(int))
+    assert diff.max() <= 1
+
+
+@pytest.fixture(scope="module")
+def straight(small_vgg, pictures, tmp_path_factory):
+    """40 steps without interruption (the reference)."""
+    out = tmp_path_factory.mktemp("straight")
+    assert main(args(small_vgg, pictures, out, 40)) == 0
+    return out
+
+
+def test_20_steps_then_resume_20_equals_40_straight(small_vgg, pictures, straight, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(args(small_vgg, pictures, out, 20)) == 0
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 19 and len(ckpt["history"]) == 20 and ckpt["config"].iterations == 20
+    assert main(["--resume", str(out), "--iterations", "40", "--no-progress"]) == 0
+    assert f"Done: {out / 'generated_image.jpg'}" in capsys.readouterr().out
+    assert_same_run(out, straight)
+    assert {"0.png", "10.png", "20.png", "30.png"} <= {p.name for p in out.iterdir()}
+    np.testing.assert_array_equal(iio.imread(out / "30.png"), iio.imread(straight / "30.png"))
+    # Nothing left to do: a clear error, the run untouched.
+    before = (out / "costs.csv").read_bytes()
+    assert main(["--resume", str(out), "--no-progress"]) == 2
+    assert "already done 40 of its 40 steps" in capsys.readouterr().err
+    assert (out / "costs.csv").read_bytes() == before
+
+
+def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight, tmp_path):
+    """A real SIGINT (sent to this process at the log line of step 20) stops the run after one more step; the
+    checkpoint of the save point before it (copied aside, as after a crash) and the interrupted one both resume
+    to the straight run's result."""
+    out, crashed = tmp_path / "out", tmp_path / "crashed"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=40,
+                 save_every=10, seed=3, output_dir=out, progress=False)
+
+    def log(line):
+        if line.startswith("Iteration 20 :"):
+            crashed.mkdir()
+            shutil.copy(out / "checkpoint.npz", crashed)  # the checkpoint written at save point 10
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted) as info:
+        style_transfer(cfg, log=log)
+    message = str(info.value)
+    step = load_checkpoint(out)["step"]
+    assert step == 21 and f"interrupted after step {step} of 40" in message and "--resume" in message
+    assert str(out / f"{step}.png") in message and (out / f"{step}.png").is_file()
+    assert len(costs(out)) == step + 1 and not (out / "generated_image.jpg").exists()
+    assert load_checkpoint(crashed)["step"] == 11 and len(load_checkpoint(crashed)["history"]) == 11
+
+    generated, history = style_transfer(Config(resume=out, progress=False))
+    assert len(history) == 40 and generated.shape == (1, 24, 32, 3)
+    assert_same_run(out, straight)
+    style_transfer(Config(resume=crashed, progress=False))
+    assert_same_run(crashed, straight)
+    assert {"20.png", "30.png"} <= {p.name for p in crashed.iterdir()}
+
+
+def test_sigterm_through_a_real_process_exits_130_then_resume(small_vgg, pictures, tmp_path):
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "nst", *args(small_vgg, pictures, out, 1_000_000)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "checkpoint.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst: interrupted after step ") and "Traceback" not in stderr
+    step = load_checkpoint(out)["step"]
+    assert f"after step {step} of 1000000" in lines[0] and f"nst --resume {out}" in lines[0]
+    assert (out / f"{step}.png").is_file() and len(costs(out)) == step + 1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    # Resume for 5 more steps == a straight run of step + 6 steps.
+    assert main(["--resume", str(out), "--iterations", str(step + 6), "--no-progress"]) == 0
+    assert main(args(small_vgg, pictures, ref, step + 6)) == 0
+    assert_same_run(out, ref)
+
+
+def test_resume_errors(small_vgg, pictures, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "checkpoint.npz").write_bytes(np.random.default_rng(0).bytes(3000))
+    finished = tmp_path / "finished"
+    assert main(args(small_vgg, pictures, finished, 3)) == 0
+    capsys.readouterr()
+    cases = {
+        "missing folder": (["--resume", tmp_path / "nope"], "no such folder"),
+        "no checkpoint": (["--resume", empty], "there is no checkpoint.npz"),
+        "damaged": (["--resume", damaged], "is damaged"),
+        "other settings": (["--resume", finished, "--width", 64], "drop --width"),
+    }
+    for name, (argv, needle) in cases.items():
+        assert main([str(a) for a in argv]) == 2, name
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err, (name, err)
+    with pytest.raises(NstError, match="drop --alpha"):
+        style_transfer(Config(resume=finished, alpha=1.0))
