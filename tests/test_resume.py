@@ -174,4 +174,5 @@ def test_seed_and_deterministic_give_byte_identical_outputs(small_vgg, pictures,
     # Without --deterministic the seed still fixes the noise: the first costs are those of the same start image.
     assert main(args(small_vgg, pictures, tmp_path / "c", 1)) == 0
     assert main(args(small_vgg, pictures, tmp_path / "d", 1, "--seed", "4")) == 0
-    assert costs(tmp_path / "c")[0] == costs(tmp_path / "a")[0] != costs(tmp_path / "d")[0]
+    same, other = costs(tmp_path / "c")[0], costs(tmp_path / "d")[0]
+    assert same == pytest.approx(costs(tmp_path / "a")[0], rel=1e-5) and other != pytest.approx(same, rel=1e-3)
