@@ -8,6 +8,7 @@ Adam has TF1 `tf.train.AdamOptimizer` semantics (the homework's):
 
 import csv
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,12 +109,13 @@ def write_costs_csv(path, history):
     write_text_atomic(path, buf.getvalue())
 
 
-def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write):
+def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write, timing=None):
     """The homework's model_nn: `cfg.iterations` Adam steps from `input_image` (all images (1, H, W, 3), normalized).
 
     After step i with i % cfg.save_every == 0: logs the costs (the homework's wording) and saves
     `<output_dir>/<i>.png`; at the end saves `generated_image.jpg`; `costs.csv` holds every step's costs.
     Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style) after step i]).
+    `timing` (a dict, optional) gets "seconds_per_iteration": the loop's wall time / iterations.
     """
     out = Path(cfg.output_dir)
     a_C = content_target(model, content_image, cfg.content_layer)
@@ -135,6 +137,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
             save_image(out / f"{i}.png", saved)
             write_costs_csv(out / "costs.csv", history)
 
+    started = time.perf_counter()
     stopped = None  # Ctrl-C / SIGTERM (issue 6): the last step done when the loop stopped early
     with deferred_interrupts() as interrupted:
         for i in range(first, cfg.iterations):
@@ -152,6 +155,9 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
         J, Jc, Js = costs(image)
         finish(*pending, J, Jc, Js)
     bar.close()
+    if timing is not None:
+        steps = (cfg.iterations if stopped is None else stopped + 1) - first
+        timing["seconds_per_iteration"] = (time.perf_counter() - started) / max(1, steps)
     generated = image.numpy()
     if stopped is not None:
         save_interrupted(out, cfg, generated, state, stopped, history)

@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from nst.colors import preserve_colors
 from nst.config import style_paths
 from nst.errors import NstError
 from nst.images import (MEANS, generate_noise_image, load_image, read_image, reshape_and_normalize_image, resize_image,
-                        save_image)
+                        save_image, to_uint8)
 from nst.optimize import model_lbfgs, model_nn
+from nst.report import image_size, write_report
 from nst.vgg import load_vgg_model
 from nst.weights import ensure_weights
 
@@ -74,11 +76,17 @@ def style_transfer(cfg, log=tqdm.write):
         if cfg.scales > 1:
             log(f"Scale {k + 1}/{cfg.scales}: {width}x{height}")
         style_arg = styles_k[0] if len(styles_k) == 1 else styles_k
-        generated, history = run(model, content_k, style_arg, start, scale_cfg, log=log)
+        started, timing = time.perf_counter(), {}
+        extra = {"timing": timing} if run is model_nn else {}
+        generated, history = run(model, content_k, style_arg, start, scale_cfg, log=log, **extra)
+        seconds_per_iteration = timing.get("seconds_per_iteration", (time.perf_counter() - started) / len(history))
     if cfg.preserve_colors:
         rgb = preserve_colors(np.clip(generated[0] + MEANS[0], 0, 255), content[0] + MEANS[0])
         generated = reshape_and_normalize_image(rgb)
         save_image(Path(cfg.output_dir) / "generated_image.jpg", generated)
+    write_report(cfg, history, content[0] + MEANS[0], [resize_image(s, cfg.width, cfg.height) for s in style_files],
+                 to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
+                 [(s.shape[1], s.shape[0]) for s in style_files])
     return generated, history
 
 
