@@ -124,6 +124,11 @@ def import_tensorflow_quietly():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:  # `nst compare ...` (issue 3): its own parser
+        from nst.compare import compare_main
+
+        return compare_main(argv[1:])
     args = build_parser().parse_args(argv)
     from nst.errors import NstError, RunInterrupted
     from nst.interrupt import raise_keyboard_interrupt

@@ -47,7 +47,7 @@ def as_rgb_uint8(image):
 
 
 def image_sheet(panels, columns):
-    """A Figure with one image per panel: panels = [(title, (H, W, 3) image), ...], `columns` per row.
+    """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` per row.
 
     Size: (PANEL_INCHES * columns) x (rows * (PANEL_INCHES * h / w + TITLE_INCHES)) inches, h/w of the first image.
     """
@@ -59,7 +59,11 @@ def image_sheet(panels, columns):
         r, c = divmod(k, columns)
         # axes in figure fractions: the image fills the panel's width, the title sits in its top TITLE_INCHES
         ax = fig.add_axes([c / columns, 1 - (r + 1) / rows, 1 / columns, (panel_h - TITLE_INCHES) / panel_h / rows])
-        ax.imshow(as_rgb_uint8(image), interpolation="nearest", aspect="auto")
+        if np.ndim(image) == 2:  # a heat map (e.g. |difference|), 0..max, dark = small
+            ax.imshow(image, cmap="magma", vmin=0, vmax=max(float(np.max(image)), 1e-12), interpolation="nearest",
+                      aspect="auto")
+        else:
+            ax.imshow(as_rgb_uint8(image), interpolation="nearest", aspect="auto")
         ax.set_axis_off()
         ax.set_title(title, fontsize=9)
     return fig
