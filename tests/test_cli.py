@@ -47,7 +47,8 @@ def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
     result = run_nst("--weights", small_vgg, "--content", pictures[0], "--style", pictures[1], "--width", 64,
                      "--height", 48, "--iterations", 40, "--output-dir", out, "--seed", 1)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["0.png", "20.png", "checkpoint.npz", "costs.csv", "generated_image.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "20.png", "checkpoint.npz", "costs.csv", "costs.png",
+                                                     "generated_image.jpg", "progress.png", "run.json", "summary.png"]
     assert iio.imread(out / "0.png").shape == (48, 64, 3)
     assert iio.imread(out / "generated_image.jpg").shape == (48, 64, 3)
     rows = list(csv.DictReader(open(out / "costs.csv")))
