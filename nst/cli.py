@@ -42,7 +42,18 @@ def build_parser():
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     add_gatys_options(p)
     add_robustness_options(p)
+    add_performance_options(p)
     return p
+
+
+def add_performance_options(p):
+    """Issue 4: bf16 convolutions and XLA (see BENCHMARKS.md); fp32 without XLA stays the default."""
+    g = p.add_argument_group("performance")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default=DEFAULTS.precision,
+                   help="fp32 (default, the homework's numbers) or bf16: VGG convolutions in bfloat16 (fast on "
+                   "CPUs with AMX/AVX-512-BF16 and on GPUs), Grams, costs and Adam in float32")
+    g.add_argument("--xla", action=argparse.BooleanOptionalAction, default=DEFAULTS.xla,
+                   help="compile the step with XLA (jit_compile) (default: off)")
 
 
 def add_robustness_options(p):

@@ -52,6 +52,9 @@ class Config:
     max_pixels: int | None = 50_000_000  # refuse image files with more pixels (width*height); None = no limit
     resume: Path | None = None  # continue the run saved in this output folder (its checkpoint.npz)
     deterministic: bool = False  # TF op determinism + seeds: byte-identical outputs for the same --seed
+    # --- issue 4: performance ---
+    precision: str = "fp32"  # "fp32" (the homework's) or "bf16": VGG convolutions in bfloat16, costs/Adam float32
+    xla: bool = False  # compile the Adam step with XLA (tf.function(jit_compile=True))
 
     def check(self):
         """Raise NstError (one line) for values no run can use."""
@@ -70,6 +73,8 @@ class Config:
                 raise NstError(f"--{name} must be zero or positive, got {getattr(self, name)!r}")
         check_options(self)
         check_robustness(self)
+        if self.precision not in ("fp32", "bf16"):
+            raise NstError(f"--precision must be fp32 or bf16, got {self.precision!r}")
         return self
 
 

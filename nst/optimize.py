@@ -72,8 +72,13 @@ def cost_function(model, a_C, grams, cfg):
     """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
 
+    compute = compute_dtype(getattr(cfg, "precision", "fp32"))
+
     def costs(image):
-        acts = model(image, layers)
+        if compute == tf.float32:  # the default: the image's own dtype (float32; float64 in the gradient test)
+            acts = model(image, layers)
+        else:  # --precision bf16 (issue 4): convolutions in bfloat16, Grams and costs in float32
+            acts = {name: tf.cast(a, tf.float32) for name, a in model(tf.cast(image, compute), layers).items()}
         J_content = compute_content_cost(a_C, acts[cfg.content_layer])
         J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
                             for name, coeff in cfg.style_layers])
@@ -85,10 +90,18 @@ def cost_function(model, a_C, grams, cfg):
     return costs
 
 
-def make_train_step(costs, image, state, learning_rate):
-    """A compiled step: costs of the current image, gradient, one Adam update. Returns (J, Jc, Js) before it."""
+def compute_dtype(precision):
+    """The dtype the VGG convolutions run in: "fp32" -> float32 (the default), "bf16" -> bfloat16 (issue 4)."""
+    return {"fp32": tf.float32, "bf16": tf.bfloat16}[precision]
 
-    @tf.function
+
+def make_train_step(costs, image, state, learning_rate, jit_compile=None):
+    """A compiled step: costs of the current image, gradient, one Adam update. Returns (J, Jc, Js) before it.
+
+    Traced once (no arguments: image and Adam state are variables); jit_compile=True compiles it with XLA.
+    """
+
+    @tf.function(jit_compile=jit_compile)
     def train_step():
         with tf.GradientTape() as tape:
             J, J_content, J_style = costs(image)
@@ -123,7 +136,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
     costs = cost_function(model, a_C, grams, cfg)
     image = tf.Variable(input_image, dtype=tf.float32, name="generated_image")
     state = adam_state(image)
-    train_step = make_train_step(costs, image, state, cfg.learning_rate)
+    train_step = make_train_step(costs, image, state, cfg.learning_rate, jit_compile=getattr(cfg, "xla", None) or None)
 
     # (i, image after step i or None): its costs come from the next step's forward pass. --resume: from the checkpoint
     first, history, pending = restore_checkpoint(cfg, image, state)

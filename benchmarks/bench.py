@@ -1,0 +1,209 @@
+"""Benchmark of one style-transfer step: naive eager reference vs nst's step in fp32, with XLA, in bf16.
+
+    python benchmarks/bench.py            # both tables, writes benchmarks/results.json (about 8 minutes here)
+
+Writes a VGG-19 file with real-size conv layers and random weights (nst.testnet, REAL_WIDTHS) into a temp dir.
+Every measurement runs in its own worker process (so peak RSS is that variant's), and the variants' workers
+are interleaved round by round. s/step = wall time of one step after warm-up (the costs are read back each
+step, as nst's loop does). GFLOP/s use the analytic FLOP count of convs up to conv5_1, forward + input gradient.
+"""
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+VARIANTS = ("eager", "fp32", "xla", "bf16")
+SIZES = ((200, 150), (400, 300), (800, 600), (1024, 768))
+ROUNDS, STEPS_PER_ROUND = 2, 6  # table 1: 12 timed steps per variant, 1 warm-up step per worker
+SCALE_STEPS = 2  # table 2: timed steps per size and variant after 1 warm-up
+FINAL_STEPS, FINAL_SIZE = 200, (200, 150)  # bf16 vs fp32 final costs
+
+
+def conv_flops(width, height):
+    """FLOP of one step: convs up to conv5_1, forward 2*9*C_in*C_out*H*W each, the input gradient as much again."""
+    from nst.testnet import REAL_WIDTHS
+
+    flops, c_in, h, w = 0, 3, height, width
+    for block, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1)):
+        c_out = REAL_WIDTHS[block - 1]
+        for _ in range(n):
+            flops += 2 * 9 * c_in * c_out * h * w
+            c_in = c_out
+        h, w = -(-h // 2), -(-w // 2)
+    return 2 * flops
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def problem(width, height):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    content, style = (rng.uniform(-120, 130, (1, height, width, 3)).astype(np.float32) for _ in range(2))
+    start = (0.6 * rng.uniform(-20, 20, content.shape) + 0.4 * content).astype(np.float32)
+    return content, style, start
+
+
+def worker(job):
+    """Run one job in this process; returns a dict (printed as JSON)."""
+    import numpy as np
+    import tensorflow as tf
+
+    if job["kind"] == "matmul":
+        out = {}
+        for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16)):
+            a = tf.random.normal((4096, 4096), dtype=tf.float32)
+            a = tf.cast(a, dtype)
+            mm = tf.function(lambda a: tf.matmul(a, a))
+            mm(a).numpy()
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                mm(a).numpy()
+                times.append(time.perf_counter() - t)
+            out[name] = 2 * 4096**3 / min(times) / 1e9
+        return out
+    width, height = job["size"]
+    content, style, start = problem(width, height)
+    steps, variant = job["steps"], job["variant"]
+    times = []
+    if variant == "eager":
+        from naive_eager import naive_steps
+        from nst.vgg import read_vgg_weights
+
+        weights, _ = read_vgg_weights(job["weights"])
+        weights = {k: (tf.constant(W), tf.constant(b)) for k, (W, b) in weights.items()}
+        clock = [time.perf_counter()]
+
+        def tick():
+            now = time.perf_counter()
+            times.append(now - clock[0])
+            clock[0] = now
+
+        costs = naive_steps(weights, content, style, start, steps + 1, on_step=tick)
+        return {"times": times[1:], "rss": peak_rss_mb(), "final": costs[-1]}
+    from nst.config import Config
+    from nst.optimize import adam_state, content_target, cost_function, make_train_step, style_targets
+    from nst.vgg import load_vgg_model
+
+    cfg = Config(precision="bf16" if variant == "bf16" else "fp32", xla=variant == "xla")
+    model = load_vgg_model(job["weights"])
+    costs = cost_function(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), cfg)
+    image = tf.Variable(start)
+    train_step = make_train_step(costs, image, adam_state(image), cfg.learning_rate, jit_compile=cfg.xla or None)
+    J = None
+    for i in range(steps + 1):
+        t = time.perf_counter()
+        J = float(train_step()[0])  # model_nn reads the costs of every step back too
+        times.append(time.perf_counter() - t)
+    final = float(costs(image)[0])
+    return {"times": times[1:], "rss": peak_rss_mb(), "final": final,
+            "traces": train_step.experimental_get_tracing_count()}
+
+
+def run(job):
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"worker {job} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def machine():
+    import platform
+
+    import tensorflow as tf
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
+    return {"cpu": cpu, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "gpus": len(tf.config.list_physical_devices("GPU"))}
+
+
+def main():
+    t0 = time.perf_counter()
+    from nst.testnet import REAL_WIDTHS, write_test_vgg
+
+    results = {"machine": machine(), "command": "python benchmarks/bench.py"}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = str(write_test_vgg(Path(tmp) / "vgg19-real-size.mat", widths=REAL_WIDTHS, seed=0))
+        mm = run({"kind": "matmul"})
+        results["matmul_gflops"] = mm
+        print(f"4096² matmul: fp32 {mm['fp32']:.0f} GFLOP/s, bf16 {mm['bf16']:.0f} GFLOP/s", flush=True)
+
+        # Table 1: 400x300, interleaved rounds, one worker per (round, variant).
+        flops = conv_flops(400, 300)
+        runs = {v: {"times": [], "rss": []} for v in VARIANTS}
+        for _ in range(ROUNDS):
+            for v in VARIANTS:
+                r = run({"kind": "step", "variant": v, "size": (400, 300), "steps": STEPS_PER_ROUND, "weights": weights})
+                runs[v]["times"] += r["times"]
+                runs[v]["rss"].append(r["rss"])
+                print(f"  {v}: {statistics.median(r['times']):.3f} s/step, traces {r.get('traces', '-')}", flush=True)
+        table1 = {}
+        for v in VARIANTS:
+            t = runs[v]["times"]
+            med = statistics.median(t)
+            table1[v] = {"median_s": med, "min_s": min(t), "max_s": max(t), "steps": len(t),
+                         "gflops": flops / med / 1e9, "pct_fp32_matmul": 100 * flops / med / 1e9 / mm["fp32"],
+                         "peak_rss_mb": max(runs[v]["rss"])}
+        for v in VARIANTS:
+            table1[v]["ratio_to_eager"] = table1["eager"]["median_s"] / table1[v]["median_s"]
+        results["table1_400x300"] = {"gflop_per_step": flops / 1e9, "variants": table1}
+        print(f"\nTable 1: 400x300, {flops / 1e9:.1f} GFLOP/step, {ROUNDS}x{STEPS_PER_ROUND} steps per variant")
+        print(f"{'variant':8} {'median s':>9} {'min-max s':>13} {'GFLOP/s':>8} {'% mm fp32':>9} {'RSS MB':>7} {'speed-up':>8}")
+        for v, r in table1.items():
+            print(f"{v:8} {r['median_s']:9.3f} {r['min_s']:6.3f}-{r['max_s']:6.3f} {r['gflops']:8.0f} "
+                  f"{r['pct_fp32_matmul']:8.0f}% {r['peak_rss_mb']:7.0f} {r['ratio_to_eager']:7.2f}x", flush=True)
+
+        # Table 2: scaling with the image size.
+        table2 = []
+        for w, h in SIZES:
+            row = {"size": f"{w}x{h}", "pixels": w * h}
+            for v in ("eager", "fp32", "bf16"):
+                r = run({"kind": "step", "variant": v, "size": (w, h), "steps": SCALE_STEPS, "weights": weights})
+                row[v] = {"median_s": statistics.median(r["times"]), "peak_rss_mb": r["rss"]}
+            table2.append(row)
+            print(f"  {row['size']}: " + ", ".join(f"{v} {row[v]['median_s']:.2f} s {row[v]['peak_rss_mb']:.0f} MB"
+                                                   for v in ("eager", "fp32", "bf16")), flush=True)
+        results["table2_scaling"] = table2
+        base = table2[1]
+        print("\nTable 2: s/step (peak RSS MB) by size; 'x px' = time ratio / pixel ratio vs 400x300 (1.00 = linear)")
+        print(f"{'size':10} {'eager':>16} {'fp32':>16} {'bf16':>16} {'fp32 x px':>9}")
+        for row in table2:
+            lin = (row["fp32"]["median_s"] / base["fp32"]["median_s"]) / (row["pixels"] / base["pixels"])
+            cells = " ".join(f"{row[v]['median_s']:7.2f} ({row[v]['peak_rss_mb']:5.0f})" for v in ("eager", "fp32", "bf16"))
+            print(f"{row['size']:10} {cells} {lin:9.2f}")
+
+        # Final costs after 200 steps: bf16 vs fp32.
+        final = {p: run({"kind": "step", "variant": p, "size": FINAL_SIZE, "steps": FINAL_STEPS - 1,
+                         "weights": weights})["final"] for p in ("fp32", "bf16")}
+        final["rel_diff"] = abs(final["bf16"] - final["fp32"]) / final["fp32"]
+        results["final_costs_200_steps"] = dict(final, size=f"{FINAL_SIZE[0]}x{FINAL_SIZE[1]}")
+        print(f"\nFinal J after {FINAL_STEPS} steps at {FINAL_SIZE[0]}x{FINAL_SIZE[1]}: fp32 {final['fp32']:.6g}, "
+              f"bf16 {final['bf16']:.6g}, relative difference {100 * final['rel_diff']:.2f}%")
+    results["wall_s"] = time.perf_counter() - t0
+    out = ROOT / "benchmarks" / "results.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out} in {results['wall_s']:.0f} s")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(json.loads(sys.argv[2]))))
+    else:
+        main()
