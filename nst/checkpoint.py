@@ -144,7 +144,7 @@ def restore_checkpoint(cfg, image, state):
     Returns (first step to run, history so far, pending) where pending = (k, image after k or None) when the
     costs of the checkpoint's step k are still to come (model_nn's bookkeeping). A fresh run: (0, [], None).
     """
-    if getattr(cfg, "resume", None) is None:
+    if cfg.resume is None:
         return 0, [], None
     ckpt = load_checkpoint(cfg.resume)
     if tuple(ckpt["image"].shape) != tuple(image.shape):

@@ -72,7 +72,7 @@ def cost_function(model, a_C, grams, cfg):
     """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
 
-    compute = compute_dtype(getattr(cfg, "precision", "fp32"))
+    compute = compute_dtype(cfg.precision)
 
     def costs(image):
         if compute == tf.float32:  # the default: the image's own dtype (float32; float64 in the gradient test)
@@ -83,7 +83,7 @@ def cost_function(model, a_C, grams, cfg):
         J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
                             for name, coeff in cfg.style_layers])
         J = total_cost(J_content, J_style, cfg.alpha, cfg.beta)
-        if getattr(cfg, "tv_weight", 0):  # --tv-weight (issue 5): J += tv_weight * TV(image)
+        if cfg.tv_weight:  # --tv-weight (issue 5): J += tv_weight * TV(image)
             J = J + cfg.tv_weight * total_variation_cost(image)
         return J, J_content, J_style
 
@@ -136,7 +136,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
     costs = cost_function(model, a_C, grams, cfg)
     image = tf.Variable(input_image, dtype=tf.float32, name="generated_image")
     state = adam_state(image)
-    train_step = make_train_step(costs, image, state, cfg.learning_rate, jit_compile=getattr(cfg, "xla", None) or None)
+    train_step = make_train_step(costs, image, state, cfg.learning_rate, jit_compile=cfg.xla or None)
 
     # (i, image after step i or None): its costs come from the next step's forward pass. --resume: from the checkpoint
     first, history, pending = restore_checkpoint(cfg, image, state)
@@ -188,7 +188,7 @@ def save_interrupted(out, cfg, image, state, step, history):
     save_image(out / f"{step}.png", image)
     write_costs_csv(out / "costs.csv", history)
     save_checkpoint(out, cfg, image, state, step, history)
-    hint = f"; continue with: nst --resume {out}" if getattr(cfg, "scales", 1) == 1 else ""
+    hint = f"; continue with: nst --resume {out}" if cfg.scales == 1 else ""
     raise RunInterrupted(f"interrupted after step {step} of {cfg.iterations}: saved {out / f'{step}.png'}, "
                          f"{out / 'costs.csv'} and {out / 'checkpoint.npz'}{hint}")
 
@@ -233,7 +233,7 @@ def style_targets_for(model, style_image, cfg, generated_shape):
     """The style targets of a run: `style_image` is one normalized image (1, h, w, 3) or a list of them,
     blended by cfg.style_blend (see blended_style_targets)."""
     images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
-    return blended_style_targets(model, images, getattr(cfg, "style_blend", None), cfg.style_layers, generated_shape)
+    return blended_style_targets(model, images, cfg.style_blend, cfg.style_layers, generated_shape)
 
 
 def pixel_bounds(shape):

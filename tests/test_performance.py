@@ -8,7 +8,7 @@ from nst.cli import build_parser, config_from_args
 from nst.config import Config
 from nst.errors import NstError
 from nst.optimize import adam_state, content_target, cost_function, make_train_step, style_targets
-from nst.vgg import load_vgg_model
+from nst.vgg import conv2d_same, load_vgg_model
 
 
 def run_steps(small_vgg, steps=8, **options):
@@ -55,3 +55,27 @@ def test_performance_flags_map_onto_config():
     assert (cfg.precision, cfg.xla) == ("fp32", False)
     with pytest.raises(NstError, match="--precision"):
         Config(precision="fp16").check()
+
+
+@pytest.mark.parametrize("shape", [(1, 7, 5, 3, 4), (1, 6, 9, 8, 2), (1, 1, 4, 2, 5)])
+def test_conv_input_gradient_by_rotated_kernel_equals_tf_gradient(shape):
+    """conv2d_same's custom gradient (forward conv, kernel rotated 180 degrees, channels swapped) is the same
+    sum as TF's own Conv2DBackpropInput: compared in float64 for odd shapes, with a non-symmetric kernel."""
+    n, h, w, c_in, c_out = shape
+    rng = np.random.default_rng(sum(shape))
+    x = tf.constant(rng.standard_normal((n, h, w, c_in)))
+    W = tf.constant(rng.standard_normal((3, 3, c_in, c_out)))
+    dy = tf.constant(rng.standard_normal((n, h, w, c_out)))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours = conv2d_same(x, W)
+        theirs = tf.nn.conv2d(x, W, strides=1, padding="SAME")
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    g_ours = tape.gradient(ours, x, output_gradients=dy).numpy()
+    g_theirs = tape.gradient(theirs, x, output_gradients=dy).numpy()
+    np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12, atol=1e-12)
+    # and in NumPy: dx[i, j, c] = sum_{a, b, o} dy[i - a + 1, j - b + 1, o] W[a, b, c, o]
+    pad = np.pad(dy.numpy()[0], ((1, 1), (1, 1), (0, 0)))
+    ref = sum(np.einsum("ijo,co->ijc", pad[2 - a:2 - a + h, 2 - b:2 - b + w], W.numpy()[a, b])
+              for a in range(3) for b in range(3))
+    np.testing.assert_allclose(g_ours[0], ref, rtol=1e-12, atol=1e-12)
