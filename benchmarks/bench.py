@@ -112,21 +112,19 @@ def worker(job):
         nst.vgg.conv2d_same = lambda x, W: tf.nn.conv2d(x, W, strides=1, padding="SAME")
     cfg = Config(precision="bf16" if variant == "bf16" else "fp32", xla=variant == "xla")
     model = load_vgg_model(job["weights"])
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    a_C = content_target(model, content, cfg.content_layer)  # float32 targets, whatever the precision
+    grams = style_targets(model, style, cfg.style_layers)
+    costs = cost_function(model, a_C, grams, cfg)
     image = tf.Variable(start)
     train_step = make_train_step(costs, image, adam_state(image), cfg.learning_rate, jit_compile=cfg.xla or None)
-    J = None
-    for i in range(steps + 1):
+    for _ in range(steps + 1):
         t = time.perf_counter()
-        J = float(train_step()[0])  # model_nn reads the costs of every step back too
+        float(train_step()[0])  # model_nn reads the costs of every step back too
         times.append(time.perf_counter() - t)
     out = {"times": times[1:], "rss": peak_rss_mb(), "traces": train_step.experimental_get_tracing_count()}
     if job.get("final"):  # J of the result in the variant's own arithmetic, and in fp32
         out["final"] = float(costs(image)[0])
-        fp32 = cost_function(model, content_target(model, content, cfg.content_layer),
-                             style_targets(model, style, cfg.style_layers), Config())
-        out["final_fp32"] = float(fp32(image)[0])
+        out["final_fp32"] = float(cost_function(model, a_C, grams, Config())(image)[0])
     return out
 
 

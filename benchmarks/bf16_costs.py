@@ -1,6 +1,6 @@
 """bf16 against fp32 in costs, not time: the same 200 Adam steps from the same start in both precisions.
 
-    python benchmarks/bf16_costs.py                  # 200x150, 200 steps (about 3 minutes here)
+    python benchmarks/bf16_costs.py                  # 200x150, 200 steps (about 2.5 minutes here)
     python benchmarks/bf16_costs.py 100x75 200       # SIZE STEPS
 
 On the benchmark net (real VGG-19 conv widths, random weights, nst.testnet) with bench.py's random images,
