@@ -105,7 +105,9 @@ def worker(job):
         return {"times": times[1:], "rss": peak_rss_mb(), "final": costs[-1]}
     import nst.vgg
     from nst.config import Config
-    from nst.optimize import adam_state, content_target, cost_function, make_train_step, style_targets
+    from nst.objective import cost_function
+    from nst.optimize import adam_state, make_train_step
+    from nst.targets import content_target, style_targets
     from nst.vgg import load_vgg_model
 
     if variant == "fp32_tf_grad":  # the same step with TF's own gradient (Conv2DBackpropInput)

@@ -24,7 +24,9 @@ def main(width, height, steps):
 
     from bench import problem
     from nst.config import Config
-    from nst.optimize import adam_state, content_target, cost_function, make_train_step, style_targets
+    from nst.objective import cost_function
+    from nst.optimize import adam_state, make_train_step
+    from nst.targets import content_target, style_targets
     from nst.testnet import REAL_WIDTHS, write_test_vgg
     from nst.vgg import load_vgg_model
 

@@ -7,7 +7,7 @@ Where each homework function lives:
     compute_style_cost, total_cost      nst.costs
     reshape_and_normalize_image,
     generate_noise_image, save_image    nst.images
-    model_nn                            nst.optimize
+    model_nn                            nst.optimize  (L-BFGS instead: nst.lbfgs)
 """
 
 __version__ = "0.1.0"

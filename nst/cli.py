@@ -2,7 +2,6 @@
 
 import argparse
 import dataclasses
-import os
 import signal
 import sys
 import threading
@@ -47,7 +46,7 @@ def build_parser():
 
 
 def add_performance_options(p):
-    """Issue 4: bf16 convolutions and XLA (see BENCHMARKS.md); fp32 without XLA stays the default."""
+    """Performance: bf16 convolutions and XLA (see BENCHMARKS.md); fp32 without XLA stays the default."""
     g = p.add_argument_group("performance")
     g.add_argument("--precision", choices=("fp32", "bf16"), default=DEFAULTS.precision,
                    help="fp32 (default, the homework's numbers) or bf16: VGG convolutions in bfloat16 (fast on "
@@ -57,7 +56,7 @@ def add_performance_options(p):
 
 
 def add_robustness_options(p):
-    """Issue 6: image size limit, resuming an interrupted run, reproducible runs."""
+    """Limits, resuming and reproducibility: image size limit, resuming an interrupted run, reproducible runs."""
     g = p.add_argument_group("limits, resuming and reproducibility")
     g.add_argument("--max-pixels", type=int, default=DEFAULTS.max_pixels, metavar="N",
                    help="refuse image files with more than N pixels (width x height), checked from the header "
@@ -77,7 +76,7 @@ class OneOrMany(argparse.Action):
 
 
 def add_gatys_options(p):
-    """Issue 5: the options of anishathalye/ and jcjohnson/neural-style; every default is the homework's."""
+    """Options beyond the homework: those of anishathalye/ and jcjohnson/neural-style; every default is the homework's."""
     g = p.add_argument_group("beyond the homework (all off by default)")
     g.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS.optimizer,
                    help="adam (the homework's) or lbfgs: scipy L-BFGS-B, --iterations = max iterations and "
@@ -113,35 +112,28 @@ def config_from_args(args):
     return Config(**{name: value for name, value in vars(args).items() if name in names})
 
 
-def import_tensorflow_quietly():
-    """Import TensorFlow and initialise its devices with stderr muted at the file-descriptor level.
+SUBCOMMANDS = {
+    # name: (module, function taking the arguments after the name and returning the exit code)
+    "compare": ("nst.compare", "compare_main"),
+}
+"""`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
-    TF's C++ start-up lines (absl, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL; muting them keeps an error
-    message the one line on stderr. A failing import is re-raised after stderr is restored.
-    """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        import tensorflow as tf
 
-        tf.config.list_physical_devices()
-        tf.constant(0.0).numpy()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+def run_subcommand(name, argv):
+    """Import and run subcommand `name` with `argv`; returns its exit code."""
+    import importlib
+
+    module, function = SUBCOMMANDS[name]
+    return getattr(importlib.import_module(module), function)(argv)
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["compare"]:  # `nst compare ...` (issue 3): its own parser
-        from nst.compare import compare_main
-
-        return compare_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return run_subcommand(argv[0], argv[1:])
     args = build_parser().parse_args(argv)
-    from nst.errors import NstError, RunInterrupted
+    from nst.console import run_command
+    from nst.errors import RunInterrupted
     from nst.interrupt import raise_keyboard_interrupt
 
     cfg = config_from_args(args)
@@ -149,17 +141,15 @@ def main(argv=None):
     installed = threading.current_thread() is threading.main_thread()
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-    try:
-        if not args.debug:
-            import_tensorflow_quietly()
+
+    def run():
         from nst.transfer import style_transfer
 
         style_transfer(cfg)
-    except NstError as exc:
-        if args.debug:
-            raise
-        print(f"nst: error: {exc}", file=sys.stderr)
-        return 2
+
+    try:
+        if run_command(run, debug=args.debug):
+            return 2
     except RunInterrupted as exc:
         print(f"nst: {exc}", file=sys.stderr)
         return 130

@@ -10,14 +10,14 @@ image solves the problem better. A reference of another size is resized (LANCZOS
 """
 
 import argparse
-import csv
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from nst.errors import NstError
+from nst.console import run_command
+from nst.costs_csv import read_costs_csv
 from nst.report import COSTS_INCHES, image_sheet, save_figure
 
 
@@ -52,7 +52,8 @@ def image_costs(images, content, style, weights, cfg=None):
 
     from nst.config import Config
     from nst.images import reshape_and_normalize_image, resize_image
-    from nst.optimize import content_target, cost_function, style_targets_for
+    from nst.objective import cost_function
+    from nst.targets import content_target, style_targets_for
     from nst.vgg import load_vgg_model
     from nst.weights import ensure_weights
 
@@ -125,23 +126,6 @@ def compare_images(generated, reference, content=None, style=None, weights=None,
     return result
 
 
-def read_costs_csv(path):
-    """costs.csv -> [(iteration, J, J_content, J_style), ...]; NstError naming the file when it is not one."""
-    path = Path(path)
-    try:
-        with open(path, newline="") as f:
-            rows = [(int(r["iteration"]), float(r["total"]), float(r["content"]), float(r["style"]))
-                    for r in csv.DictReader(f)]
-    except FileNotFoundError:
-        raise NstError(f"costs file {path} does not exist; give the costs.csv of a run") from None
-    except (OSError, KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error):
-        raise NstError(f"costs file {path} is not a costs.csv (header iteration,total,content,style); "
-                       "give the costs.csv of a run") from None
-    if not rows:
-        raise NstError(f"costs file {path} holds no rows; give the costs.csv of a finished run")
-    return rows
-
-
 def compare_costs(paths, output=None, log=print):
     """Overlay the cost curves of several costs.csv files in one figure (total solid, content dashed, style
     dotted, log scale), written to `output` (default: costs_comparison.png beside the first file).
@@ -192,23 +176,17 @@ def build_compare_parser():
 def compare_main(argv):
     """`nst compare ...`: exit 0 on success, 2 (one line on stderr) on bad input."""
     args = build_compare_parser().parse_args(argv)
-    try:
+
+    def command():
         if args.costs:
             if args.images or len(args.costs) < 2:
                 raise NstError("nst compare --costs takes two or more costs.csv files and no images")
             compare_costs(args.costs, args.output)
-            return 0
+            return
         if len(args.images) != 2:
             raise NstError(f"nst compare takes two images, GENERATED REFERENCE, got {len(args.images)}; "
                            "or --costs A.csv B.csv")
-        from nst.cli import import_tensorflow_quietly
-
-        if not args.debug:
-            import_tensorflow_quietly()
         compare_images(*args.images, content=args.content, style=args.style, weights=args.weights, output=args.output)
-    except NstError as exc:
-        if args.debug:
-            raise
-        print(f"nst: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+
+    # the cost overlay needs no TensorFlow; images do (PSNR, SSIM, costs)
+    return run_command(command, debug=args.debug, tensorflow=not args.costs)

@@ -37,7 +37,7 @@ class Config:
     content_layer: str = CONTENT_LAYER
     style_layers: tuple = STYLE_LAYERS
     progress: bool = True
-    # --- issue 5: Gatys-family options (all opt-in; the defaults are the homework's) ---
+    # --- options beyond the homework (all opt-in; the defaults are the homework's) ---
     # `style` above may also be a list of paths (several styles, Grams blended by `style_blend`).
     optimizer: str = "adam"  # "adam" (the homework's) or "lbfgs" (scipy L-BFGS-B)
     tv_weight: float = 0.0  # weight of the total-variation cost added to J
@@ -48,11 +48,11 @@ class Config:
     pooling: str = "avg"  # "avg" (the homework's) or "max"
     kernel_layout: str = "stored"  # "stored" (the homework's) or "transposed"
     scales: int = 1  # coarse-to-fine: optimise at 1/2^(N-1) ... 1 of the size
-    # --- issue 6: bad input, interruptions, resume, determinism ---
+    # --- limits, resume, determinism ---
     max_pixels: int | None = 50_000_000  # refuse image files with more pixels (width*height); None = no limit
     resume: Path | None = None  # continue the run saved in this output folder (its checkpoint.npz)
     deterministic: bool = False  # TF op determinism + seeds: byte-identical outputs for the same --seed
-    # --- issue 4: performance ---
+    # --- performance ---
     precision: str = "fp32"  # "fp32" (the homework's) or "bf16": VGG convolutions in bfloat16, costs/Adam float32
     xla: bool = False  # compile the Adam step with XLA (tf.function(jit_compile=True))
 
@@ -99,7 +99,7 @@ def parse_style_layers(text):
 
 
 def check_options(cfg):
-    """The issue-5 options: raise NstError (one line) for values no run can use."""
+    """The options beyond the homework: raise NstError (one line) for values no run can use."""
     import math
 
     from nst.errors import NstError
@@ -143,7 +143,7 @@ def check_options(cfg):
 
 
 def check_robustness(cfg):
-    """The issue-6 options: raise NstError (one line) for values no run can use."""
+    """Limits, resume and determinism: raise NstError (one line) for values no run can use."""
     from nst.errors import NstError
 
     import math

@@ -1,4 +1,4 @@
-"""Atomic file output: write to a temp file beside the target, then rename over it."""
+"""Output files: atomic writes (a temp file beside the target, renamed over it) into a checked output folder."""
 
 import contextlib
 import os
@@ -42,3 +42,21 @@ def write_text_atomic(path, text):
     """Write `text` to `path` atomically (temp file + rename)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def prepare_output_dir(path):
+    """Create the output folder (and parents); NstError if it is a file or cannot be written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NstError(f"output folder {path} is a file: pass --output-dir to a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NstError(f"cannot create output folder {path} ({exc.strerror}): pass --output-dir to a writable folder") from None
+    try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
+        fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder") from None
+    return path

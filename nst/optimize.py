@@ -6,27 +6,23 @@ Adam has TF1 `tf.train.AdamOptimizer` semantics (the homework's):
     x = x - lr_t * m / (sqrt(v) + epsilon)          (epsilon outside the bias correction)
 """
 
-import csv
-import io
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from nst.costs import compute_content_cost, layer_style_cost_from_gram, style_gram, total_cost, total_variation_cost
 from nst.checkpoint import restore_checkpoint, save_checkpoint
+from nst.costs_csv import write_costs_csv
 from nst.errors import RunInterrupted
-from nst.files import write_text_atomic
-from nst.images import MEANS, save_image
+from nst.images import save_image
 from nst.interrupt import deferred_interrupts
-from nst.vgg import LAYER_ORDER
+from nst.objective import cost_function
+from nst.targets import content_target, style_targets_for
 
 BETA1 = 0.9
 BETA2 = 0.999
 EPSILON = 1e-8
-COSTS_HEADER = ("iteration", "total", "content", "style")
 
 
 def adam_state(image):
@@ -57,44 +53,6 @@ def adam_update(var, grad, state, learning_rate, beta1=BETA1, beta2=BETA2, epsil
     return updated
 
 
-def style_targets(model, style_image, style_layers):
-    """The style Grams {layer: (n_C, n_C)} of the style image, computed once."""
-    acts = model(tf.constant(style_image), [name for name, _ in style_layers])
-    return {name: style_gram(acts[name]) for name, _ in style_layers}
-
-
-def content_target(model, content_image, content_layer):
-    """The content activations a_C (1, n_H, n_W, n_C), computed once."""
-    return model(tf.constant(content_image), [content_layer])[content_layer]
-
-
-def cost_function(model, a_C, grams, cfg):
-    """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
-    layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
-
-    compute = compute_dtype(cfg.precision)
-
-    def costs(image):
-        if compute == tf.float32:  # the default: the image's own dtype (float32; float64 in the gradient test)
-            acts = model(image, layers)
-        else:  # --precision bf16 (issue 4): convolutions in bfloat16, Grams and costs in float32
-            acts = {name: tf.cast(a, tf.float32) for name, a in model(tf.cast(image, compute), layers).items()}
-        J_content = compute_content_cost(a_C, acts[cfg.content_layer])
-        J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
-                            for name, coeff in cfg.style_layers])
-        J = total_cost(J_content, J_style, cfg.alpha, cfg.beta)
-        if cfg.tv_weight:  # --tv-weight (issue 5): J += tv_weight * TV(image)
-            J = J + cfg.tv_weight * total_variation_cost(image)
-        return J, J_content, J_style
-
-    return costs
-
-
-def compute_dtype(precision):
-    """The dtype the VGG convolutions run in: "fp32" -> float32 (the default), "bf16" -> bfloat16 (issue 4)."""
-    return {"fp32": tf.float32, "bf16": tf.bfloat16}[precision]
-
-
 def make_train_step(costs, image, state, learning_rate, jit_compile=None):
     """A compiled step: costs of the current image, gradient, one Adam update. Returns (J, Jc, Js) before it.
 
@@ -110,16 +68,6 @@ def make_train_step(costs, image, state, learning_rate, jit_compile=None):
         return J, J_content, J_style
 
     return train_step
-
-
-def write_costs_csv(path, history):
-    """costs.csv: header iteration,total,content,style; one row per step with the costs after it (full precision)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(COSTS_HEADER)
-    for i, J, Jc, Js in history:
-        writer.writerow([i, repr(float(J)), repr(float(Jc)), repr(float(Js))])
-    write_text_atomic(path, buf.getvalue())
 
 
 def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write, timing=None):
@@ -151,7 +99,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
             write_costs_csv(out / "costs.csv", history)
 
     started = time.perf_counter()
-    stopped = None  # Ctrl-C / SIGTERM (issue 6): the last step done when the loop stopped early
+    stopped = None  # Ctrl-C / SIGTERM: the last step done when the loop stopped early
     with deferred_interrupts() as interrupted:
         for i in range(first, cfg.iterations):
             if interrupted():
@@ -182,7 +130,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
 
 def save_interrupted(out, cfg, image, state, step, history):
     """After Ctrl-C/SIGTERM stopped the loop after `step` (-1: before any): save `<step>.png`, costs.csv and
-    the checkpoint, then raise RunInterrupted saying where (issue 6)."""
+    the checkpoint, then raise RunInterrupted saying where."""
     if step < 0:
         raise RunInterrupted(f"interrupted before the first step; nothing was saved in {out}")
     save_image(out / f"{step}.png", image)
@@ -191,128 +139,3 @@ def save_interrupted(out, cfg, image, state, step, history):
     hint = f"; continue with: nst --resume {out}" if cfg.scales == 1 else ""
     raise RunInterrupted(f"interrupted after step {step} of {cfg.iterations}: saved {out / f'{step}.png'}, "
                          f"{out / 'costs.csv'} and {out / 'checkpoint.npz'}{hint}")
-
-
-# --- issue 5: several styles, style scale, L-BFGS -------------------------------------------------------------
-
-def positions(height, width, layer):
-    """n_H * n_W of `layer`'s activations for an (height, width) input: each 2x2 SAME pooling before it halves
-    the size, rounding up."""
-    for name in LAYER_ORDER[: LAYER_ORDER.index(layer)]:
-        if name.startswith("avgpool"):
-            height, width = -(-height // 2), -(-width // 2)
-    return height * width
-
-
-def blended_style_targets(model, style_images, blend, style_layers, generated_shape):
-    """Style Grams {layer: (n_C, n_C)} blended over several style images (jcjohnson/neural-style's blending):
-
-    G_target(l) = sum_k w_k * G_k(l) * M_G(l) / M_k(l),   w = blend / sum(blend)  (equal when blend is None),
-    M(l) = n_H n_W of layer l. The factor M_G / M_k makes a style image of another size (--style-scale) give a
-    Gram of the generated image's scale; it is 1 (and skipped) for same-size images, so one style image of the
-    generated size gives exactly the homework's Gram.
-    """
-    blend = [1.0] * len(style_images) if blend is None else [float(w) for w in blend]
-    weights = [w / sum(blend) for w in blend]
-    height, width = generated_shape[1], generated_shape[2]
-    total = {}
-    for style_image, w in zip(style_images, weights):
-        grams = style_targets(model, style_image, style_layers)
-        for name, _ in style_layers:
-            G = grams[name]
-            ratio = positions(height, width, name) / positions(style_image.shape[1], style_image.shape[2], name)
-            if ratio != 1.0:
-                G = G * ratio
-            if w != 1.0:
-                G = G * w
-            total[name] = G if name not in total else total[name] + G
-    return total
-
-
-def style_targets_for(model, style_image, cfg, generated_shape):
-    """The style targets of a run: `style_image` is one normalized image (1, h, w, 3) or a list of them,
-    blended by cfg.style_blend (see blended_style_targets)."""
-    images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
-    return blended_style_targets(model, images, cfg.style_blend, cfg.style_layers, generated_shape)
-
-
-def pixel_bounds(shape):
-    """L-BFGS-B bounds for a normalized image of `shape` (1, H, W, 3): channel c in [-MEANS_c, 255 - MEANS_c],
-    so the de-normalised image stays in 0..255. Returns (lower, upper) float64 arrays of `shape`."""
-    lower = np.broadcast_to(-MEANS, shape).astype(np.float64)
-    return lower, lower + 255.0
-
-
-def make_value_and_grad(costs):
-    """A compiled call image (1, H, W, 3) -> (J, J_content, J_style, dJ/dimage): value and gradient at once."""
-
-    @tf.function
-    def value_and_grad(image):
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            J, J_content, J_style = costs(image)
-        return J, J_content, J_style, tape.gradient(J, image)
-
-    return value_and_grad
-
-
-def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.write):
-    """model_nn with L-BFGS (scipy.optimize.minimize, method L-BFGS-B) instead of Adam, as Gatys et al.
-
-    At most cfg.iterations L-BFGS iterations, stopping at the first iteration end after cfg.iterations cost
-    evaluations (one evaluation = value + gradient from one TF call); pixels bounded by pixel_bounds. Writes
-    what model_nn writes (i = iteration): `<i>.png` when i % cfg.save_every == 0 with the homework's log lines,
-    `costs.csv` (costs after each iteration), `generated_image.jpg`; logs the numbers of iterations and
-    evaluations at the end. Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style)]).
-    """
-    import scipy.optimize
-
-    out = Path(cfg.output_dir)
-    a_C = content_target(model, content_image, cfg.content_layer)
-    grams = style_targets_for(model, style_image, cfg, input_image.shape)
-    value_and_grad = make_value_and_grad(cost_function(model, a_C, grams, cfg))
-    shape = tuple(input_image.shape)
-    lower, upper = pixel_bounds(shape)
-    x0 = np.clip(np.asarray(input_image, dtype=np.float64), lower, upper).ravel()
-    last = {"x": None, "costs": None, "evaluations": 0}
-
-    def fun(x):
-        J, Jc, Js, grad = value_and_grad(tf.constant(x.reshape(shape), dtype=tf.float32))
-        last.update(x=x.copy(), costs=(float(J), float(Jc), float(Js)), evaluations=last["evaluations"] + 1)
-        return float(J), grad.numpy().astype(np.float64).ravel()
-
-    history = []
-    bar = tqdm(total=cfg.iterations, unit="step", disable=not cfg.progress, dynamic_ncols=True)
-
-    def callback(intermediate_result):
-        x = intermediate_result.x
-        if last["x"] is not None and np.array_equal(x, last["x"]):
-            J, Jc, Js = last["costs"]
-        else:  # the accepted point is normally the last one evaluated; otherwise evaluate it (not counted)
-            values = value_and_grad(tf.constant(x.reshape(shape), dtype=tf.float32))
-            J, Jc, Js = (float(v) for v in values[:3])
-        i = len(history)
-        history.append((i, J, Jc, Js))
-        bar.update(1)
-        bar.set_postfix(total=f"{J:.4g}", content=f"{Jc:.4g}", style=f"{Js:.4g}")
-        if i % cfg.save_every == 0:
-            log(f"Iteration {i} :\ntotal cost = {J}\ncontent cost = {Jc}\nstyle cost = {Js}")
-            save_image(out / f"{i}.png", x.reshape(shape).astype(np.float32))
-            write_costs_csv(out / "costs.csv", history)
-        if last["evaluations"] >= cfg.iterations:
-            raise StopIteration
-
-    result = scipy.optimize.minimize(
-        fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
-        options={"maxiter": cfg.iterations, "maxfun": cfg.iterations, "gtol": 0.0},
-    )
-    bar.close()
-    generated = result.x.reshape(shape).astype(np.float32)
-    if not history:  # stopped before the first iteration ended (e.g. converged at once)
-        J, Jc, Js, _ = value_and_grad(tf.constant(generated))
-        history.append((0, float(J), float(Jc), float(Js)))
-    reason = "evaluation budget spent" if last["evaluations"] >= cfg.iterations else result.message
-    log(f"L-BFGS: {len(history)} iterations, {last['evaluations']} evaluations ({reason})")
-    save_image(out / "generated_image.jpg", generated)
-    write_costs_csv(out / "costs.csv", history)
-    return generated, history

@@ -1,4 +1,4 @@
-"""The bad-input matrix (issue 6): every case through the CLI (`nst.cli.main`) and the Python API
+"""The bad-input matrix: every case through the CLI (`nst.cli.main`) and the Python API
 (`style_transfer(Config(...))`): exit code 2 / NstError, one line naming the file and the fix, no traceback,
 nothing written. Odd but valid images (grey, RGBA, palette, 16-bit) are accepted and converted."""
 

@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 from nst.config import Config
-from nst.optimize import adam_state, adam_update, content_target, cost_function, model_nn, style_targets
+from nst.objective import cost_function
+from nst.optimize import adam_state, adam_update, model_nn
+from nst.targets import content_target, style_targets
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import homework_cost
 

@@ -1,4 +1,4 @@
-"""Issue 5: the opt-in options beyond the homework, each shown in numbers on a small net and 32x24 images."""
+"""Options beyond the homework: the opt-in options, each shown in numbers on a small net and 32x24 images."""
 
 import csv
 import re
@@ -14,8 +14,10 @@ from nst.config import Config
 from nst.costs import total_variation_cost
 from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
-from nst.optimize import blended_style_targets, content_target, cost_function, positions, style_targets
-from nst.transfer import initial_image, scale_sizes, style_transfer
+from nst.objective import cost_function
+from nst.start import initial_image
+from nst.targets import blended_style_targets, content_target, positions, style_targets
+from nst.transfer import scale_sizes, style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import forward, gram
 

@@ -1,4 +1,4 @@
-"""Loader fuzzing (issue 6): mutations of a valid small MatConvNet file (fields dropped or renamed, arrays
+"""Loader fuzzing: mutations of a valid small MatConvNet file (fields dropped or renamed, arrays
 reshaped or of a wrong dtype, layers replaced, the file cut short) never raise anything but NstError from
 read_vgg_weights / load_vgg_model.
 

@@ -1,4 +1,4 @@
-"""Write failures (issue 6): a read-only output folder, a full disk (a real tiny tmpfs), a file-size limit.
+"""Write failures: a read-only output folder, a full disk (a real tiny tmpfs), a file-size limit.
 Each ends in one clear line; the files written before stay whole; no temp file is left behind."""
 
 import ast

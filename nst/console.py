@@ -1,0 +1,43 @@
+"""What every `nst` command shares: TensorFlow imported without start-up noise, bad input as one line and exit 2."""
+
+import os
+import sys
+
+from nst.errors import NstError
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow and initialise its devices with stderr muted at the file-descriptor level.
+
+    TF's C++ start-up lines (absl, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL; muting them keeps an error
+    message the one line on stderr. A failing import is re-raised after stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        tf.constant(0.0).numpy()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def run_command(command, debug=False, tensorflow=True):
+    """Run `command()` as a subcommand's body: returns its exit code (None counts as 0); an NstError is printed
+    as `nst: error: ...` on stderr and gives 2 (with debug=True it is raised, traceback and all). With
+    tensorflow=True (and not debug) TensorFlow is imported quietly first."""
+    try:
+        if tensorflow and not debug:
+            import_tensorflow_quietly()
+        code = command()
+    except NstError as exc:
+        if debug:
+            raise
+        print(f"nst: error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if code is None else code

@@ -1,0 +1,45 @@
+"""The objective of a run: J(image) = alpha J_content + beta J_style (+ TV) for fixed targets, in fp32 or bf16."""
+
+import tensorflow as tf
+
+from nst.costs import compute_content_cost, layer_style_cost_from_gram, total_cost, total_variation_cost
+
+
+def cost_function(model, a_C, grams, cfg):
+    """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
+    layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
+
+    compute = compute_dtype(cfg.precision)
+
+    def costs(image):
+        if compute == tf.float32:  # the default: the image's own dtype (float32; float64 in the gradient test)
+            acts = model(image, layers)
+        else:  # --precision bf16: convolutions in bfloat16, Grams and costs in float32
+            acts = {name: tf.cast(a, tf.float32) for name, a in model(tf.cast(image, compute), layers).items()}
+        J_content = compute_content_cost(a_C, acts[cfg.content_layer])
+        J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
+                            for name, coeff in cfg.style_layers])
+        J = total_cost(J_content, J_style, cfg.alpha, cfg.beta)
+        if cfg.tv_weight:  # --tv-weight: J += tv_weight * TV(image)
+            J = J + cfg.tv_weight * total_variation_cost(image)
+        return J, J_content, J_style
+
+    return costs
+
+
+def compute_dtype(precision):
+    """The dtype the VGG convolutions run in: "fp32" -> float32 (the default), "bf16" -> bfloat16."""
+    return {"fp32": tf.float32, "bf16": tf.bfloat16}[precision]
+
+
+def make_value_and_grad(costs):
+    """A compiled call image (1, H, W, 3) -> (J, J_content, J_style, dJ/dimage): value and gradient at once."""
+
+    @tf.function
+    def value_and_grad(image):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            J, J_content, J_style = costs(image)
+        return J, J_content, J_style, tape.gradient(J, image)
+
+    return value_and_grad
