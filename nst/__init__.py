@@ -8,6 +8,25 @@ Where each homework function lives:
     reshape_and_normalize_image,
     generate_noise_image, save_image    nst.images
     model_nn                            nst.optimize  (L-BFGS instead: nst.lbfgs)
+
+The rest, one concept per module:
+    transfer      one whole run (`style_transfer`): inputs -> model -> targets -> optimise per scale -> outputs
+    targets       content activations and style Grams (blended styles, style scale)
+    objective     J for fixed targets (fp32/bf16, TV) and its gradient
+    start         the start image (`--init`)
+    config        the `Config` dataclass; its defaults are the homework's
+    cli, console  the command line (`SUBCOMMANDS`), one-line errors and exit codes
+    checkpoint    `--resume`: checkpoint.npz
+    interrupt     Ctrl-C and SIGTERM at step boundaries
+    report        pictures and run.json beside a run's images
+    compare       `nst compare`
+    costs_csv     costs.csv
+    colors        `--preserve-colors`
+    weights       the VGG-19 file: download and checksums
+    files         atomic writes
+    errors        NstError, RunInterrupted
+    testnet       small VGG-19 files in MatConvNet's layout, for tests
+    homework      the homework's test inputs and expected outputs, for the notebook
 """
 
 __version__ = "0.1.0"
