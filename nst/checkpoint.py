@@ -18,15 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.config import Config
+from nst.config import Config, parse_style_layers, style_paths
 from nst.errors import NstError
 from nst.files import atomic_path
+from nst.start import INIT_KEYWORDS
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_VERSION = 1
 PATH_FIELDS = ("content", "style", "weights", "output_dir", "resume")
 RESUME_OVERRIDES = ("iterations", "progress", "download", "max_pixels")
-"""Fields a resumed run may change (the others come from the checkpoint)."""
+"""Fields a resumed run may change (the others come from the checkpoint and, when given, must equal it)."""
 
 
 def config_to_json(cfg):
@@ -113,22 +114,35 @@ def load_checkpoint(output_dir):
     return ckpt
 
 
-def resumed_config(cfg):
-    """The Config of `--resume DIR`: the checkpoint's, with output_dir = DIR and RESUME_OVERRIDES taken from
-    `cfg` where they differ from the defaults. NstError if other settings are given or nothing is left to do."""
+def resumed_config(cfg, given=None):
+    """The Config of `--resume DIR`: the checkpoint's, with output_dir = DIR and the RESUME_OVERRIDES given.
+
+    `given`: the names of the Config fields the user set (the command line's explicit flags); None (from Python):
+    the fields that differ from the Config defaults. Repeating the run's own values is fine; a given field whose
+    value differs from the run's is refused, NstError naming each flag with both values. Paths compare as
+    absolute paths, and `output_dir` may name DIR. NstError too if nothing is left to do."""
     ckpt = load_checkpoint(cfg.resume)
     stored = ckpt["config"]
     defaults = Config()
-    changed = [f.name for f in dataclasses.fields(Config)
-               if f.name not in RESUME_OVERRIDES + ("resume", "output_dir")
-               and getattr(cfg, f.name) != getattr(defaults, f.name)]
-    if changed:
-        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
-        raise NstError(f"--resume {cfg.resume} continues the run with its own settings; drop {flags} "
-                       f"(only {', '.join('--' + n.replace('_', '-') for n in RESUME_OVERRIDES)} may change)")
-    overrides = {name: getattr(cfg, name) for name in RESUME_OVERRIDES
-                 if getattr(cfg, name) != getattr(defaults, name)}
-    resumed = dataclasses.replace(stored, output_dir=Path(cfg.resume), resume=Path(cfg.resume), **overrides)
+    if given is None:
+        given = {f.name for f in dataclasses.fields(Config) if getattr(cfg, f.name) != getattr(defaults, f.name)}
+    folder = Path(cfg.resume)
+    differing = []
+    for f in dataclasses.fields(Config):
+        name = f.name
+        if name not in given or name in RESUME_OVERRIDES + ("resume",):
+            continue
+        run_value = folder if name == "output_dir" else getattr(stored, name)
+        if _comparable(name, getattr(cfg, name)) != _comparable(name, run_value):
+            differing.append((name, getattr(cfg, name), run_value))
+    if differing:
+        flags = ", ".join(_flag(name) for name, _, _ in differing)
+        details = ", ".join(_difference(*item) for item in differing)
+        may_change = ", ".join(_flag(name) for name in RESUME_OVERRIDES)
+        raise NstError(f"--resume {cfg.resume} continues the run with its own settings, and these differ from them: "
+                       f"{details}; drop {flags} or give the run's values (only {may_change} may change)")
+    overrides = {name: getattr(cfg, name) for name in RESUME_OVERRIDES if name in given}
+    resumed = dataclasses.replace(stored, output_dir=folder, resume=folder, **overrides)
     if resumed.optimizer != "adam" or resumed.scales != 1:
         raise NstError(f"--resume {cfg.resume}: only Adam runs with --scales 1 can be resumed; start the run again")
     done = len(ckpt["history"])
@@ -136,6 +150,47 @@ def resumed_config(cfg):
         raise NstError(f"the run in {cfg.resume} has already done {done} of its {resumed.iterations} steps; "
                        f"pass --iterations N with N > {done} to continue it")
     return resumed
+
+
+def _comparable(name, value):
+    """A Config field's value in a form that compares equal when it means the same run (paths absolute, ...)."""
+    if value is None:
+        return None
+    if name == "style":
+        return tuple(Path(p).resolve() for p in style_paths(value))
+    if name in ("content", "weights", "output_dir") or (name == "init" and str(value) not in INIT_KEYWORDS):
+        return Path(value).resolve()
+    if name == "style_layers":
+        layers = parse_style_layers(value) if isinstance(value, str) else value
+        return tuple((str(layer), float(weight)) for layer, weight in layers)
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return value
+
+
+def _flag(name):
+    """The command-line flag of a Config field."""
+    return {"progress": "--no-progress", "download": "--no-download"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _difference(name, value, run_value):
+    """`--width 80 (the run has 64)`."""
+    if name == "output_dir":
+        return f"--output-dir {value} (the run is in {run_value})"
+    if isinstance(value, bool):
+        given = _flag(name) if value else "--no-" + _flag(name)[2:]
+        return f"{given} (the run has it {'on' if run_value else 'off'})"
+    return f"{_flag(name)} {_shown(name, value)} (the run has {_shown(name, run_value)})"
+
+
+def _shown(name, value):
+    if value is None:
+        return "none" if name != "seed" else "none (a random seed)"
+    if name == "style_layers" and not isinstance(value, str):
+        return ",".join(f"{layer}:{weight:g}" for layer, weight in value)
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def restore_checkpoint(cfg, image, state):

@@ -63,7 +63,8 @@ def add_robustness_options(p):
                    "before decoding (default: %(default)s)")
     g.add_argument("--resume", type=Path, default=None, metavar="OUTPUT_DIR",
                    help="continue the run saved in OUTPUT_DIR (its checkpoint.npz, written at every save point and "
-                   "on Ctrl-C) with its own settings; --iterations N may extend it")
+                   "on Ctrl-C) with its own settings: repeat the run's command and add --resume OUTPUT_DIR; a flag "
+                   "whose value differs from the run's is refused; --iterations N may extend it")
     g.add_argument("--deterministic", action="store_true",
                    help="with --seed N: TF op determinism, so two runs write byte-identical images and costs.csv")
 
@@ -112,6 +113,16 @@ def config_from_args(args):
     return Config(**{name: value for name, value in vars(args).items() if name in names})
 
 
+def given_fields(argv, args):
+    """The Config fields set on the command line `argv` (parsed as `args`), as opposed to left at their defaults:
+    `--resume` compares exactly these with the run it continues. (argparse sets a default only where the
+    namespace has no value yet, so a namespace preset to a marker keeps the marker where no flag was given.)"""
+    unset = object()
+    parsed = build_parser().parse_args(argv, argparse.Namespace(**{name: unset for name in vars(args)}))
+    names = {field.name for field in dataclasses.fields(Config)}
+    return {name for name, value in vars(parsed).items() if value is not unset} & names
+
+
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code)
     "compare": ("nst.compare", "compare_main"),
@@ -137,15 +148,17 @@ def main(argv=None):
     from nst.interrupt import raise_keyboard_interrupt
 
     cfg = config_from_args(args)
+    given = given_fields(argv, args) if cfg.resume is not None else None
     out = Path(cfg.resume if cfg.resume is not None else cfg.output_dir)
     installed = threading.current_thread() is threading.main_thread()
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
     def run():
+        from nst.checkpoint import resumed_config
         from nst.transfer import style_transfer
 
-        style_transfer(cfg)
+        style_transfer(cfg if given is None else resumed_config(cfg, given))
 
     try:
         if run_command(run, debug=args.debug):

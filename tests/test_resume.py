@@ -176,3 +176,73 @@ def test_seed_and_deterministic_give_byte_identical_outputs(small_vgg, pictures,
     assert main(args(small_vgg, pictures, tmp_path / "d", 1, "--seed", "4")) == 0
     same, other = costs(tmp_path / "c")[0], costs(tmp_path / "d")[0]
     assert same == pytest.approx(costs(tmp_path / "a")[0], rel=1e-5) and other != pytest.approx(same, rel=1e-3)
+
+
+@pytest.fixture(scope="module")
+def saved_at_10(small_vgg, pictures, tmp_path_factory):
+    """The checkpoint.npz of a 40-step run as it stood after save point 10 (as after a crash at step 20)."""
+    out, saved = tmp_path_factory.mktemp("run40"), tmp_path_factory.mktemp("saved") / "checkpoint.npz"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=40,
+                 save_every=10, seed=3, output_dir=out, progress=False)
+
+    def log(line):
+        if line.startswith("Iteration 20 :"):
+            shutil.copy(out / "checkpoint.npz", saved)
+
+    style_transfer(cfg, log=log)
+    assert load_checkpoint(saved.parent)["step"] == 11
+    return saved
+
+
+def interrupted_run(saved, folder):
+    folder.mkdir()
+    shutil.copy(saved, folder)
+    return folder
+
+
+def test_resume_with_the_run_s_own_flags_repeated(small_vgg, pictures, straight, saved_at_10, tmp_path,
+                                                  monkeypatch):
+    """The habit: repeat the command and add --resume. Paths compare as absolute paths (a relative --content from
+    the pictures' folder is the run's absolute one); --output-dir naming the resumed folder is fine."""
+    out = interrupted_run(saved_at_10, tmp_path / "out")
+    monkeypatch.chdir(pictures[0].parent)
+    argv = args(small_vgg, pictures, out, 40, "--resume", out)
+    argv[argv.index("--content") + 1] = pictures[0].name
+    assert main(argv) == 0
+    assert_same_run(out, straight)
+
+
+def test_resume_alone_takes_the_run_s_settings(saved_at_10, straight, tmp_path):
+    out = interrupted_run(saved_at_10, tmp_path / "out")
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    assert_same_run(out, straight)
+
+
+def test_resume_refuses_each_differing_flag_naming_both_values(small_vgg, pictures, saved_at_10, tmp_path, capsys):
+    out = interrupted_run(saved_at_10, tmp_path / "out")
+    before = sorted(p.name for p in out.iterdir())
+    argv = args(small_vgg, pictures, out, 40, "--resume", out, "--alpha", 1, "--style-layers", "conv1_1:0.5")
+    argv[argv.index("--width") + 1] = "80"
+    argv[argv.index("--output-dir") + 1] = str(tmp_path / "elsewhere")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    for needle in ("--width 80 (the run has 32)", "--alpha 1.0 (the run has 10.0)",
+                   "--style-layers conv1_1:0.5 (the run has conv1_1:0.2,conv2_1:0.2,conv3_1:0.2,conv4_1:0.2,conv5_1:0.2)",
+                   f"--output-dir {tmp_path / 'elsewhere'} (the run is in {out})"):
+        assert needle in err, (needle, err)
+    assert "--height" not in err and "--content" not in err and "--seed" not in err
+    # A flag given explicitly at the default value is still a flag given: 400 is not the run's 32.
+    assert main(["--resume", str(out), "--width", "400", "--no-progress"]) == 2
+    assert "--width 400 (the run has 32)" in capsys.readouterr().err
+    assert main(["--resume", str(out), "--style", str(pictures[0]), "--no-progress"]) == 2
+    assert f"--style {pictures[0]} (the run has {pictures[1]})" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == before  # nothing written
+
+
+def test_resume_from_python_compares_fields_that_differ_from_the_defaults(saved_at_10, straight, tmp_path):
+    out = interrupted_run(saved_at_10, tmp_path / "out")
+    with pytest.raises(NstError, match=r"--height 30 \(the run has 24\)"):
+        style_transfer(Config(resume=out, height=30))
+    style_transfer(Config(resume=out, width=32, seed=3, progress=False))  # the run's own values
+    assert_same_run(out, straight)
