@@ -1,3 +1,5 @@
+"""`python -m nst`: the command line of `nst.cli`, its exit code as the process's."""
+
 import sys
 
 from nst.cli import main

@@ -1,5 +1,7 @@
-"""Colour preservation (Gatys et al. 2016, "Preserving color in neural artistic style transfer"): keep the
-luminance of the generated image and the chroma of the content, in full-range YCbCr (ITU-R BT.601, as JPEG).
+"""Colour preservation (`--preserve-colors`): the generated image's luminance with the content's chroma.
+
+As Gatys et al. 2016, "Preserving color in neural artistic style transfer": keep the luminance of the generated
+image and the chroma of the content, in full-range YCbCr (ITU-R BT.601, as JPEG).
 
 Images are (H, W, 3) or (1, H, W, 3) float RGB in 0..255.
     Y  =       0.299 R    + 0.587 G    + 0.114 B
