@@ -10,6 +10,8 @@ copy). A block that cannot run there is fenced `bash notest`, with the reason in
 """
 
 import csv
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -114,6 +116,10 @@ def check_outputs(top, text, stdout):
         assert {f"{i}.png" for i in range(0, 200, 20)} <= {p.name for p in out.iterdir()}
         assert iio.imread(out / "generated_image.jpg").shape == (300, 400, 3)
         assert [int(r[0]) for r in rows(out / "costs.csv")] == list(range(200))
+        run = json.loads((out / "run.json").read_text())  # the copy's images and small net, not the repository's
+        assert run["parameters"]["content"] == str(top.resolve() / "images" / "grace_hopper.jpg")
+        assert run["weights"]["sha256"] == hashlib.sha256(
+            (top / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").read_bytes()).hexdigest()
     if "--resume output" in text:  # the resumed run has all its steps
         assert [int(r[0]) for r in rows(out / "costs.csv")] == list(range(40))
     if "nst compare" in text:
