@@ -158,6 +158,7 @@ def main(argv=None):
         from nst.checkpoint import resumed_config
         from nst.transfer import style_transfer
 
+        # A resume compares the flags given with the run's; style_transfer then finds the run's own values.
         style_transfer(cfg if given is None else resumed_config(cfg, given))
 
     try:

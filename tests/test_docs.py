@@ -2,7 +2,7 @@
 generated net; every docs page is linked from README and every relative link resolves.
 
 The convention: a block fenced with the info string exactly `bash` runs with `bash -e`, its working directory a
-temporary copy of the repository's top level (images/, notebooks/, benchmarks/, nst/, docs/ ..., output/ empty)
+temporary copy of the repository's top level (images/, notebooks/, benchmarks/, nst/, ...; output/ empty)
 whose `pretrained-model/imagenet-vgg-verydeep-19.mat` is a small net from `nst.testnet.write_test_vgg`. Lines
 starting with `pip install` are skipped (the environment is installed already; the rest of such a line after
 `&&` runs). `python` and `nst` are the environment's, importing the copy's `nst` (so its defaults point into the
@@ -28,9 +28,14 @@ from nst.testnet import write_test_vgg
 REPO = PACKAGE_ROOT
 PAGES = sorted((REPO / "docs").glob("*.md"))
 DOCUMENTS = [REPO / "README.md", *PAGES]
-COPIED = ("images", "notebooks", "benchmarks", "nst", "docs", "README.md", "BENCHMARKS.md", "pyproject.toml",
-          "requirements.txt", "requirements-dev.txt")
-NOT_COPIED = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+NOT_COPIED = {".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis"}
+EMPTIED = {"output", "pretrained-model"}  # a user's runs and the real weights (510 MB) stay behind
+
+
+def not_copied(folder, names):
+    if Path(folder) in {REPO / name for name in EMPTIED}:
+        return names
+    return [name for name in names if name in NOT_COPIED or name.endswith((".egg-info", ".pyc"))]
 
 
 def fenced_blocks(path):
@@ -68,17 +73,11 @@ BASH_BLOCKS = [pytest.param(path, line, text, id=f"{path.relative_to(REPO)}:{lin
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    """The repository's top level as a user has it after the quick start, the weights being a small net."""
+    """The repository's top level as a user has it after cloning, the weights being a small net."""
     top = tmp_path_factory.mktemp("template") / "nst"
-    top.mkdir()
-    for name in COPIED:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, top / name, ignore=NOT_COPIED)
-        else:
-            shutil.copy2(source, top / name)
-    (top / "output").mkdir()
-    (top / "pretrained-model").mkdir()
+    shutil.copytree(REPO, top, ignore=not_copied, symlinks=True)
+    for name in EMPTIED:
+        (top / name).mkdir(exist_ok=True)
     write_test_vgg(top / "pretrained-model" / "imagenet-vgg-verydeep-19.mat", seed=0)
     return top
 
