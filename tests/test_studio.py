@@ -9,6 +9,7 @@ the page shows, and lets it go on (SIGCONT): every check waits on files or on th
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,9 +38,8 @@ browser_only = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory):
     folder = tmp_path_factory.mktemp("uploads")
-    y, x = np.mgrid[0:48, 0:64]
-    iio.imwrite(folder / "me.png", np.stack([x * 4, y * 5, 255 - x * 2], axis=-1).astype(np.uint8))
-    iio.imwrite(folder / "painting.png", np.random.default_rng(5).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    shutil.copy(PACKAGE_ROOT / "images" / "grace_hopper.jpg", folder / "me.jpg")
+    shutil.copy(PACKAGE_ROOT / "images" / "swirls.jpg", folder / "painting.jpg")
     (folder / "notes.txt").write_text("this is not a picture\n")
     return folder
 
@@ -68,7 +68,7 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,860",
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
                 "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"):
         options.add_argument(arg)
     # An explicit chromedriver path: Selenium Manager is never asked to find (or download) anything.
@@ -100,10 +100,10 @@ def open_page(driver, url):
     wait(driver, lambda: element(driver, "content-choice").get_attribute("value"), 30, "the page did not load")
 
 
-def fill_in(driver, pictures, content="me.png", **settings):
+def fill_in(driver, pictures, content="me.jpg", **settings):
     """Upload the content and style pictures and type the settings into the form."""
     element(driver, "content-file").send_keys(str(pictures / content))
-    element(driver, "style-file").send_keys(str(pictures / "painting.png"))
+    element(driver, "style-file").send_keys(str(pictures / "painting.jpg"))
     for name, value in {**SETTINGS, **settings}.items():
         field = element(driver, name)
         field.clear()
@@ -217,7 +217,7 @@ def uninterrupted(painted, small_vgg, tmp_path_factory):
     from nst.cli import main
 
     folder, out = painted["folder"], tmp_path_factory.mktemp("uninterrupted")
-    args = ["--content", folder / "content-me.png", "--style", folder / "style-painting.png", "--weights", small_vgg,
+    args = ["--content", folder / "content-me.jpg", "--style", folder / "style-painting.jpg", "--weights", small_vgg,
             "--output-dir", out, "--no-progress"] + [a for k, v in SETTINGS.items() for a in (f"--{k.replace('_', '-')}", v)]
     assert main([str(a) for a in args]) == 0
     return out
@@ -237,8 +237,8 @@ def test_upload_start_watch_it_change_and_find_the_files(painted, studio_server,
     files = {p.name for p in folder.iterdir()}
     assert {f"{i}.png" for i in range(0, 20, 2)} | {"costs.csv", "run.json", "generated_image.jpg", "checkpoint.npz",
                                                     "costs.png", "progress.png", "summary.png"} <= files
-    assert (folder / "content-me.png").read_bytes() == (pictures / "me.png").read_bytes()
-    assert (folder / "style-painting.png").read_bytes() == (pictures / "painting.png").read_bytes()
+    assert (folder / "content-me.jpg").read_bytes() == (pictures / "me.jpg").read_bytes()
+    assert (folder / "style-painting.jpg").read_bytes() == (pictures / "painting.jpg").read_bytes()
     run = json.loads((folder / "run.json").read_text())
     assert {k: run["parameters"][k] for k in SETTINGS} == SETTINGS
     assert [r[0] for r in read_costs(folder)] == list(range(20))
