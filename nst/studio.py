@@ -217,6 +217,10 @@ def studio_main(argv=None):
             server.run()
         except SystemExit:  # uvicorn exits when it cannot bind
             pass
+        except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down (and stopped the run)
+            print("nst studio: stopped; a run that was painting is saved and can be resumed from the page",
+                  file=sys.stderr)
+            return 130
         if not server.started:
             raise NstError(f"could not listen on {args.host}:{args.port} (in use?): pass another --port")
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from PIL import Image
 
 from nst.config import PACKAGE_ROOT
 from nst.studio import make_server, make_studio, weights_note
@@ -283,6 +284,19 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, stud
     assert text(browser, "message") == ("Image file notes.txt (content) is not a readable image (unknown or damaged "
                                         "format); use a valid JPEG, PNG, BMP, GIF or TIFF file.")
     assert sorted(studio.runs_dir.iterdir()) == before  # nothing started, no folder left behind
+    # Above the pixel limit (the CLI's, here lowered): the CLI's message, read from the header.
+    saved, studio.max_pixels = studio.max_pixels, 1000
+    try:
+        open_page(browser, url)
+        fill_in(browser, pictures)
+        element(browser, "start").click()
+        wait(browser, lambda: text(browser, "message"), 30, "no error message")
+        w, h = Image.open(pictures / "me.jpg").size
+        assert text(browser, "message").startswith(f"Image file me.jpg (content) is {w}x{h} = {w * h} pixels, more "
+                                                   f"than the limit of 1000; pass --max-pixels {w * h}")
+    finally:
+        studio.max_pixels = saved
+    assert sorted(studio.runs_dir.iterdir()) == before
     # A weights file that is not there: the CLI's message, before any run starts.
     missing = studio.runs_dir.parent / "nowhere" / "vgg.mat"
     saved, studio.weights = studio.weights, missing
