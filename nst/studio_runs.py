@@ -31,7 +31,6 @@ DEFAULTS = Config()
 STUDIO_JSON = "studio.json"
 STDOUT, STDERR = "stdout.txt", "stderr.txt"
 
-
 # The settings the page offers: name -> (type, CLI flag). Booleans are flags given when true.
 SETTINGS = {
     "iterations": (int, "--iterations"),

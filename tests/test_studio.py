@@ -206,7 +206,18 @@ def painted(studio_server, browser, pictures):
     seen["stderr_after_stop"] = (studio.folder / "stderr.txt").read_text()
     wait(browser, lambda: element(browser, "resume").is_enabled(), 30)
     element(browser, "resume").click()
-    wait(browser, lambda: text(browser, "state") == "finished", 180, "the resumed run did not finish on the page")
+    wait(browser, lambda: text(browser, "state") == "running", 30, "the run did not resume")
+    # The tab goes away (as if closed): the run goes on, and the reopened page finds it in the gallery.
+    browser.get("about:blank")
+    deadline = time.monotonic() + 180
+    while studio.process.poll() is None:
+        assert time.monotonic() < deadline, "the resumed run did not finish"
+        time.sleep(0.05)
+    assert studio.process.returncode == 0 and (studio.folder / "run.json").is_file()
+    open_page(browser, url)
+    card = wait(browser, lambda: browser.find_elements("css selector", f'.card[data-name="{studio.folder.name}"]'), 30)
+    card[0].click()
+    wait(browser, lambda: text(browser, "state") == "finished", 30, "the resumed run does not show as finished")
     seen["final"] = (element(browser, "progress-image").get_attribute("data-file"), text(browser, "step"),
                      text(browser, "cost-total"), text(browser, "state"))
     return seen
