@@ -147,6 +147,14 @@ def snapshot_with_costs(folder, after):
     return None
 
 
+def signal_pending(pid, signum):
+    """Whether signal `signum` waits for (stopped) process `pid` (ShdPnd of /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("ShdPnd:"):
+            return bool(int(line.split()[1], 16) & (1 << (signum - 1)))
+    return False
+
+
 def process_state(pid):
     """The state letter of /proc/<pid>/stat (T: stopped)."""
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
@@ -197,7 +205,11 @@ def painted(studio_server, browser, pictures):
         browser.execute_script("document.getElementById('start-form').requestSubmit()")
         wait(browser, lambda: "one run at a time" in text(browser, "message"), 30, "no one-run-at-a-time message")
         seen["busy_message"] = text(browser, "message")
-        element(browser, "stop").click()  # SIGINT, handled when the painter goes on
+        element(browser, "stop").click()  # the server sends SIGINT; it is handled when the painter goes on
+        deadline = time.monotonic() + 30
+        while not signal_pending(pid, signal.SIGINT):
+            assert time.monotonic() < deadline, "Stop did not send SIGINT to the painter"
+            time.sleep(0.01)
     finally:
         os.kill(pid, signal.SIGCONT)
     wait(browser, lambda: text(browser, "state") == "stopped", 60, "the run did not stop")
