@@ -126,6 +126,7 @@ def given_fields(argv, args):
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code)
     "compare": ("nst.compare", "compare_main"),
+    "studio": ("nst.studio", "studio_main"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
