@@ -59,16 +59,28 @@ def student_notebook(nb):
 
 
 def read_notebook(path):
-    """The notebook at `path` (nbformat v4); NstError (one line) when it is missing or not a notebook."""
+    """The notebook at `path` (nbformat v4, valid); NstError (one line) when it is missing or not a notebook.
+
+    Cells of an nbformat 4.5+ file without an id get "cell-<position>" (nbformat would make up random ones, and
+    the student version would differ from run to run)."""
+    import json
+
     import nbformat
 
     path = Path(path)
     if not path.is_file():
         raise NstError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
     try:
-        return nbformat.read(path, as_version=4)
-    except Exception as exc:  # nbformat raises JSON, schema, version and decoding errors of many types
-        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("nbformat") == 4 and data.get("nbformat_minor", 0) >= 5:
+            for position, cell in enumerate(data.get("cells", []), 1):
+                if isinstance(cell, dict) and "id" not in cell:
+                    cell["id"] = f"cell-{position}"
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+        nbformat.validate(nb)
+        return nb
+    except Exception as exc:  # JSON, decoding, version and schema errors, of many types
+        reason = " ".join(str(getattr(exc, "message", None) or exc).split())[:120] or type(exc).__name__
         raise NstError(f"{path} is not a Jupyter notebook ({reason})") from None
 
 

@@ -174,6 +174,20 @@ def test_clear_solutions_indents_each_region_as_its_begin_line():
         "        # YOUR CODE HERE\n        raise NotImplementedError()\n# YOUR CODE HERE\nraise NotImplementedError()", 3)
 
 
+def test_cells_without_ids_get_the_same_ids_every_time(tmp_path, capsys):
+    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": 3,
+            "source": ["def f():\n", "    ### BEGIN SOLUTION\n", "    return 1\n", "    ### END SOLUTION"]}
+    (tmp_path / "in.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {}, "source": "f"}, cell],
+                                                   "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    for name in ("a.ipynb", "b.ipynb"):
+        assert main(["teach", "student", str(tmp_path / "in.ipynb"), "-o", str(tmp_path / name)]) == 0
+    assert (tmp_path / "a.ipynb").read_bytes() == (tmp_path / "b.ipynb").read_bytes()
+    made = json.loads((tmp_path / "a.ipynb").read_text())
+    assert [c["id"] for c in made["cells"]] == ["cell-1", "cell-2"]
+    assert made["cells"][1]["source"] == ["def f():\n", "    # YOUR CODE HERE\n", "    raise NotImplementedError()"]
+    assert made["cells"][1]["execution_count"] is None and capsys.readouterr().err == ""
+
+
 def notebook_file(path, *sources):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s, id=f"c{i}") for i, s in enumerate(sources)])
     nbformat.write(nb, path)
@@ -184,6 +198,7 @@ def notebook_file(path, *sources):
     ("missing", "no such file"),
     ("text", "is not a Jupyter notebook"),
     ("json", "is not a Jupyter notebook"),
+    ("schema", "is not a Jupyter notebook ('outputs' is a required property)"),
     ("no-region", "has no solution region"),
     ("begin-only", "cell 2 (c1), line 2: BEGIN SOLUTION without an END SOLUTION"),
     ("end-only", "cell 1 (c0), line 2: END SOLUTION without a BEGIN SOLUTION"),
@@ -199,6 +214,9 @@ def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, mess
         path.write_text("just some text\n")
     elif case == "json":
         path.write_text('{"cells": 3}')
+    elif case == "schema":
+        path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": "x", "execution_count": None}],
+                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
     elif case == "no-region":
         notebook_file(path, "x = 1")
     elif case == "begin-only":
