@@ -136,11 +136,11 @@ def side_by_side(theirs, ours):
 
 # --- examining one function -----------------------------------------------------------------------------
 
-def result(passed, feedback, right_as_is=False):
-    """One function's grade; right_as_is says it behaved as the reference without any help (for the functions
-    that use it)."""
+def result(passed, feedback, right_as_is=False, defined=True):
+    """One function's grade; for `nst grade` also whether it behaved as the reference without any help (for the
+    functions that use it) and whether the namespace defined it at all."""
     return {"passed": passed, "points": 1 if passed else 0, "max_points": 1, "feedback": feedback,
-            "right_as_is": right_as_is}
+            "right_as_is": right_as_is, "defined": defined}
 
 
 def examine(name, fn, variants):
@@ -156,8 +156,8 @@ def examine(name, fn, variants):
              for (value, error), our, (_, _, published) in zip(theirs, ours, cases)]
     if all(right):
         problem = gradient_problem(name, fn, cases) or tf_function_problem(name, fn, cases)
-        return (False, problem) if problem else (True, "right: the homework's output, other shapes, the gradient "
-                                                       "and inside tf.function")
+        return (False, problem) if problem else (True, "right (the homework's output, other shapes, the gradient, "
+                                                       "inside tf.function)")
     if all(error is None for _, error in theirs):
         for sentence, variant in variants:
             if matches(theirs, variant, cases):
@@ -251,7 +251,7 @@ def check_function(name, namespace, wrong=()):
     this function uses one of them, it is checked with ours in its place, so it is graded on its own steps."""
     fn = namespace.get(name)
     if not callable(fn):
-        return result(False, f"not defined: the notebook has no function {name}")
+        return result(False, f"not defined: the notebook has no function {name}", defined=False)
     helpers = [h for h in HELPERS.get(name, ()) if h in wrong]
     variants = mistakes.MISTAKES[name]()
     theirs = {h: namespace[h] for h in helpers if callable(namespace.get(h))}

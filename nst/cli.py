@@ -115,6 +115,7 @@ def config_from_args(args):
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code)
     "compare": ("nst.compare", "compare_main"),
+    "grade": ("nst.grading", "grade_main"),
     "teach": ("nst.teach", "teach_main"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""

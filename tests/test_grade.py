@@ -5,13 +5,20 @@ Most checks run in-process on functions defined from source text, as a notebook'
 a few run whole notebooks through kernels, which cost seconds each.
 """
 
+import contextlib
+import csv
+import io
+import json
 import textwrap
 
+import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from nst import checks, costs, mistakes
+from nst.cli import main
+from nst.grading import format_grade, summary
 
 CORRECT = {  # the homework's solutions, written as a learner writes them in the notebook
     "compute_content_cost": """
@@ -345,3 +352,113 @@ def test_a_function_that_breaks_inside_tf_function_fails():
         """])
     grade = checks.check_function("compute_content_cost", namespace)
     assert not grade["passed"] and grade["feedback"].startswith("does not work inside tf.function")
+
+
+# --- whole notebooks through `nst grade`, each in its own kernel ----------------------------------------------
+
+def solution_cell(name, body):
+    """A graded function's cell as the homework notebook has it: nbgrader solution metadata, the body between
+    the solution markers."""
+    head, _, rest = textwrap.dedent(body).strip().partition("\n")
+    source = f"{head}\n    ### BEGIN SOLUTION\n{rest}\n    ### END SOLUTION"
+    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
+        "grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True, "task": False}})
+
+
+def write_notebook(path, cells):
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
+
+
+def not_graded(source):
+    return nbformat.v4.new_code_cell(textwrap.dedent(source), metadata={"tags": ["not-graded"]})
+
+
+def code(source):
+    return nbformat.v4.new_code_cell(textwrap.dedent(source))
+
+
+STUB = """
+    def {name}({args}):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    """
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    """Three submissions graded by one `nst grade --json --csv` run: the homework solved, the student version
+    untouched, and a mixed one (a known mistake, correct functions written differently, a syntax error, a cell
+    that runs forever, a function that loops forever, a not-graded cell that would spoil everything)."""
+    folder = tmp_path_factory.mktemp("class")
+    solved = write_notebook(folder / "solved.ipynb", [
+        code(PRELUDE), *(solution_cell(n, s) for n, s in CORRECT.items()),
+        code("print(compute_content_cost(*[tf.ones((1, 4, 4, 3))] * 2))"),
+        not_graded("raise SystemExit('the optimisation, not run when grading')")])
+    args = {"compute_content_cost": "a_C, a_G", "gram_matrix": "A", "compute_layer_style_cost": "a_S, a_G",
+            "compute_style_cost": "style_activations, generated_activations, style_layers=STYLE_LAYERS",
+            "total_cost": "J_content, J_style, alpha=10, beta=40"}
+    student = write_notebook(folder / "student.ipynb", [
+        code(PRELUDE), *(code(STUB.format(name=n, args=a)) for n, a in args.items()),
+        code("print(compute_content_cost(*[tf.ones((1, 4, 4, 3))] * 2))")])
+    mixed = write_notebook(folder / "mixed.ipynb", [
+        code(PRELUDE),
+        solution_cell("compute_content_cost", MISTAKES["content: mean instead of sum"][1]),
+        code(CORRECT_DIFFERENTLY[0]), solution_cell("gram_matrix", CORRECT_DIFFERENTLY[2]),
+        not_graded("def gram_matrix(A):\n    raise RuntimeError('a not-graded cell ran')"),
+        solution_cell("compute_layer_style_cost", CORRECT_DIFFERENTLY[3]),
+        code("while True:\n    pass"),
+        solution_cell("compute_style_cost", CORRECT["compute_style_cost"].replace("J_style = 0", "J_style = = 0")),
+        solution_cell("total_cost", """
+            def total_cost(J_content, J_style, alpha=10, beta=40):
+                while True:
+                    pass
+            """)])
+    text = folder / "notes.txt"
+    text.write_text("not a notebook\n")
+    csv_path = folder / "grades.csv"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code_ = main(["grade", str(solved), str(student), str(mixed), "--timeout", "6", "--json", "--csv", str(csv_path)])
+    return code_, out.getvalue(), csv_path, folder
+
+
+def test_grade_a_class_into_json_lines_and_a_csv(graded_class):
+    exit_code, stdout, csv_path, folder = graded_class
+    assert exit_code == 0
+    solved, student, mixed = (json.loads(line) for line in stdout.splitlines())
+    assert solved["submission"].endswith("solved.ipynb") and (solved["score"], solved["max_score"]) == (5, 5)
+    assert solved["functions"] == {n: {"passed": True, "points": 1, "max_points": 1,
+                                       "feedback": solved["functions"][n]["feedback"]} for n in checks.GRADED}
+    assert (student["score"], student["max_score"]) == (0, 5)
+    assert all(g["feedback"] == mistakes.not_implemented() for g in student["functions"].values())
+    points = {n: g["points"] for n, g in mixed["functions"].items()}
+    assert points == {"compute_content_cost": 0, "gram_matrix": 1, "compute_layer_style_cost": 1,
+                      "compute_style_cost": 0, "total_cost": 0} and mixed["score"] == 2
+    feedback = {n: g["feedback"] for n, g in mixed["functions"].items()}
+    assert "tf.reduce_mean followed by the division" in feedback["compute_content_cost"]
+    assert feedback["compute_style_cost"].== ("not defined: its cell (cell 8) raised SyntaxError: "
+                                             "invalid syntax (line 3)")
+    assert feedback["total_cost"] == "did not finish within the time limit (6 s): an endless loop?"
+    rows = list(csv.reader(csv_path.open()))
+    assert rows == [["submission", *checks.GRADED, "total"],
+                    [str(folder / "solved.ipynb"), "1", "1", "1", "1", "1", "5"],
+                    [str(folder / "student.ipynb"), "0", "0", "0", "0", "0", "0"],
+                    [str(folder / "mixed.ipynb"), "0", "1", "1", "0", "0", "2"]]
+    text = format_grade(mixed).splitlines()
+    assert text[0] == f"{folder / 'mixed.ipynb'}: 2/5"
+    assert text[2] == f"  gram_matrix               1/1  {feedback['gram_matrix']}"
+    assert text[4] == f"  compute_style_cost        0/1  FAILED: {feedback['compute_style_cost']}"
+    assert summary([solved, student, mixed]) == "graded 3 submissions: mean score 2.33/5, 1 with full marks"
+
+
+@pytest.mark.parametrize("what", ["text file", "missing file", "empty folder"])
+def test_bad_input_is_one_line_and_exit_2(graded_class, capsys, what):
+    folder = graded_class[3]
+    path = {"text file": folder / "notes.txt", "missing file": folder / "absent.ipynb",
+            "empty folder": folder / "empty"}[what]
+    (folder / "empty").mkdir(exist_ok=True)
+    assert main(["grade", str(folder / "solved.ipynb"), str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
+    assert str(path) in captured.err
