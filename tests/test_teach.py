@@ -15,6 +15,7 @@ from nst import costs
 from nst.cli import main
 from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
 from nst.errors import NstError
+from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
 from nst.teach import clear_solutions
 from nst.testnet import SMALL_WIDTHS
@@ -261,6 +262,18 @@ def test_nst_costs_functions_give_the_default_run(small_vgg, tmp_path):
     _, given = run_model_nn(small_vgg, tmp_path / "given", HOMEWORK_FUNCTIONS, iterations=8)
     assert default.shape == (8, 4) and default[-1, 1] < 0.9 * default[0, 1]
     np.testing.assert_allclose(given, default, rtol=1e-5)
+
+
+def test_lbfgs_with_nst_costs_functions_is_the_default_run(small_vgg, tmp_path):
+    model, content, style, image = small_problem(small_vgg)
+    runs = []
+    for name, functions in (("default", None), ("given", HOMEWORK_FUNCTIONS)):
+        (tmp_path / name).mkdir()
+        cfg = Config(output_dir=tmp_path / name, iterations=12, save_every=4, progress=False, optimizer="lbfgs")
+        runs.append(np.array(model_lbfgs(model, content, style, image, cfg, log=lambda line: None,
+                                         functions=functions)[1]))
+    assert len(runs[0]) >= 2 and runs[0][-1, 1] < runs[0][0, 1]
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
 
 
 def test_style_transfer_passes_the_functions_to_the_run(small_vgg, tmp_path):
