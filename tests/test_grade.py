@@ -18,8 +18,10 @@ import tensorflow as tf
 
 from nst import checks, costs, mistakes
 from nst.cli import main
+from nst.config import PACKAGE_ROOT
 from nst.grading import format_grade, summary
 
+NOTEBOOKS = PACKAGE_ROOT / "notebooks"
 CORRECT = {  # the homework's solutions, written as a learner writes them in the notebook
     "compute_content_cost": """
         def compute_content_cost(a_C, a_G):
@@ -378,29 +380,13 @@ def code(source):
     return nbformat.v4.new_code_cell(textwrap.dedent(source))
 
 
-STUB = """
-    def {name}({args}):
-        # YOUR CODE HERE
-        raise NotImplementedError()
-    """
-
-
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
-    """Three submissions graded by one `nst grade --json --csv` run: the homework solved, the student version
+    """Three submissions graded by one `nst grade --json --csv` run: the instructor notebook, the student version
     untouched, and a mixed one (a known mistake, correct functions written differently, a syntax error, a cell
-    that runs forever, a function that loops forever, a not-graded cell that would spoil everything)."""
+    that runs forever, a function that loops forever, a not-graded cell that would spoil a function)."""
     folder = tmp_path_factory.mktemp("class")
-    solved = write_notebook(folder / "solved.ipynb", [
-        code(PRELUDE), *(solution_cell(n, s) for n, s in CORRECT.items()),
-        code("print(compute_content_cost(*[tf.ones((1, 4, 4, 3))] * 2))"),
-        not_graded("raise SystemExit('the optimisation, not run when grading')")])
-    args = {"compute_content_cost": "a_C, a_G", "gram_matrix": "A", "compute_layer_style_cost": "a_S, a_G",
-            "compute_style_cost": "style_activations, generated_activations, style_layers=STYLE_LAYERS",
-            "total_cost": "J_content, J_style, alpha=10, beta=40"}
-    student = write_notebook(folder / "student.ipynb", [
-        code(PRELUDE), *(code(STUB.format(name=n, args=a)) for n, a in args.items()),
-        code("print(compute_content_cost(*[tf.ones((1, 4, 4, 3))] * 2))")])
+    solved, student = NOTEBOOKS / "homework.ipynb", NOTEBOOKS / "homework-student.ipynb"
     mixed = write_notebook(folder / "mixed.ipynb", [
         code(PRELUDE),
         solution_cell("compute_content_cost", MISTAKES["content: mean instead of sum"][1]),
@@ -414,8 +400,6 @@ def graded_class(tmp_path_factory):
                 while True:
                     pass
             """)])
-    text = folder / "notes.txt"
-    text.write_text("not a notebook\n")
     csv_path = folder / "grades.csv"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -427,7 +411,7 @@ def test_grade_a_class_into_json_lines_and_a_csv(graded_class):
     exit_code, stdout, csv_path, folder = graded_class
     assert exit_code == 0
     solved, student, mixed = (json.loads(line) for line in stdout.splitlines())
-    assert solved["submission"].endswith("solved.ipynb") and (solved["score"], solved["max_score"]) == (5, 5)
+    assert solved["submission"] == str(NOTEBOOKS / "homework.ipynb") and (solved["score"], solved["max_score"]) == (5, 5)
     assert solved["functions"] == {n: {"passed": True, "points": 1, "max_points": 1,
                                        "feedback": solved["functions"][n]["feedback"]} for n in checks.GRADED}
     assert (student["score"], student["max_score"]) == (0, 5)
@@ -437,13 +421,13 @@ def test_grade_a_class_into_json_lines_and_a_csv(graded_class):
                       "compute_style_cost": 0, "total_cost": 0} and mixed["score"] == 2
     feedback = {n: g["feedback"] for n, g in mixed["functions"].items()}
     assert "tf.reduce_mean followed by the division" in feedback["compute_content_cost"]
-    assert feedback["compute_style_cost"].== ("not defined: its cell (cell 8) raised SyntaxError: "
+    assert feedback["compute_style_cost"] == ("not defined: its cell (cell 8) raised SyntaxError: "
                                              "invalid syntax (line 3)")
     assert feedback["total_cost"] == "did not finish within the time limit (6 s): an endless loop?"
     rows = list(csv.reader(csv_path.open()))
     assert rows == [["submission", *checks.GRADED, "total"],
-                    [str(folder / "solved.ipynb"), "1", "1", "1", "1", "1", "5"],
-                    [str(folder / "student.ipynb"), "0", "0", "0", "0", "0", "0"],
+                    [str(NOTEBOOKS / "homework.ipynb"), "1", "1", "1", "1", "1", "5"],
+                    [str(NOTEBOOKS / "homework-student.ipynb"), "0", "0", "0", "0", "0", "0"],
                     [str(folder / "mixed.ipynb"), "0", "1", "1", "0", "0", "2"]]
     text = format_grade(mixed).splitlines()
     assert text[0] == f"{folder / 'mixed.ipynb'}: 2/5"
@@ -453,12 +437,12 @@ def test_grade_a_class_into_json_lines_and_a_csv(graded_class):
 
 
 @pytest.mark.parametrize("what", ["text file", "missing file", "empty folder"])
-def test_bad_input_is_one_line_and_exit_2(graded_class, capsys, what):
-    folder = graded_class[3]
-    path = {"text file": folder / "notes.txt", "missing file": folder / "absent.ipynb",
-            "empty folder": folder / "empty"}[what]
-    (folder / "empty").mkdir(exist_ok=True)
-    assert main(["grade", str(folder / "solved.ipynb"), str(path)]) == 2
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
+    (tmp_path / "notes.txt").write_text("not a notebook\n")
+    (tmp_path / "empty").mkdir()
+    path = {"text file": tmp_path / "notes.txt", "missing file": tmp_path / "absent.ipynb",
+            "empty folder": tmp_path / "empty"}[what]
+    assert main(["grade", str(NOTEBOOKS / "homework.ipynb"), str(path)]) == 2  # before any kernel starts
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
     assert str(path) in captured.err
