@@ -24,6 +24,7 @@ GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "co
 NOT_GRADED_TAG = "not-graded"
 MIME = "application/vnd.nst.grade+json"  # as nst.checks.MIME (not imported: it needs TensorFlow)
 DEFAULT_TIMEOUT = 120
+MAX_KERNELS = 3  # kernels one submission may use when its cells crash them
 AFTER_TIMEOUT_SECONDS = 10  # each cell after the one cut at the time limit, so later functions are still defined
 SETUP_SECONDS = 300  # the grader's own set-up in the kernel (TensorFlow, nst.checks), not the submission's time
 TIMEOUT_ERROR = {"ename": "nst-grade-time-limit", "evalue": "", "traceback": []}  # nbclient's reply at a time limit
@@ -170,64 +171,80 @@ def grade_submission(path, nb, timeout, debug=False):
     Its cells run in a fresh kernel in the notebook's folder: together at most `timeout` seconds (a cell running
     then is interrupted, the cells after it get AFTER_TIMEOUT_SECONDS each), errors allowed; then each graded
     function is checked there, `timeout` seconds each. A function the notebook could not define gets 0 with the
-    error of its cell as feedback.
+    error of its cell as feedback. A cell or a check that kills the kernel (or ignores the interrupt) is left out
+    and the rest runs again in a new kernel, at most MAX_KERNELS kernels in all.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    log = logging.Logger("nst.grading", logging.DEBUG if debug else logging.CRITICAL + 1)
-    cells = graded_cells(nb)
-    run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP_SOURCE)]
-                                   + [nbformat.v4.new_code_cell(cell.source) for _, cell in cells])
-    client = NotebookClient(run, km=kernel_manager(log), allow_errors=True, interrupt_on_timeout=True,
-                            error_on_timeout=TIMEOUT_ERROR, log=log,
-                            resources={"metadata": {"path": str(Path(path).resolve().parent)}})
-    outcome = {}  # position in the submission -> what stopped its cell: an error line or a time limit
-    checked = {}
-    stopped = None  # why the kernel could not go on (it died, or would not stop after a time limit)
-    quiet = None if debug else subprocess.DEVNULL
-    with client.setup_kernel(env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
-        try:
-            status = run_cell(client, run.cells[0], 0, SETUP_SECONDS)
-            if status != "ran" or error_line(run.cells[0]):
-                raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.checks ("
-                               f"{error_line(run.cells[0]) or status}); is `nst` installed in {sys.executable}?")
-            deadline = time.monotonic() + timeout
-            for i, (position, _) in enumerate(cells, 1):
-                seconds = max(deadline - time.monotonic(), 0) or AFTER_TIMEOUT_SECONDS
-                status = run_cell(client, run.cells[i], i, seconds)
-                if status == "stuck":
-                    stopped = f"cell {position} ran past the time limit and did not stop when interrupted"
-                    break
-                if status == "timeout":
-                    outcome[position] = f"ran past the time limit ({timeout:g} s) and was interrupted"
-                    deadline = time.monotonic()  # the budget is spent: the cells after get their few seconds
-                elif error_line(run.cells[i]):
-                    outcome[position] = f"raised {error_line(run.cells[i])}"
-            wrong = []
-            for name in GRADED:
-                if stopped:
-                    break
-                cell = nbformat.v4.new_code_cell(
-                    f'__import__("nst.checks").checks.show({name!r}, globals(), {wrong!r})')
-                run.cells.append(cell)
-                status = run_cell(client, cell, len(run.cells) - 1, timeout)
-                if status == "stuck":
-                    stopped = f"checking {name} ran past the time limit and did not stop when interrupted"
-                checked[name] = check_result(cell, status, timeout)
-                if not checked[name].get("right_as_is"):
-                    wrong.append(name)
-        except DeadKernelError:
-            stopped = "the notebook's kernel died (a crash, or a call that exits Python)"
+    outcome = {}  # position of a cell in the notebook -> (what stopped it, whether a new kernel leaves it out)
+    checked = {}  # graded function -> its grade
+    for _ in range(MAX_KERNELS):
+        if run_in_kernel(path, graded_cells(nb), outcome, checked, timeout, debug):
+            break
     functions = {name: public(checked[name]) if name in checked
-                 else failed(f"not checked: {stopped}") for name in GRADED}
-    for name, grade in functions.items():  # why a function is missing: the error of its cell
+                 else failed(f"not checked: the notebook stopped its kernel {MAX_KERNELS} times") for name in GRADED}
+    for name, grade in functions.items():  # why a function is missing: what happened to its cell
         if name in checked and not checked[name].get("defined", True):
             grade["feedback"] = not_defined(nb, name, outcome)
     score = sum(grade["points"] for grade in functions.values())
     return {"submission": str(path), "functions": functions, "score": score,
             "max_score": sum(grade["max_points"] for grade in functions.values())}
+
+
+def run_in_kernel(path, cells, outcome, checked, timeout, debug):
+    """Run the graded cells (but those cut or crashed before, as `outcome` says) and the checks not yet in
+    `checked` in a fresh kernel, recording into both. True when done; False when the kernel died or would not
+    stop (that cell or check is recorded, so the next run leaves it out)."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    log = logging.Logger("nst.grading", logging.DEBUG if debug else logging.CRITICAL + 1)
+    client = NotebookClient(nbformat.v4.new_notebook(), km=kernel_manager(log), allow_errors=True,
+                            interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, log=log,
+                            resources={"metadata": {"path": str(Path(path).resolve().parent)}})
+
+    def run(source, seconds):
+        cell = nbformat.v4.new_code_cell(source)
+        client.nb.cells.append(cell)
+        return cell, run_cell(client, cell, len(client.nb.cells) - 1, seconds)
+
+    quiet = None if debug else subprocess.DEVNULL
+    running = None
+    try:
+        with client.setup_kernel(env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
+            cell, status = run(SETUP_SOURCE, SETUP_SECONDS)
+            if status != "ran" or error_line(cell):
+                raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.checks ("
+                               f"{error_line(cell) or status}); is `nst` installed in {sys.executable}?")
+            deadline = time.monotonic() + timeout
+            for position, source_cell in cells:
+                if outcome.get(position, ("", False))[1]:  # cut or crashed in a kernel before
+                    continue
+                running = position
+                cell, status = run(source_cell.source, max(deadline - time.monotonic(), 0) or AFTER_TIMEOUT_SECONDS)
+                if status == "stuck":
+                    outcome[position] = ("ran past the time limit and did not stop when interrupted", True)
+                    return False
+                if status == "timeout":
+                    outcome[position] = (f"ran past the time limit ({timeout:g} s) and was interrupted", True)
+                    deadline = time.monotonic()  # the budget is spent: the cells after get their few seconds
+                elif error_line(cell):
+                    outcome[position] = (f"raised {error_line(cell)}", False)
+            for name in GRADED:
+                if name in checked:
+                    continue
+                running = name
+                wrong = [n for n in checked if not checked[n].get("right_as_is")]
+                cell, status = run(f'__import__("nst.checks").checks.show({name!r}, globals(), {wrong!r})', timeout)
+                checked[name] = check_result(cell, status, timeout)
+                if status == "stuck":
+                    return False
+    except DeadKernelError:
+        if running in GRADED:
+            checked[running] = failed("the kernel died while checking it (a crash, or a call that exits Python)")
+        elif running is not None:
+            outcome[running] = ("stopped the kernel: a crash, or a call that exits Python", True)
+        return False
+    return True
 
 
 def run_cell(client, cell, index, seconds):
@@ -273,12 +290,12 @@ def not_defined(nb, name, outcome):
     """Feedback for a function the notebook did not define: what happened to its cell (or to the notebook)."""
     position = solution_cell(nb, name)
     if position is not None and position in outcome:
-        return f"not defined: its cell (cell {position}) {outcome[position]}"
+        return f"not defined: its cell (cell {position}) {outcome[position][0]}"
     if position is not None and NOT_GRADED_TAG in nb.cells[position - 1].get("metadata", {}).get("tags", []):
         return f"not defined: its cell (cell {position}) is tagged {NOT_GRADED_TAG}, so it does not run"
     if outcome:
         first = min(outcome)
-        return f"not defined: the notebook has no function {name} (cell {first} {outcome[first]})"
+        return f"not defined: the notebook has no function {name} (its first failing cell, cell {first}, {outcome[first][0]})"
     return f"not defined: the notebook has no function {name}"
 
 
