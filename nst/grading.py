@@ -34,12 +34,24 @@ SETUP_SOURCE = '__import__("nst.console").console.import_tensorflow_quietly()\n_
 def build_grade_parser():
     p = argparse.ArgumentParser(
         prog="nst grade",
-        description="Grade homework notebooks (notebooks/homework-student.ipynb filled in). Each runs in a fresh "
-        "Python kernel, cells tagged not-graded skipped, a failing cell not stopping the others; then "
-        + ", ".join(GRADED) + " are each checked by what they do: the homework's outputs, other shapes, the "
-        "gradient, tf.function. A wrong function gets feedback naming its mistake. Grading RUNS the submitted "
-        "code on this machine, as nbgrader does. Exit 0 when every submission was graded (whatever the scores), "
-        "2 on bad input.")
+        description="""\
+Grade homework notebooks (notebooks/homework-student.ipynb filled in).
+
+Each runs in a fresh Python kernel, cells tagged not-graded skipped, a failing cell not stopping the
+others; then each graded function (compute_content_cost, gram_matrix, compute_layer_style_cost,
+compute_style_cost, total_cost) is checked by what it does: the homework's outputs, other shapes,
+the gradient, tf.function. A wrong function gets feedback naming its mistake.
+
+Grading RUNS the submitted code on this machine, as nbgrader does.
+Exit 0 when every submission was graded (whatever the scores), 2 on bad input.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  nst grade my-homework.ipynb                  check your own notebook\n"
+        "  nst grade submissions/ --csv grades.csv      grade a class: every .ipynb in submissions/\n"
+        "  nst grade a.ipynb b.ipynb --json             one JSON object per line, for your own tools\n\n"
+        "One point per function. A function that uses another graded one (compute_layer_style_cost uses\n"
+        "gram_matrix, compute_style_cost uses compute_layer_style_cost) is graded on its own steps: when only\n"
+        "the function it uses is wrong, it gets its point and the feedback names the culprit.")
     p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                    help="a notebook (.ipynb), or a folder: every .ipynb in it")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",

@@ -188,9 +188,10 @@ def gradient_cut():
 
 
 def dependency_wrong(helper):
-    return f"{helper} is wrong, which this function uses: fix {helper} and this function gives the right values too"
+    return (f"{helper}, which this function uses, is not right yet: fix {helper} and this function gives the right "
+            "values too")
 
 
 def helped(helper):
-    return (f"right in itself, but its values are wrong because {helper}, which it uses, is wrong (with a correct "
-            f"{helper} it passes)")
+    return (f"right in itself, but its values are off because {helper}, which it uses, is not right yet (with a "
+            f"correct {helper} it passes)")

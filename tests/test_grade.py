@@ -154,7 +154,7 @@ MISTAKES = {
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(gram_matrix(S) - gram_matrix(G)) / (4 * n_C**2 * (n_H * n_W) ** 2)
-        """, "not squared"),
+        """, "the difference of the Gram matrices is not squared"),
     "layer: shapes hard-coded": ("compute_layer_style_cost", """
         def compute_layer_style_cost(a_S, a_G):
             S = tf.transpose(tf.reshape(a_S, [16, 3]))
@@ -227,7 +227,7 @@ def test_each_known_mistake_fails_exactly_its_function_with_its_diagnosis(mistak
     assert not grades[name]["passed"] and grades[name]["points"] == 0
     assert words in grades[name]["feedback"], grades[name]["feedback"]
     for other in DEPENDENTS.get(name, (name,))[1:]:  # graded on their own steps, the feedback says why values are off
-        assert grades[other]["passed"] and "which it uses, is wrong" in grades[other]["feedback"], grades[other]
+        assert grades[other]["passed"] and "which it uses, is not right yet" in grades[other]["feedback"], grades[other]
 
 
 def test_every_wrong_variant_is_told_apart_from_the_others_and_from_the_right_answer():
