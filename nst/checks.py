@@ -13,13 +13,12 @@ import numpy as np
 import tensorflow as tf
 
 from nst import costs, mistakes
+from nst.grading import GRADED, MIME
 from nst.homework import EXPECTED, TOLERANCE, homework_random_normals
 
-GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost")
 REFERENCES = {name: getattr(costs, name) for name in GRADED}
 # graded functions that call other graded ones: when those are wrong, they are checked with ours in their place
 HELPERS = {"compute_layer_style_cost": ("gram_matrix",), "compute_style_cost": ("compute_layer_style_cost",)}
-MIME = "application/vnd.nst.grade+json"
 RTOL = 1e-5  # values against the reference
 GRAD_RTOL = 1e-4  # gradients against the reference's
 RANDOM_SHAPES = ((1, 5, 7, 6), (1, 9, 4, 5), (1, 3, 11, 8))  # n_H != n_W, n_C != 3, every factor different

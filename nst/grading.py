@@ -6,6 +6,7 @@ Grading runs the submissions' code on this machine, as nbgrader does.
 """
 
 import argparse
+import contextlib
 import csv
 import io
 import json
@@ -22,7 +23,7 @@ from nst.errors import NstError
 
 GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost")
 NOT_GRADED_TAG = "not-graded"
-MIME = "application/vnd.nst.grade+json"  # as nst.checks.MIME (not imported: it needs TensorFlow)
+MIME = "application/vnd.nst.grade+json"  # nst.checks.show displays a grade under this type
 DEFAULT_TIMEOUT = 120
 MAX_KERNELS = 3  # kernels one submission may use when its cells crash them
 AFTER_TIMEOUT_SECONDS = 10  # each cell after the one cut at the time limit, so later functions are still defined
@@ -77,8 +78,9 @@ def grade_main(argv):
             raise NstError(f"--timeout must be a positive number of seconds, got {args.timeout}")
         paths = submission_paths(args.submissions)
         notebooks = [read_submission(path) for path in paths]
-        if args.csv is not None and not args.csv.parent.is_dir():
-            raise NstError(f"cannot write {args.csv}: no folder {args.csv.parent}")
+        if args.csv is not None and (args.csv.is_dir() or not args.csv.parent.is_dir()):
+            raise NstError(f"cannot write {args.csv}: " + ("it is a folder" if args.csv.is_dir() else
+                                                           f"no folder {args.csv.parent}"))
         grades = []
         for path, nb in zip(paths, notebooks):
             grade = grade_submission(path, nb, args.timeout, debug=args.debug)
@@ -91,8 +93,13 @@ def grade_main(argv):
         if not args.json:
             print(summary(grades, args.csv))
 
-    # the grader itself needs no TensorFlow: the checks run in the submissions' kernels
-    return run_command(command, debug=args.debug, tensorflow=False)
+    try:  # the grader itself needs no TensorFlow: the checks run in the submissions' kernels
+        return run_command(command, debug=args.debug, tensorflow=False)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("nst: grading interrupted (the kernel of the submission being graded was shut down)", file=sys.stderr)
+        return 130
 
 
 # --- the submissions ----------------------------------------------------------------------------------------
@@ -222,7 +229,7 @@ def run_in_kernel(path, cells, outcome, checked, timeout, debug):
     quiet = None if debug else subprocess.DEVNULL
     running = None
     try:
-        with client.setup_kernel(env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
+        with start_kernel(client, env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
             cell, status = run(SETUP_SOURCE, SETUP_SECONDS)
             if status != "ran" or error_line(cell):
                 raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.checks ("
@@ -257,6 +264,19 @@ def run_in_kernel(path, cells, outcome, checked, timeout, debug):
             outcome[running] = ("stopped the kernel: a crash, or a call that exits Python", True)
         return False
     return True
+
+
+@contextlib.contextmanager
+def start_kernel(client, **kwargs):
+    """client.setup_kernel(**kwargs), a kernel that cannot start being a one-line NstError."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(client.setup_kernel(**kwargs))
+        except Exception as exc:  # noqa: BLE001 (jupyter_client raises OS, runtime and timeout errors alike)
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise NstError(f"cannot start a Python kernel for grading ({reason}): is ipykernel installed in "
+                           f"{sys.executable}?") from None
+        yield  # leaving shuts the kernel down
 
 
 def run_cell(client, cell, index, seconds):
