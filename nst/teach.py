@@ -1,19 +1,18 @@
 """The student version of a homework notebook (`nst teach student`): every solution region replaced by a stub.
 
-As nbgrader's ClearSolutions does: in code cells, the lines from `### BEGIN SOLUTION` to `### END SOLUTION` become
-`# YOUR CODE HERE` and `raise NotImplementedError()`, indented as the BEGIN line; code outputs and execution counts
-are cleared; everything else (other cells, metadata, nbgrader's cell metadata) is kept. Same input, same bytes.
+As nbgrader's ClearSolutions does: in code cells, the lines from one containing `BEGIN SOLUTION` (e.g.
+`### BEGIN SOLUTION`) to one containing `END SOLUTION` become `# YOUR CODE HERE` and `raise NotImplementedError()`,
+indented as the BEGIN line; code outputs and execution counts are cleared; everything else (other cells, metadata,
+nbgrader's cell metadata) is kept. Same input, same bytes.
 """
 
 import argparse
 import copy
-import re
 from pathlib import Path
 
 from nst.errors import NstError
 
-BEGIN = re.compile(r"^(\s*)#+\s*BEGIN SOLUTION\s*$")
-END = re.compile(r"^\s*#+\s*END SOLUTION\s*$")
+BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"  # nbgrader's delimiters: a line containing one is a marker
 STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 
 
@@ -23,13 +22,12 @@ def clear_solutions(source, where="the cell"):
     out, indent, begun, regions = [], None, 0, 0
     lines = source.split("\n")
     for number, line in enumerate(lines, 1):
-        begin, end = BEGIN.match(line), END.match(line)
-        if begin:
+        if BEGIN in line:
             if indent is not None:
                 raise NstError(f"{where}, line {number}: BEGIN SOLUTION inside the solution region begun on line {begun}")
-            indent, begun = begin.group(1), number
+            indent, begun = line[: len(line) - len(line.lstrip())], number
             out.extend(indent + stub for stub in STUB)
-        elif end:
+        elif END in line:
             if indent is None:
                 raise NstError(f"{where}, line {number}: END SOLUTION without a BEGIN SOLUTION before it")
             indent, regions = None, regions + 1
@@ -47,7 +45,7 @@ def student_notebook(nb):
     for index, cell in enumerate(student.cells):
         where = f"cell {index + 1}" + (f" ({cell.id})" if "id" in cell else "")
         if cell.cell_type != "code":
-            if any(BEGIN.match(line) or END.match(line) for line in cell.source.split("\n")):
+            if BEGIN in cell.source or END in cell.source:
                 raise NstError(f"{where} is a {cell.cell_type} cell with a solution marker: only code cells hold "
                                "solution regions")
             continue

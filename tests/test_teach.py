@@ -60,6 +60,8 @@ def test_homework_notebook_layout():
         # the check cell right after it
         after = nb.cells[nb.cells.index(cell) + 1]
         assert after.cell_type == "code" and "check(" in after.source
+    # nbgrader takes any line containing "BEGIN SOLUTION" for a marker: none outside the five cells
+    assert not [c.id for c in nb.cells if c not in cells and ("BEGIN SOLUTION" in c.source or "END SOLUTION" in c.source)]
     tagged = {c.id for c in code if "not-graded" in c.metadata.get("tags", [])}
     assert tagged == NOT_GRADED
     # what grading runs defines no model and no run
@@ -169,7 +171,7 @@ def test_student_version_of_an_executed_notebook_has_no_outputs(tmp_path, execut
 
 def test_clear_solutions_indents_each_region_as_its_begin_line():
     source = ("def f(x):\n    ### BEGIN SOLUTION\n    y = 1\n    ### END SOLUTION\n    if x:\n"
-              "        ### BEGIN SOLUTION\n        return y\n        ### END SOLUTION\n## BEGIN SOLUTION\nz = 2\n## END SOLUTION")
+              "        ### BEGIN SOLUTION\n        return y\n        ### END SOLUTION\n// BEGIN SOLUTION\nz = 2\n// END SOLUTION")
     assert clear_solutions(source) == (
         "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n    if x:\n"
         "        # YOUR CODE HERE\n        raise NotImplementedError()\n# YOUR CODE HERE\nraise NotImplementedError()", 3)
@@ -204,6 +206,7 @@ def notebook_file(path, *sources):
     ("begin-only", "cell 2 (c1), line 2: BEGIN SOLUTION without an END SOLUTION"),
     ("end-only", "cell 1 (c0), line 2: END SOLUTION without a BEGIN SOLUTION"),
     ("nested", "cell 1 (c0), line 3: BEGIN SOLUTION inside the solution region begun on line 1"),
+    ("markdown", "cell 2 (m) is a markdown cell with a solution marker"),
     ("same-file", "is the instructor notebook itself"),
     ("no-folder", "does not exist"),
 ])
@@ -226,6 +229,9 @@ def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, mess
         notebook_file(path, "x = 1\n### END SOLUTION")
     elif case == "nested":
         notebook_file(path, "### BEGIN SOLUTION\nx = 1\n### BEGIN SOLUTION\n### END SOLUTION")
+    elif case == "markdown":
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(good, id="c"),
+                                                       nbformat.v4.new_markdown_cell("### BEGIN SOLUTION", id="m")]), path)
     elif case in ("same-file", "no-folder"):
         notebook_file(path, good)
         out = path if case == "same-file" else tmp_path / "nowhere" / "out.ipynb"
