@@ -172,8 +172,8 @@ def returns_none(name):
 
 
 def hard_coded_shapes(homework_shape):
-    return (f"right on the homework's {homework_shape} test input but not on other shapes, so a shape is "
-            "hard-coded: take n_H, n_W, n_C from the input's .shape")
+    return (f"right on the homework's {homework_shape} test input but not on other shapes, so a size is "
+            "hard-coded: take the sizes (n_H, n_W, n_C) from the input's .shape instead of writing numbers")
 
 
 def numpy_value(kind):
