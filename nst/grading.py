@@ -327,7 +327,8 @@ def not_defined(nb, name, outcome):
         return f"not defined: its cell (cell {position}) is tagged {NOT_GRADED_TAG}, so it does not run"
     if outcome:
         first = min(outcome)
-        return f"not defined: the notebook has no function {name} (its first failing cell, cell {first}, {outcome[first][0]})"
+        return (f"not defined: the notebook has no function {name} (its first failing cell, cell {first}, "
+                f"{outcome[first][0]})")
     return f"not defined: the notebook has no function {name}"
 
 

@@ -177,9 +177,9 @@ def hard_coded_shapes(homework_shape):
 
 
 def numpy_value(kind):
-    return (f"the value is right but it is {kind}, not a TensorFlow tensor: a NumPy call (np.sum, np.dot, .numpy(), ...) "
-            "cuts the gradient the optimisation needs, so use TensorFlow operations (tf.reduce_sum, tf.square, "
-            "tf.matmul, ...)")
+    return (f"the value is right but it is {kind}, not a TensorFlow tensor: a NumPy call (np.sum, np.dot, "
+            ".numpy(), ...) cuts the gradient the optimisation needs, so use TensorFlow operations "
+            "(tf.reduce_sum, tf.square, tf.matmul, ...)")
 
 
 def gradient_cut():

@@ -320,7 +320,8 @@ def test_unknown_wrong_answers_fail_with_the_numbers_side_by_side():
                                  f"ours {float(costs.compute_content_cost(a_C, a_G)):.6g}")
     assert "6.76559" in grade["feedback"]
     grade = checks.check_function("gram_matrix", namespace)
-    assert grade["feedback"].startswith("wrong, and not a mistake we know: on the homework's test input yours [[ 7.4223, -3.4291,")
+    assert grade["feedback"].startswith(
+        "wrong, and not a mistake we know: on the homework's test input yours [[ 7.4223, -3.4291,")
 
 
 def test_not_implemented_not_defined_raising_and_returning_nothing():
@@ -404,15 +405,17 @@ def graded_class(tmp_path_factory):
     csv_path = folder / "grades.csv"
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code_ = main(["grade", str(solved), str(student), str(mixed), "--timeout", "6", "--json", "--csv", str(csv_path)])
-    return code_, out.getvalue(), csv_path, folder
+        exit_code = main(["grade", str(solved), str(student), str(mixed), "--timeout", "6", "--json",
+                          "--csv", str(csv_path)])
+    return exit_code, out.getvalue(), csv_path, folder
 
 
 def test_grade_a_class_into_json_lines_and_a_csv(graded_class):
     exit_code, stdout, csv_path, folder = graded_class
     assert exit_code == 0
     solved, student, mixed = (json.loads(line) for line in stdout.splitlines())
-    assert solved["submission"] == str(NOTEBOOKS / "homework.ipynb") and (solved["score"], solved["max_score"]) == (5, 5)
+    assert solved["submission"] == str(NOTEBOOKS / "homework.ipynb")
+    assert (solved["score"], solved["max_score"]) == (5, 5)
     assert solved["functions"] == {n: {"passed": True, "points": 1, "max_points": 1,
                                        "feedback": solved["functions"][n]["feedback"]} for n in checks.GRADED}
     assert (student["score"], student["max_score"]) == (0, 5)
