@@ -252,6 +252,7 @@ CORRECT_DIFFERENTLY = [  # other ways to the right answers, numpy-free helper fu
         return tf.reduce_mean(tf.square(a_G - a_C)) / 4
     """,
     """
+    @tf.function
     def gram_matrix(A):
         return tf.einsum("ik,jk->ij", A, A)
     """,
@@ -281,8 +282,11 @@ def test_correct_functions_written_differently_pass():
 
 def test_a_wrong_helper_is_named_and_the_function_using_it_graded_on_its_own_steps():
     wrong_gram = MISTAKES["Gram as AtA"][1]
-    grades = checks.check_all(define([*(s for n, s in CORRECT.items() if n != "gram_matrix"), wrong_gram]))
+    namespace = define([*(s for n, s in CORRECT.items() if n != "gram_matrix"), wrong_gram])
+    before = dict(namespace)
+    grades = checks.check_all(namespace)
     assert [g["points"] for g in grades.values()] == [1, 0, 1, 1, 1]
+    assert namespace == before  # ours was put in place in a copy: the learner's functions and globals untouched
     assert grades["compute_layer_style_cost"]["feedback"] == mistakes.helped("gram_matrix")
     assert grades["compute_style_cost"]["feedback"] == mistakes.helped("compute_layer_style_cost")
     # through a helper of its own, our gram_matrix cannot be put in its place: the feedback names the culprit
