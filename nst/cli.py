@@ -127,6 +127,8 @@ SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code)
     "compare": ("nst.compare", "compare_main"),
     "studio": ("nst.studio", "studio_main"),
+    "grade": ("nst.grading", "grade_main"),
+    "teach": ("nst.teach", "teach_main"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 

@@ -1,4 +1,4 @@
-"""The homework's own test inputs and its published expected outputs, for the walkthrough notebook.
+"""The homework's own test inputs and its published expected outputs, for the notebooks (walkthrough, homework).
 
 The inputs are TF1's `tf.random_normal(shape, mean=1, stddev=4)` after `tf.set_random_seed(1)`. In TF1 graph mode
 an op without a seed got the op seed graph._last_id: random_normal builds 3 constants (shape, mean, stddev) before
@@ -33,16 +33,18 @@ def homework_random_normals(*shapes):
             return sess.run(tensors)
 
 
-def check(name, ours, expected, tolerance=TOLERANCE):
+def check(name, ours, expected, tolerance=TOLERANCE, labels=("ours", "homework")):
     """Print "name: ours = X  homework = Y  match" (or DIFFERENT) and return whether |ours - expected| <= tolerance
-    everywhere; for arrays both are printed, then "name: max |ours - homework| = d  match"."""
+    everywhere; for arrays both are printed, then "name: max |ours - homework| = d  match". `labels` names the two
+    sides (the homework notebook says "yours")."""
+    mine, theirs = labels
     ours_arr, expected_arr = np.asarray(ours, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     diff = float(np.max(np.abs(ours_arr - expected_arr)))
     ok = diff <= tolerance
     verdict = "match" if ok else "DIFFERENT"
     if ours_arr.ndim == 0:
-        print(f"{name}: ours = {float(ours_arr)!r}  homework = {float(expected_arr)!r}  {verdict}")
+        print(f"{name}: {mine} = {float(ours_arr)!r}  {theirs} = {float(expected_arr)!r}  {verdict}")
     else:
-        print(f"{name} (ours):\n{ours_arr}\n{name} (homework):\n{expected_arr}")
-        print(f"{name}: max |ours - homework| = {diff:.3g}  {verdict}")
+        print(f"{name} ({mine}):\n{ours_arr}\n{name} ({theirs}):\n{expected_arr}")
+        print(f"{name}: max |{mine} - {theirs}| = {diff:.3g}  {verdict}")
     return ok

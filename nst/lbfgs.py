@@ -19,21 +19,21 @@ def pixel_bounds(shape):
     return lower, lower + 255.0
 
 
-def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.write):
+def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.write, functions=None):
     """model_nn with L-BFGS (scipy.optimize.minimize, method L-BFGS-B) instead of Adam, as Gatys et al.
 
     At most cfg.iterations L-BFGS iterations, stopping at the first iteration end after cfg.iterations cost
     evaluations (one evaluation = value + gradient from one TF call); pixels bounded by pixel_bounds. Writes
     what model_nn writes (i = iteration): `<i>.png` when i % cfg.save_every == 0 with the homework's log lines,
     `costs.csv` (costs after each iteration), `generated_image.jpg`; logs the numbers of iterations and
-    evaluations at the end. Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style)]).
+    evaluations at the end. `functions`: the caller's cost functions, as for model_nn. Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style)]).
     """
     import scipy.optimize
 
     out = Path(cfg.output_dir)
     a_C = content_target(model, content_image, cfg.content_layer)
-    grams = style_targets_for(model, style_image, cfg, input_image.shape)
-    value_and_grad = make_value_and_grad(cost_function(model, a_C, grams, cfg))
+    style_target = style_targets_for(model, style_image, cfg, input_image.shape, functions)
+    value_and_grad = make_value_and_grad(cost_function(model, a_C, style_target, cfg, functions))
     shape = tuple(input_image.shape)
     lower, upper = pixel_bounds(shape)
     x0 = np.clip(np.asarray(input_image, dtype=np.float64), lower, upper).ravel()

@@ -2,12 +2,15 @@
 
 import tensorflow as tf
 
-from nst.costs import compute_content_cost, layer_style_cost_from_gram, total_cost, total_variation_cost
+from nst.costs import total_variation_cost
+from nst.homework_functions import cost_parts
 
 
-def cost_function(model, a_C, grams, cfg):
-    """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and style Grams."""
+def cost_function(model, a_C, style_target, cfg, functions=None):
+    """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and `style_target` (the style Grams; the
+    style image's activations when the caller gives its own cost `functions`, see nst.homework_functions)."""
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
+    content_cost, style_cost, total = cost_parts(cfg, functions)
 
     compute = compute_dtype(cfg.precision)
 
@@ -16,10 +19,9 @@ def cost_function(model, a_C, grams, cfg):
             acts = model(image, layers)
         else:  # --precision bf16: convolutions in bfloat16, Grams and costs in float32
             acts = {name: tf.cast(a, tf.float32) for name, a in model(tf.cast(image, compute), layers).items()}
-        J_content = compute_content_cost(a_C, acts[cfg.content_layer])
-        J_style = tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
-                            for name, coeff in cfg.style_layers])
-        J = total_cost(J_content, J_style, cfg.alpha, cfg.beta)
+        J_content = content_cost(a_C, acts[cfg.content_layer])
+        J_style = style_cost(style_target, acts)
+        J = total(J_content, J_style, cfg.alpha, cfg.beta)
         if cfg.tv_weight:  # --tv-weight: J += tv_weight * TV(image)
             J = J + cfg.tv_weight * total_variation_cost(image)
         return J, J_content, J_style

@@ -70,18 +70,21 @@ def make_train_step(costs, image, state, learning_rate, jit_compile=None):
     return train_step
 
 
-def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write, timing=None):
+def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write, timing=None, functions=None):
     """The homework's model_nn: `cfg.iterations` Adam steps from `input_image` (all images (1, H, W, 3), normalized).
 
     After step i with i % cfg.save_every == 0: logs the costs (the homework's wording) and saves
     `<output_dir>/<i>.png`; at the end saves `generated_image.jpg`; `costs.csv` holds every step's costs.
     Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style) after step i]).
     `timing` (a dict, optional) gets "seconds_per_iteration": the loop's wall time / iterations.
+    `functions` (optional): the caller's cost functions by their homework names, e.g. a student's
+    {"compute_content_cost": ..., "compute_style_cost": ..., "total_cost": ...}; J is then built by them in
+    the compiled step (see nst.homework_functions). Without it, nst.costs's.
     """
     out = Path(cfg.output_dir)
     a_C = content_target(model, content_image, cfg.content_layer)
-    grams = style_targets_for(model, style_image, cfg, input_image.shape)
-    costs = cost_function(model, a_C, grams, cfg)
+    style_target = style_targets_for(model, style_image, cfg, input_image.shape, functions)
+    costs = cost_function(model, a_C, style_target, cfg, functions)
     image = tf.Variable(input_image, dtype=tf.float32, name="generated_image")
     state = adam_state(image)
     train_step = make_train_step(costs, image, state, cfg.learning_rate, jit_compile=cfg.xla or None)

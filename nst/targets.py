@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from nst.costs import style_gram
+from nst.errors import NstError
 from nst.vgg import LAYER_ORDER
 
 
@@ -51,8 +52,14 @@ def blended_style_targets(model, style_images, blend, style_layers, generated_sh
     return total
 
 
-def style_targets_for(model, style_image, cfg, generated_shape):
+def style_targets_for(model, style_image, cfg, generated_shape, functions=None):
     """The style targets of a run: `style_image` is one normalized image (1, h, w, 3) or a list of them,
-    blended by cfg.style_blend (see blended_style_targets)."""
+    blended by cfg.style_blend (see blended_style_targets). With the caller's cost `functions` (see
+    nst.homework_functions): the activations {layer: (1, n_H, n_W, n_C)} of the one style image instead."""
     images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
+    if functions is not None:
+        if len(images) != 1:
+            raise NstError(f"a run with the caller's cost functions takes one style image, got {len(images)}")
+        acts = model(tf.constant(images[0]), [name for name, _ in cfg.style_layers])
+        return {name: acts[name] for name, _ in cfg.style_layers}
     return blended_style_targets(model, images, cfg.style_blend, cfg.style_layers, generated_shape)

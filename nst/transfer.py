@@ -16,6 +16,7 @@ from nst.checkpoint import resumed_config
 from nst.colors import preserve_colors
 from nst.config import style_paths
 from nst.files import prepare_output_dir
+from nst.homework_functions import check_functions
 from nst.images import MEANS, load_image, read_image, reshape_and_normalize_image, resize_image, save_image, to_uint8
 from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
@@ -34,19 +35,22 @@ class Inputs(NamedTuple):
     init_file: np.ndarray | None
 
 
-def style_transfer(cfg, log=tqdm.write):
+def style_transfer(cfg, log=tqdm.write, functions=None):
     """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history).
 
     With the defaults this is the homework's run. Options beyond the homework: several style images blended,
     style scale, --init, pooling, kernel layout, L-BFGS, TV, coarse-to-fine --scales (history is then the last
     scale's), --preserve-colors (applied to the returned image and generated_image.jpg).
+    `functions`: the caller's cost functions by their homework names (see model_nn); default nst.costs's.
     """
+    if functions is not None:
+        functions = check_functions(functions)
     cfg = settle_config(cfg)
     inputs = read_inputs(cfg)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
     model = load_vgg_model(weights, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
-    generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log)
+    generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
     if cfg.preserve_colors:
         generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
     write_report(cfg, history, inputs.content[0] + MEANS[0],
@@ -74,7 +78,7 @@ def read_inputs(cfg):
     return Inputs(content, style_files, init_file)
 
 
-def optimise(model, inputs, cfg, log):
+def optimise(model, inputs, cfg, log, functions=None):
     """Adam (model_nn) or L-BFGS at each size of scale_sizes, each scale starting from the last one's result
     upsampled. Returns (generated image, the last scale's history, its seconds per iteration)."""
     run = model_lbfgs if cfg.optimizer == "lbfgs" else model_nn
@@ -99,7 +103,7 @@ def optimise(model, inputs, cfg, log):
         style_arg = styles[0] if len(styles) == 1 else styles
         started, timing = time.perf_counter(), {}
         extra = {"timing": timing} if run is model_nn else {}
-        generated, history = run(model, content, style_arg, start, scale_cfg, log=log, **extra)
+        generated, history = run(model, content, style_arg, start, scale_cfg, log=log, functions=functions, **extra)
         seconds_per_iteration = timing.get("seconds_per_iteration", (time.perf_counter() - started) / len(history))
     return generated, history, seconds_per_iteration
 
