@@ -1,5 +1,6 @@
-"""Checking the homework's graded functions by their behaviour, never their source: values against `nst.costs`
-on the homework's own inputs (its published outputs) and on non-square shapes, a TensorFlow tensor with the
+"""Checking the homework's graded functions by their behaviour, never by their source.
+
+Values against `nst.costs` on the homework's own inputs (its published outputs) and on non-square shapes, a TensorFlow tensor with the
 reference's gradient, the same value inside tf.function; when wrong, which known mistake (`nst.mistakes`) it is.
 
 `check_all(namespace)` checks the five functions found in a namespace (a dict of name -> object, e.g. a kernel's

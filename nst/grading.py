@@ -1,4 +1,6 @@
-"""`nst grade`: homework notebooks graded by what their functions do. Each submission runs in a fresh kernel of
+"""`nst grade`: homework notebooks graded by what their functions do.
+
+Each submission runs in a fresh kernel of
 this Python (cells tagged not-graded skipped, errors allowed, a time limit), then each graded function is checked
 in that kernel by `nst.checks`; per function passed or not, points and feedback, as text, JSON lines or a CSV.
 

@@ -1,5 +1,7 @@
-"""Known mistakes in the homework's graded functions: each one a wrong variant of the function, computed the way the
-mistake computes it, with one sentence that names the mistake and its fix for the learner.
+"""Known mistakes in the homework's graded functions, each with a sentence naming it and its fix.
+
+Each one is a wrong variant of the function, computed the way the mistake computes it, with one sentence that
+names the mistake and its fix for the learner.
 
 The grader (`nst.checks`) calls a wrong variant on the same inputs as the learner's function; when both give the
 same numbers, the sentence is the feedback. Mistakes that only show in behaviour (shapes hard-coded to the

@@ -1,5 +1,7 @@
-"""What the notebooks share: their settings from environment variables, and the VGG-19 model they run on (the real
-weights, or a small generated stand-in announced by a banner when the real file is missing)."""
+"""What the notebooks share: their settings and the VGG-19 model they run on.
+
+The settings come from environment variables; the model is the real weights, or a small generated stand-in
+announced by a banner when the real file is missing."""
 
 import os
 import tempfile
