@@ -37,6 +37,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=None, help="seed for the initial noise (default: random)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download the weights; fail if missing")
+    p.add_argument("--no-cache", dest="weights_cache", action="store_false",
+                   help="read the whole weights file every run (in a child process), keep no <weights>.cache.npz")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     add_gatys_options(p)
