@@ -117,6 +117,7 @@ def config_from_args(args):
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code)
     "compare": ("nst.compare", "compare_main"),
+    "check-weights": ("nst.check_weights", "check_weights_main"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
