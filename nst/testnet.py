@@ -120,7 +120,8 @@ def _fc8_outputs(layers):
     return None
 
 
-def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None, image_size=224, descriptions=None):
+def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None, image_size=224, descriptions=None,
+                   compress=False):
     """Write a VGG-19 .mat file in MatConvNet's `layout` ("new" or "old") to `path`; returns `path`.
 
     widths: channels of conv blocks 1..5 (REAL_WIDTHS for the real network's size).
@@ -129,7 +130,8 @@ def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None,
     `normalization.imageSize` (fc6 must fit it: image_size / 32). descriptions: the class names (default
     class_descriptions(number of fc8 outputs)). The normalization is the real file's: the mean pixel
     (123.68, 116.779, 103.939), keepAspect, bilinear, border 32 (new layout; a 256 resize before the 224 crop)
-    or 0 (old layout, whose averageImage is a whole image).
+    or 0 (old layout, whose averageImage is a whole image). compress: zlib-compress the variables, as MATLAB's
+    save -v7 does (the real 510 MB file is compressed; loadmat then spends most of its time decompressing).
     """
     if layers is None:
         layers = vgg_layers(widths, seed=seed, layout=layout, image_size=image_size)
@@ -152,5 +154,5 @@ def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None,
         meta = _struct(inputs=_struct(name="input", size=np.array([[image_size, image_size, 3, 10]], dtype=np.float64)),
                        classes=_struct(name=names, description=descriptions), normalization=normalization)
         content = {"layers": cells, "meta": meta}
-    scipy.io.savemat(str(path), content, do_compression=False, oned_as="column")
+    scipy.io.savemat(str(path), content, do_compression=compress, oned_as="column")
     return path
