@@ -26,7 +26,7 @@ from nst.start import INIT_KEYWORDS
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_VERSION = 1
 PATH_FIELDS = ("content", "style", "weights", "output_dir", "resume")
-RESUME_OVERRIDES = ("iterations", "progress", "download", "max_pixels")
+RESUME_OVERRIDES = ("iterations", "progress", "download", "max_pixels", "weights_cache")
 """Fields a resumed run may change (the others come from the checkpoint and, when given, must equal it)."""
 
 

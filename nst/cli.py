@@ -37,6 +37,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=None, help="seed for the initial noise (default: random)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download the weights; fail if missing")
+    p.add_argument("--no-cache", dest="weights_cache", action="store_false",
+                   help="read the whole weights file every run (in a child process), keep no <weights>.cache.npz")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     add_gatys_options(p)
@@ -129,6 +131,7 @@ SUBCOMMANDS = {
     "studio": ("nst.studio", "studio_main"),
     "grade": ("nst.grading", "grade_main"),
     "teach": ("nst.teach", "teach_main"),
+    "check-weights": ("nst.check_weights", "check_weights_main"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 

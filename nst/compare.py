@@ -54,13 +54,12 @@ def image_costs(images, content, style, weights, cfg=None):
     from nst.images import reshape_and_normalize_image, resize_image
     from nst.objective import cost_function
     from nst.targets import content_target, style_targets_for
-    from nst.vgg import load_vgg_model
+    from nst.transfer import load_model
     from nst.weights import ensure_weights
 
     cfg = cfg or Config()
     h, w = next(iter(images.values())).shape[:2]
-    model = load_vgg_model(ensure_weights(Path(weights), allow_download=False, progress=False),
-                           pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
+    model, _ = load_model(ensure_weights(Path(weights), allow_download=False, progress=False), cfg)
     C = reshape_and_normalize_image(resize_image(_image(content, "content"), w, h))
     S = reshape_and_normalize_image(resize_image(_image(style, "style"), w, h))
     costs = cost_function(model, content_target(model, C, cfg.content_layer),

@@ -34,6 +34,7 @@ class Config:
     save_every: int = 20
     seed: int | None = None
     download: bool = True
+    weights_cache: bool = True  # keep the conv weights in <weights>.cache.npz (False: --no-cache)
     content_layer: str = CONTENT_LAYER
     style_layers: tuple = STYLE_LAYERS
     progress: bool = True

@@ -150,8 +150,9 @@ def jsonable(value):
     return value
 
 
-def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes):
-    """The run.json dict. content_size / style_sizes: (width, height) of the image files as read."""
+def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None):
+    """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
+    weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed."""
     J, Jc, Js = history[-1][1:4]
     return {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -160,7 +161,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
                         "style_files": [list(s) for s in style_sizes]},
         "versions": package_versions(),
         "device": tf_device(),
-        "weights": {"path": str(weights_path), "sha256": sha256_of(weights_path)},
+        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path)},
         "iterations_run": len(history),
         "seconds_per_iteration": seconds_per_iteration,
         "final_costs": {"iteration": history[-1][0], "total": J, "content": Jc, "style": Js},
@@ -168,7 +169,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
 
 
 def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes):
+                 style_sizes, weights_sha256=None):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
@@ -177,7 +178,8 @@ def write_report(cfg, history, content, styles, generated, seconds_per_iteration
     plot_costs(history, out / "costs.png")
     plot_progress(out, history, cfg.save_every, generated, out / "progress.png")
     plot_summary(content, styles, generated, out / "summary.png")
-    manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes)
+    manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
+                            weights_sha256)
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")
     return [out / name for name in REPORT_FILES]
 

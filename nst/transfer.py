@@ -1,7 +1,8 @@
 """One whole run: images and weights in, `output/` filled (what `python -m nst` does).
 
-`style_transfer` reads as its steps: settle the configuration, read the inputs, load the model, optimise
-(once, or coarse to fine once per scale), write the outputs.
+`style_transfer` reads as its steps: settle the configuration, read the inputs, load the model (the weights
+file read once and safely, nst.weights_cache), optimise (once, or coarse to fine once per scale), write the
+outputs.
 """
 
 import dataclasses
@@ -22,8 +23,9 @@ from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
 from nst.report import image_size, write_report
 from nst.start import INIT_KEYWORDS, initial_image
-from nst.vgg import load_vgg_model
+from nst.vgg import build_vgg
 from nst.weights import ensure_weights
+from nst.weights_cache import read_weights
 
 
 class Inputs(NamedTuple):
@@ -49,15 +51,22 @@ def style_transfer(cfg, log=tqdm.write, functions=None):
     inputs = read_inputs(cfg)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
-    model = load_vgg_model(weights, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
+    model, weights_sha256 = load_model(weights, cfg)
     generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
     if cfg.preserve_colors:
         generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
     write_report(cfg, history, inputs.content[0] + MEANS[0],
                  [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
                  to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
-                 [(s.shape[1], s.shape[0]) for s in inputs.style_files])
+                 [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256)
     return generated, history
+
+
+def load_model(weights, cfg):
+    """The VGG-19 of the run and the weights file's SHA-256: the file read once and safely (nst.weights_cache:
+    scipy's loadmat in a child process, the conv weights cached beside the file unless cfg.weights_cache is off)."""
+    data = read_weights(weights, cache=cfg.weights_cache)
+    return build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout), data.sha256
 
 
 def settle_config(cfg):

@@ -1,26 +1,20 @@
 """VGG-19 from MatConvNet's `imagenet-vgg-verydeep-19.mat`, as TF constants (the homework's `load_vgg_model`).
 
-The file is read with `scipy.io.loadmat`. Two MatConvNet layouts exist and both are accepted, by field names:
-  new: top-level `layers` (1x43 cell of structs) and `meta.normalization.averageImage`;
-  old: top-level `layers` and `normalization.averageImage`, weights in the struct's first field.
-A conv struct holds `weights` = 1x2 cell {W (3, 3, C_in, C_out) single, b (C_out, 1) single}.
+The file is read with `scipy.io.loadmat` and checked by nst.matconvnet (`read_vgg_weights`, re-exported here);
+both MatConvNet layouts are accepted. A conv struct holds W (3, 3, C_in, C_out) and b (C_out, 1), single.
 
 The network is the homework's: conv (stride 1, SAME) + bias, ReLU, 2x2 stride-2 SAME average pooling. Layer
 keys: `conv1_1` ... `conv5_4` are post-ReLU activations, `avgpool1` ... `avgpool5` the pooled ones.
 """
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
-import scipy.io
 import tensorflow as tf
 
 from nst.errors import NstError
+from nst.matconvnet import CONV_BLOCKS, CONV_NAMES, read_vgg_weights  # noqa: F401 - the loader's names, here too
 
-# The convolutional part of VGG-19 in order; "pool" marks a 2x2 pooling after the preceding conv.
-CONV_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-CONV_NAMES = tuple(f"conv{block}_{i}" for block, n in CONV_BLOCKS for i in range(1, n + 1))
 LAYER_ORDER = tuple(
     name for block, n in CONV_BLOCKS for name in [f"conv{block}_{i}" for i in range(1, n + 1)] + [f"avgpool{block}"]
 )
@@ -92,134 +86,6 @@ def conv2d_same(x, W):
     return conv(x)
 
 
-def _fields(struct):
-    """A loadmat struct (1x1 structured array) -> dict field name -> value."""
-    struct = np.asarray(struct)
-    if struct.dtype.names is None or struct.size != 1:
-        raise ValueError("not a struct")
-    record = struct.reshape(-1)[0]
-    return {name: record[name] for name in struct.dtype.names}
-
-
-def _string(value):
-    """A MATLAB char array as loaded by loadmat -> str."""
-    value = np.asarray(value)
-    if value.dtype.kind != "U" or value.size != 1:
-        raise ValueError("not a string")
-    return str(value.reshape(-1)[0])
-
-
-def _conv_weights(fields):
-    """The (W, b) pair of a conv struct: field `weights` (or the first field: old layout), or filters/biases."""
-    if "filters" in fields and "biases" in fields:
-        return fields["filters"], fields["biases"]
-    cell = fields["weights"] if "weights" in fields else next(iter(fields.values()))
-    cell = np.asarray(cell)
-    if cell.dtype != object or cell.size != 2:
-        raise ValueError("weights is not a 1x2 cell {W, b}")
-    W, b = cell.reshape(-1)
-    return W, b
-
-
-def _mean_pixel(mat):
-    """The average RGB pixel from meta.normalization (new layout) or normalization (old layout)."""
-    if "meta" in mat:
-        norm = _fields(_fields(mat["meta"])["normalization"])
-    else:
-        norm = _fields(mat["normalization"])
-    avg = np.asarray(norm["averageImage"], dtype=np.float64)
-    if avg.size == 3:
-        return avg.reshape(3).astype(np.float32)
-    return avg.reshape(-1, 3).mean(axis=0).astype(np.float32)
-
-
-def _loadmat(path):
-    path = Path(path)
-    if not path.exists():
-        raise NstError(f"weights file {path} does not exist: pass --weights FILE or let nst download it")
-    if path.is_dir():
-        raise NstError(f"weights file {path} is a directory, not a MatConvNet .mat file: pass --weights FILE")
-    with open(path, "rb") as f:
-        head = f.read(128)
-    if b"MATLAB 7.3" in head or head.startswith(b"\x89HDF"):
-        raise NstError(
-            f"weights file {path} is a MATLAB v7.3 (HDF5) file that scipy cannot read: "
-            "re-save it in MATLAB with save(..., '-v7') or download imagenet-vgg-verydeep-19.mat again"
-        )
-    try:
-        return scipy.io.loadmat(str(path))
-    except Exception as exc:  # scipy raises many kinds (ValueError, TypeError, OSError, zlib.error, ...)
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise NstError(
-            f"weights file {path} is not a readable MATLAB .mat file ({reason}): "
-            "delete it and download imagenet-vgg-verydeep-19.mat again"
-        ) from None
-
-
-def read_vgg_weights(path):
-    """Read and check the conv weights of a MatConvNet VGG-19 file.
-
-    Returns ({conv name: (W float32 (3, 3, C_in, C_out), b float32 (C_out,))}, mean_pixel (3,)).
-    Raises NstError with one line saying exactly what is wrong.
-    """
-    mat = _loadmat(path)
-    fix = "use MatConvNet's imagenet-vgg-verydeep-19.mat"
-    if "layers" not in mat or not ("meta" in mat or "normalization" in mat):
-        raise NstError(
-            f"weights file {path} is not a MatConvNet network (no top-level 'layers' with 'meta' or "
-            f"'normalization'): {fix}"
-        )
-    try:
-        mean_pixel = _mean_pixel(mat)
-    except (ValueError, KeyError, TypeError):
-        raise NstError(f"weights file {path} has no readable normalization.averageImage: {fix}") from None
-    layers = np.asarray(mat["layers"])
-    if layers.dtype != object:
-        raise NstError(f"weights file {path}: 'layers' is not a cell array of structs: {fix}")
-    convs = {}
-    order = []
-    for i, cell in enumerate(layers.reshape(-1)):
-        try:
-            fields = _fields(cell)
-            name = _string(fields["name"])
-            kind = _string(fields["type"])
-        except (ValueError, KeyError, TypeError):
-            raise NstError(f"weights file {path}: layer {i + 1} has no readable name and type fields: {fix}") from None
-        if kind != "conv" or name not in CONV_NAMES:
-            continue
-        try:
-            W, b = _conv_weights(fields)
-            W = np.asarray(W)
-            b = np.asarray(b)
-            if W.dtype.kind != "f" or b.dtype.kind != "f":
-                raise ValueError("weights are not floating point")
-        except (ValueError, KeyError, TypeError, StopIteration) as exc:
-            raise NstError(f"weights file {path}: layer {name} has no usable weights ({exc}): {fix}") from None
-        convs[name] = (W, b)
-        order.append(name)
-    missing = [name for name in CONV_NAMES if name not in convs]
-    if missing:
-        raise NstError(f"weights file {path} lacks VGG-19 layer(s) {', '.join(missing)}: {fix}")
-    if order != list(CONV_NAMES):
-        raise NstError(f"weights file {path} has the VGG-19 conv layers out of order ({', '.join(order)}): {fix}")
-    out = {}
-    c_in = 3
-    for name in CONV_NAMES:
-        W, b = convs[name]
-        if W.ndim == 3:  # MATLAB drops a trailing singleton dimension (C_out = 1)
-            W = W[..., None]
-        if W.ndim != 4 or W.shape[:2] != (3, 3) or W.shape[2] != c_in or b.size != W.shape[3]:
-            raise NstError(
-                f"weights file {path}: layer {name} has W of shape {W.shape} and b of {b.size} values, "
-                f"expected (3, 3, {c_in}, C_out) and C_out values: {fix}"
-            )
-        if not (np.all(np.isfinite(W)) and np.all(np.isfinite(b))):
-            raise NstError(f"weights file {path}: layer {name} holds NaN or Inf weights: the file is damaged, {fix}")
-        out[name] = (W.astype(np.float32, copy=False), b.reshape(-1).astype(np.float32, copy=False))
-        c_in = W.shape[3]
-    return out, mean_pixel
-
-
 def load_vgg_model(path, pooling="avg", kernel_layout="stored"):
     """The homework's load_vgg_model: VGG-19 from a MatConvNet .mat file as TF constants.
 
@@ -227,14 +93,25 @@ def load_vgg_model(path, pooling="avg", kernel_layout="stored"):
     read as (H, W, in, out) like the homework; "transposed" swaps the two spatial axes (MatConvNet documents
     filters as W x H; anishathalye/neural-style transposes).
     """
-    if pooling not in POOLINGS:
-        raise NstError(f"unknown pooling {pooling!r}: choose avg or max")
-    if kernel_layout not in KERNEL_LAYOUTS:
-        raise NstError(f"unknown kernel layout {kernel_layout!r}: choose stored or transposed")
+    _check_choices(pooling, kernel_layout)
     arrays, mean_pixel = read_vgg_weights(path)
+    return build_vgg(arrays, mean_pixel, pooling=pooling, kernel_layout=kernel_layout)
+
+
+def build_vgg(arrays, mean_pixel, pooling="avg", kernel_layout="stored"):
+    """VGG19 from read_vgg_weights' arrays ({conv name: (W, b)}, mean pixel): TF constants, kernels as stored
+    or with the two spatial axes swapped (see load_vgg_model)."""
+    _check_choices(pooling, kernel_layout)
     weights = {}
     for name, (W, b) in arrays.items():
         if kernel_layout == "transposed":
             W = np.ascontiguousarray(W.transpose(1, 0, 2, 3))
         weights[name] = (tf.constant(W), tf.constant(b))
     return VGG19(weights=weights, mean_pixel=mean_pixel, pooling=pooling)
+
+
+def _check_choices(pooling, kernel_layout):
+    if pooling not in POOLINGS:
+        raise NstError(f"unknown pooling {pooling!r}: choose avg or max")
+    if kernel_layout not in KERNEL_LAYOUTS:
+        raise NstError(f"unknown kernel layout {kernel_layout!r}: choose stored or transposed")

@@ -20,6 +20,11 @@ from nst.errors import NstError
 WEIGHTS_URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
 WEIGHTS_MD5 = "106118b7cf60435e6d8e04f6a6dc3657"
 WEIGHTS_SHA256 = "abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695"
+OLDER_WEIGHTS_MD5 = "8ee3263992981a1d26e73b3ca028a123"  # only its MD5 is published
+CURRENT_FILE = "the current official file (MatConvNet's current layout: layers + meta)"
+OLDER_FILE = "the older official file (MatConvNet's older layout: layers + normalization + classes)"
+ALSO_ACCEPTED = ((OLDER_FILE, OLDER_WEIGHTS_MD5, None),)
+"""Files a download may also bring besides the current one (a mirror serving the older file): (what, MD5, SHA-256)."""
 DEFAULT_WEIGHTS = Path("pretrained-model/imagenet-vgg-verydeep-19.mat")
 
 CHUNK = 1 << 20  # 1 MiB
@@ -133,11 +138,33 @@ def _fetch(url, part, progress, timeout):
     return resp.status
 
 
-def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, progress=True, timeout=30):
+def official_file(md5, sha256=None):
+    """CURRENT_FILE or OLDER_FILE when the digests are an official file's, else None."""
+    if md5 == WEIGHTS_MD5 and sha256 in (None, WEIGHTS_SHA256):
+        return CURRENT_FILE
+    if md5 == OLDER_WEIGHTS_MD5:
+        return OLDER_FILE
+    return None
+
+
+def _accepted(got_md5, got_sha, md5, sha256, also):
+    """What the downloaded file is ("the expected file" or an `also` entry's description), or None."""
+    if (not md5 or got_md5 == md5.lower()) and (not sha256 or got_sha == sha256.lower()):
+        return official_file(got_md5, got_sha) or "the expected file"
+    for what, other_md5, other_sha in also:
+        if (not other_md5 or got_md5 == other_md5.lower()) and (not other_sha or got_sha == other_sha.lower()):
+            return what
+    return None
+
+
+def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, progress=True, timeout=30,
+                     also=ALSO_ACCEPTED, log=None):
     """Download the weights to `path` via `<name>.part` (resumed if present), verify, rename; return `path`.
 
-    Raises NstError on network/HTTP errors (the partial file is kept for resuming) and on a
-    checksum mismatch (the partial file is deleted). Nothing appears under `path` unless verified.
+    The file must have the MD5 and SHA-256 given, or match one of `also` ((what, MD5, SHA-256 or None), ...;
+    by default the older official file, which a mirror from NST_WEIGHTS_URL may serve); `log` (e.g. print)
+    is told which one arrived. Raises NstError on network/HTTP errors (the partial file is kept for resuming)
+    and on a checksum mismatch (the partial file is deleted). Nothing appears under `path` unless verified.
     """
     path = Path(path)
     url = url or weights_url()
@@ -165,16 +192,20 @@ def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, pro
         except _NETWORK_ERRORS as err:
             raise _network_error(url, path, md5, sha256, str(err) or type(err).__name__,
                                  kept=part if part.exists() else None) from err
-        ok, got_md5, got_sha = _checksums_match(part, md5, sha256)
-        if ok:
+        got_md5, got_sha = file_digests(part)
+        what = _accepted(got_md5, got_sha, md5, sha256, also)
+        if what:
             os.replace(part, path)
+            if log:
+                log(f"Downloaded {what}: {path} ({_sums(got_md5, got_sha)})")
             return path
         part.unlink(missing_ok=True)
         if status == 416 and attempt == 0:
             continue  # the server said the partial file was complete, but it was bogus: restart once
+        others = "".join(f", or {what}: {_sums(m, s)}" for what, m, s in also)
         raise NstError(_one_line(
             f"the VGG-19 weights downloaded from {url} have the wrong checksum (got {_sums(got_md5, got_sha)}; "
-            f"expected {_sums(md5, sha256)}) and were deleted: run again, or "
+            f"expected {_sums(md5, sha256)}{others}) and were deleted: run again, or "
             + _do_it_yourself(url, path, md5, sha256)))
     raise AssertionError("unreachable")
 
@@ -193,7 +224,8 @@ def verify_weights(path, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256):
     return path
 
 
-def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256):
+def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256,
+                   also=ALSO_ACCEPTED):
     """Return `path` if it exists (not checksummed); else download it if it has the default name and downloads are allowed.
 
     Raises NstError when the file is missing and cannot or may not be downloaded.
@@ -213,4 +245,5 @@ def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5
             f"the VGG-19 weights file {path} does not exist and downloading is turned off: "
             + _do_it_yourself(url, path, md5, sha256)))
     print(f"Downloading VGG-19 weights (510 MB) from {url} to {path} ...", flush=True)
-    return download_weights(path, url=url, md5=md5, sha256=sha256, progress=progress)
+    return download_weights(path, url=url, md5=md5, sha256=sha256, progress=progress, also=also,
+                            log=lambda line: print(line, flush=True))

@@ -61,3 +61,26 @@ def homework_cost(weights, content, style, image, alpha=10.0, beta=40.0,
         h, w, c = G[name].shape
         J_style += coeff * np.sum((gram(S[name]) - gram(G[name])) ** 2) / (4 * c**2 * (h * w) ** 2)
     return alpha * J_content + beta * J_style, J_content, J_style
+
+
+def classify(weights, fc, image, transposed=False):
+    """The whole VGG-19 as trained, in float64: image (1, h, w, 3) preprocessed, h and w multiples of 32 ->
+    softmax probabilities. Conv SAME + ReLU, 2x2 max pooling (no padding needed at these sizes), fc6 a VALID
+    convolution over the whole last map, fc7 and fc8 1x1 (as matrix products), ReLU after fc6 and fc7.
+    fc: [(W6, b6), (W7, b7), (W8, b8)]. transposed: every kernel's two spatial axes swapped, fc6's included."""
+    def kernel(W):
+        W = np.asarray(W, dtype=np.float64)
+        return W.transpose(1, 0, 2, 3) if transposed else W
+
+    x = np.asarray(image, dtype=np.float64)[0]
+    for block, n in CONV_BLOCKS:
+        for i in range(1, n + 1):
+            W, b = weights[f"conv{block}_{i}"]
+            x = np.maximum(conv_same(x, kernel(W), np.asarray(b, np.float64).reshape(-1)), 0)
+        x = pool_same(x, "max")
+    (W6, b6), (W7, b7), (W8, b8) = fc
+    x = np.maximum(np.einsum("ijc,ijck->k", x, kernel(W6)) + np.reshape(b6, -1), 0)
+    x = np.maximum(x @ kernel(W7)[0, 0] + np.reshape(b7, -1), 0)
+    logits = x @ kernel(W8)[0, 0] + np.reshape(b8, -1)
+    e = np.exp(logits - logits.max())
+    return e / e.sum()

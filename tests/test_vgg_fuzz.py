@@ -4,8 +4,9 @@ read_vgg_weights / load_vgg_model.
 
 Not fuzzed: bytes flipped inside an uncompressed file. scipy 1.17's MAT reader (C code) crashes the process
 with a segmentation fault on about 2 % of those (seen: 7 of 300 random flips of this test's file), which no
-Python code can turn into an error; README "When things go wrong" says so. Examples are derandomized, so every
-run (and CI) tries the same files."""
+Python code in the same process can turn into an error; that is why runs and `nst check-weights` read a file first
+in a child process (nst.weights_cache; tests/test_weights_cache.py has such a file). Examples are derandomized, so
+every run (and CI) tries the same files."""
 
 import tempfile
 from pathlib import Path

@@ -2,6 +2,7 @@
 
 import hashlib
 import http.server
+import inspect
 import os
 import re
 import socket
@@ -10,8 +11,9 @@ import threading
 import pytest
 
 from nst.errors import NstError
-from nst.weights import (DEFAULT_WEIGHTS, WEIGHTS_URL, download_weights, ensure_weights, file_digests,
-                         part_path, verify_weights, weights_url)
+from nst.weights import (ALSO_ACCEPTED, CURRENT_FILE, DEFAULT_WEIGHTS, OLDER_FILE, WEIGHTS_MD5, WEIGHTS_SHA256,
+                         WEIGHTS_URL, download_weights, ensure_weights, file_digests, official_file, part_path,
+                         verify_weights, weights_url)
 
 DATA = os.urandom(300 * 1024)
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -259,3 +261,41 @@ def test_verify_weights(tmp_path):
     assert str(target) in assert_one_line(err)
     with pytest.raises(NstError):
         verify_weights(tmp_path / "missing.mat")
+
+
+def test_the_official_files():
+    assert ALSO_ACCEPTED == ((OLDER_FILE, "8ee3263992981a1d26e73b3ca028a123", None),)
+    for function in (download_weights, ensure_weights):
+        assert inspect.signature(function).parameters["also"].default == ALSO_ACCEPTED
+    assert official_file(WEIGHTS_MD5, WEIGHTS_SHA256) == official_file(WEIGHTS_MD5) == CURRENT_FILE
+    assert official_file("8ee3263992981a1d26e73b3ca028a123") == OLDER_FILE
+    assert official_file(MD5, SHA256) is None and official_file(WEIGHTS_MD5, SHA256) is None
+
+
+def test_mirror_serving_the_older_file(server, tmp_path, monkeypatch, capsys):
+    """NST_WEIGHTS_URL names a mirror that serves the older file: accepted by its MD5 (only that is known for
+    it), and the download says which file it got. The served bytes stand in for the older file: its MD5 is
+    passed as the older file's, the current file's checksums stay the real ones (which these bytes do not have)."""
+    monkeypatch.setenv("NST_WEIGHTS_URL", server.url)
+    target = tmp_path / "pretrained-model" / NAME
+    assert ensure_weights(target, progress=False, also=((OLDER_FILE, MD5, None),)) == target
+    assert target.read_bytes() == DATA and not part_path(target).exists()
+    out = capsys.readouterr().out
+    assert f"Downloaded {OLDER_FILE}: {target} (MD5 {MD5}, SHA-256 {SHA256})" in out
+
+
+def test_mirror_serving_neither_file(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_WEIGHTS_URL", server.url)
+    target = tmp_path / NAME
+    with pytest.raises(NstError) as err:
+        ensure_weights(target, progress=False)
+    msg = assert_one_line(err)
+    assert f"got MD5 {MD5}, SHA-256 {SHA256}" in msg and WEIGHTS_MD5 in msg and WEIGHTS_SHA256 in msg
+    assert f"or {OLDER_FILE}: MD5 8ee3263992981a1d26e73b3ca028a123" in msg
+    assert not target.exists() and not part_path(target).exists()
+
+
+def test_download_says_which_file_it_got(server, tmp_path):
+    lines = []
+    download_weights(tmp_path / NAME, url=server.url, md5=MD5, sha256=SHA256, progress=False, log=lines.append)
+    assert lines == [f"Downloaded the expected file: {tmp_path / NAME} (MD5 {MD5}, SHA-256 {SHA256})"]
