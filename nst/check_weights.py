@@ -1,4 +1,4 @@
-"""`nst check-weights`: is a VGG-19 weights file right, and which kernel layout was its network trained with?
+"""`nst check-weights`: proves a VGG-19 weights file and tells which kernel layout its network was trained with.
 
     nst check-weights [--weights FILE] [IMAGE ...]        (default: the default weights file, images/grace_hopper.jpg)
 

@@ -1,5 +1,6 @@
-"""The whole VGG-19 as it was trained, classifying a photo: the file's own preprocessing, the conv layers with max
-pooling, fc6-fc8 and the softmax (what `nst check-weights` runs, with the kernels as stored and transposed).
+"""The whole VGG-19 as it was trained, classifying a photo into the ImageNet classes.
+
+The file's own preprocessing, the conv layers with max pooling, fc6-fc8 and the softmax (what `nst check-weights` runs, with the kernels as stored and transposed).
 
 Preprocessing is MatConvNet's own for evaluation (`cnn_imagenet_get_batch` with the file's `normalization`, no
 augmentation): the image is resized by the factor that brings its height to imageSize(1) + border(1) and its
