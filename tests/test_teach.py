@@ -9,7 +9,6 @@ import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
-from nbclient import NotebookClient
 
 from nst import costs
 from nst.cli import main
@@ -21,6 +20,7 @@ from nst.teach import clear_solutions
 from nst.testnet import SMALL_WIDTHS
 from nst.transfer import style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
+from tests.notebooks import execute_small, stdout
 from tests.numpy_vgg import homework_cost
 
 HOMEWORK = PACKAGE_ROOT / "notebooks" / "homework.ipynb"
@@ -70,27 +70,9 @@ def test_homework_notebook_layout():
 
 
 @pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
-
-
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory, monkeypatch_module):
-    out = tmp_path_factory.mktemp("homework")
-    for name, value in {"NST_NOTEBOOK_ITERATIONS": "6", "NST_NOTEBOOK_WIDTH": "32", "NST_NOTEBOOK_HEIGHT": "24",
-                        "NST_NOTEBOOK_SAVE_EVERY": "3", "NST_NOTEBOOK_OUTPUT": str(out / "out"),
-                        "NST_NOTEBOOK_WEIGHTS": str(out / "absent.mat"), "TF_CPP_MIN_LOG_LEVEL": "2"}.items():
-        monkeypatch_module.setenv(name, value)
-    nb = nbformat.read(HOMEWORK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(HOMEWORK.parent)}}).execute()
-    return nb, out / "out"
-
-
-def stdout(nb):
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                   if o.output_type == "stream" and o.name == "stdout")
+def executed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("homework") / "out"
+    return execute_small(HOMEWORK, out), out
 
 
 def test_homework_notebook_runs_and_checks_match(executed):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from nst.config import PACKAGE_ROOT
+from tests.notebooks import execute_small, stdout
 
 NOTEBOOK = PACKAGE_ROOT / "notebooks" / "walkthrough.ipynb"
 SECTIONS = ["1 - Problem Statement", "2 - Transfer Learning", "3.1 - Computing the content cost", "3.2.1 - Style matrix",
@@ -26,28 +26,9 @@ def test_committed_with_outputs_cleared_and_sections_in_order():
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory, monkeypatch_module):
-    out = tmp_path_factory.mktemp("walkthrough")
-    for name, value in {"NST_NOTEBOOK_ITERATIONS": "6", "NST_NOTEBOOK_WIDTH": "32", "NST_NOTEBOOK_HEIGHT": "24",
-                        "NST_NOTEBOOK_SAVE_EVERY": "3", "NST_NOTEBOOK_OUTPUT": str(out / "out"),
-                        "NST_NOTEBOOK_WEIGHTS": str(out / "absent.mat"), "TF_CPP_MIN_LOG_LEVEL": "2"}.items():
-        monkeypatch_module.setenv(name, value)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    # run from notebooks/, as a user opening it in Jupyter would; raises CellExecutionError on any error
-    NotebookClient(nb, kernel_name="python3", timeout=300, resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    return nb, out / "out"
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    mp = pytest.MonkeyPatch()
-    yield mp
-    mp.undo()
-
-
-def stdout(nb):
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                   if o.output_type == "stream" and o.name == "stdout")
+def executed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("walkthrough") / "out"
+    return execute_small(NOTEBOOK, out), out
 
 
 def test_notebook_runs_and_expected_outputs_match(executed):
