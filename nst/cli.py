@@ -15,8 +15,11 @@ DEFAULTS = Config()
 def build_parser():
     p = argparse.ArgumentParser(
         prog="nst",
-        description="Neural style transfer as in the deeplearning.ai homework (Gatys et al. 2015) on TensorFlow 2. "
+        description="Neural style transfer as in the deeplearning.ai homework (Gatys et al. 2015) on TensorFlow 2.\n"
         "With no arguments: the demo (Grace Hopper painted in the style of images/swirls.jpg).",
+        epilog="other commands (each has its own --help):\n" + "\n".join(
+            f"  nst {name:<14} {what}" for name, (_, _, what) in SUBCOMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--content", type=Path, default=DEFAULTS.content, help="content image (default: %(default)s)")
     p.add_argument("--style", type=Path, nargs="+", action=OneOrMany, default=DEFAULTS.style,
@@ -126,12 +129,12 @@ def given_fields(argv, args):
 
 
 SUBCOMMANDS = {
-    # name: (module, function taking the arguments after the name and returning the exit code)
-    "compare": ("nst.compare", "compare_main"),
-    "studio": ("nst.studio", "studio_main"),
-    "grade": ("nst.grading", "grade_main"),
-    "teach": ("nst.teach", "teach_main"),
-    "check-weights": ("nst.check_weights", "check_weights_main"),
+    # name: (module, function taking the arguments after the name and returning the exit code, what it does)
+    "compare": ("nst.compare", "compare_main", "a generated image against a reference output, or two cost curves"),
+    "studio": ("nst.studio", "studio_main", "a local web page to paint a portrait and watch it happen"),
+    "teach": ("nst.teach", "teach_main", "the student version of a homework notebook"),
+    "grade": ("nst.grading", "grade_main", "grade homework notebooks, function by function"),
+    "check-weights": ("nst.check_weights", "check_weights_main", "prove a VGG-19 weights file, settle its kernel layout"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
@@ -140,7 +143,7 @@ def run_subcommand(name, argv):
     """Import and run subcommand `name` with `argv`; returns its exit code."""
     import importlib
 
-    module, function = SUBCOMMANDS[name]
+    module, function, _ = SUBCOMMANDS[name]
     return getattr(importlib.import_module(module), function)(argv)
 
 

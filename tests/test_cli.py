@@ -42,6 +42,15 @@ def test_help_lists_every_flag():
     assert all(flag in text for flag in FLAGS)
 
 
+def test_help_lists_the_other_commands_and_each_runs_its_own_help(capsys):
+    text = build_parser().format_help()
+    for name in ("compare", "studio", "teach", "grade", "check-weights"):
+        assert f"nst {name} " in text
+        with pytest.raises(SystemExit) as exit_info:
+            main([name, "--help"])
+        assert exit_info.value.code == 0 and f"nst {name}" in capsys.readouterr().out
+
+
 def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
     out = tmp_path / "out"
     result = run_nst("--weights", small_vgg, "--content", pictures[0], "--style", pictures[1], "--width", 64,
