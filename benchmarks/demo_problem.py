@@ -64,8 +64,8 @@ class Problem:
 
 
 def adam_steps(costs, start, steps, on_step=None):
-    """`steps` homework Adam steps (TF1 Adam, lr 2.0) from `start` with J = `costs`; returns the image
-    variable. on_step(i, image) after each step (i from 1), e.g. to time or evaluate."""
+    """Up to `steps` homework Adam steps (TF1 Adam, lr 2.0) from `start` with J = `costs`; returns the image
+    variable. on_step(i, image) after each step (i from 1), e.g. to time or evaluate; a true result stops."""
     import tensorflow as tf
 
     from nst.config import Config
@@ -75,6 +75,6 @@ def adam_steps(costs, start, steps, on_step=None):
     step = make_train_step(costs, image, adam_state(image), Config().learning_rate)
     for i in range(1, steps + 1):
         float(step()[0])  # read back as model_nn does
-        if on_step is not None:
-            on_step(i, image)
+        if on_step is not None and on_step(i, image):
+            break
     return image
