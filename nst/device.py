@@ -11,11 +11,12 @@ import os
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # NVIDIA GPUs compute bf16 natively from compute capability 8.0 (Ampere) on.
 NATIVE_BF16_GPU_CAPABILITY = (8, 0)
-# Speed of a --precision bf16 Adam step over fp32 at 400x300 on the real-size random-weight VGG-19:
-# benchmarks/bf16_quality.py, medians of 5 interleaved 200-step runs per precision, on a 2-core AMD EPYC
-# (Zen 4 class, avx512_bf16, no AMX) shared with other jobs (BENCHMARKS.md, "bf16 you can trust").
-# The log's hint on fp32 runs where bf16 is native quotes it; CPUs with AMX or GPUs may gain more.
-BF16_SPEEDUP = 1.8
+# Speed of a --precision bf16 Adam step over fp32 at 400x300 on the real-size random-weight VGG-19, measured by
+# benchmarks/bf16_speed.py (fp32 and bf16 steps alternated, 20 pairs, median of the pairs' ratios: 1.94x) on a
+# 2-core AMD EPYC (Zen 4 class, avx512_bf16, no AMX) shared with other jobs; 1.8x on a quiet machine of that
+# class (5 interleaved rounds). See BENCHMARKS.md. The log's hint on fp32 runs where bf16 is native quotes it;
+# CPUs with AMX and GPUs gain more, AVX2-only CPUs nothing (they get no hint).
+BF16_SPEEDUP = 1.9
 
 
 def read_cpuinfo(path="/proc/cpuinfo"):
