@@ -75,12 +75,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200x150,400x300", help="comma-separated WIDTHxHEIGHT, run in order")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST+SEEDS-1 (to split a run)")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                        help="print the summary of the runs in these result files (e.g. a split run) and stop")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--modes", default="fp32,bf16", help="precisions, comma-separated, fp32 first")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bf16_quality.json")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
+    if args.summarize:
+        runs = [r for path in args.summarize for r in json.loads(path.read_text())["runs"]]
+        for size in dict.fromkeys(r["size"] for r in runs):
+            print_summary(size, summary([r for r in runs if r["size"] == size], modes))
+        return
 
     from bench import machine
     from demo_problem import Problem, real_net
@@ -95,7 +103,7 @@ def main(argv=None):
     for width, height in sizes:
         problem = Problem(model, width, height)
         size = f"{width}x{height}"
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for mode in modes:
                 run = one_run(problem, mode, seed, args.steps)
                 results["runs"].append(run)
