@@ -142,11 +142,15 @@ def machine():
 
     import tensorflow as tf
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-    return {"cpu": cpu, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
-            "python": platform.python_version(), "tensorflow": tf.__version__,
-            "gpus": len(tf.config.list_physical_devices("GPU"))}
+    from nst.device import cpu_flags, cpu_model, native_bf16, read_cpuinfo, usable_cores
+
+    cpuinfo = read_cpuinfo()
+    flags = cpu_flags(cpuinfo)
+    return {"cpu": cpu_model(cpuinfo) or "?", "cores": usable_cores(),
+            "flags": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags],
+            "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "native_bf16": native_bf16(cpuinfo, []), "python": platform.python_version(),
+            "tensorflow": tf.__version__, "gpus": len(tf.config.list_physical_devices("GPU"))}
 
 
 def main(ablation=False):

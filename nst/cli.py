@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from nst.config import Config
+from nst.config import PRECISIONS, Config
 
 DEFAULTS = Config()
 
@@ -53,9 +53,10 @@ def build_parser():
 def add_performance_options(p):
     """Performance: bf16 convolutions and XLA (see BENCHMARKS.md); fp32 without XLA stays the default."""
     g = p.add_argument_group("performance")
-    g.add_argument("--precision", choices=("fp32", "bf16"), default=DEFAULTS.precision,
-                   help="fp32 (default, the homework's numbers) or bf16: VGG convolutions in bfloat16 (fast on "
-                   "CPUs with AMX/AVX-512-BF16 and on GPUs), Grams, costs and Adam in float32")
+    g.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.precision,
+                   help="fp32 (default, the homework's numbers); bf16: VGG convolutions in bfloat16 (fast on "
+                   "CPUs with AMX/AVX-512-BF16 and on GPUs from compute capability 8.0), Grams, costs and Adam in "
+                   "float32; auto: bf16 where the hardware computes it natively, else fp32")
     g.add_argument("--xla", action=argparse.BooleanOptionalAction, default=DEFAULTS.xla,
                    help="compile the step with XLA (jit_compile) (default: off)")
 

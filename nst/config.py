@@ -11,6 +11,8 @@ STYLE_LAYERS = (("conv1_1", 0.2), ("conv2_1", 0.2), ("conv3_1", 0.2), ("conv4_1"
 ALPHA = 10.0
 BETA = 40.0
 
+PRECISIONS = ("fp32", "bf16", "auto")  # --precision: auto = bf16 where the hardware has it natively (nst.device)
+
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"
 DEMO_STYLE = PACKAGE_ROOT / "images" / "swirls.jpg"
@@ -54,7 +56,8 @@ class Config:
     resume: Path | None = None  # continue the run saved in this output folder (its checkpoint.npz)
     deterministic: bool = False  # TF op determinism + seeds: byte-identical outputs for the same --seed
     # --- performance ---
-    precision: str = "fp32"  # "fp32" (the homework's) or "bf16": VGG convolutions in bfloat16, costs/Adam float32
+    precision: str = "fp32"  # "fp32" (the homework's), "bf16" (VGG convolutions in bfloat16, costs/Adam float32)
+    # or "auto" (bf16 where the hardware computes it natively, else fp32; nst.device)
     xla: bool = False  # compile the Adam step with XLA (tf.function(jit_compile=True))
 
     def check(self):
@@ -74,8 +77,8 @@ class Config:
                 raise NstError(f"--{name} must be zero or positive, got {getattr(self, name)!r}")
         check_options(self)
         check_robustness(self)
-        if self.precision not in ("fp32", "bf16"):
-            raise NstError(f"--precision must be fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise NstError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         return self
 
 

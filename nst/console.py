@@ -7,7 +7,8 @@ from nst.errors import NstError
 
 
 def import_tensorflow_quietly():
-    """Import TensorFlow and initialise its devices with stderr muted at the file-descriptor level.
+    """Import TensorFlow and initialise its devices (GPU memory growth on first) with stderr muted at the
+    file-descriptor level.
 
     TF's C++ start-up lines (absl, CUDA probing) ignore TF_CPP_MIN_LOG_LEVEL; muting them keeps an error
     message the one line on stderr. A failing import is re-raised after stderr is restored.
@@ -19,7 +20,9 @@ def import_tensorflow_quietly():
     try:
         import tensorflow as tf
 
-        tf.config.list_physical_devices()
+        from nst.device import enable_memory_growth
+
+        enable_memory_growth(tf, tf.config.list_physical_devices("GPU"))  # before the first tensor
         tf.constant(0.0).numpy()
     finally:
         os.dup2(saved, 2)

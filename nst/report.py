@@ -3,7 +3,8 @@
     costs.png     total, content and style cost against iteration, log scale      800 x 500 px
     progress.png  every saved <i>.png and the final image, titled "iteration i, J = ..."
     summary.png   content | style | generated
-    run.json      parameters, image sizes, package versions, device, weights SHA-256, s/iteration, final costs
+    run.json      parameters, image sizes, package versions, device, precision (requested, used, why), weights
+                  SHA-256, s/iteration, final costs
 
 Figures are matplotlib `Figure`s drawn on the Agg canvas (no pyplot, no display, no global backend change).
 Sheets use panels PANEL_INCHES wide at DPI, each image panel (PANEL_INCHES * h / w + TITLE_INCHES) tall.
@@ -150,10 +151,14 @@ def jsonable(value):
     return value
 
 
-def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None):
+def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None,
+                 precision=None):
     """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
-    weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed."""
+    weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
+    precision: {"requested", "used", "reason"} (nst.device.choose_precision), by default cfg.precision as requested."""
     J, Jc, Js = history[-1][1:4]
+    if precision is None:
+        precision = {"requested": cfg.precision, "used": cfg.precision, "reason": "requested"}
     return {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "parameters": {f.name: jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)},
@@ -161,6 +166,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
                         "style_files": [list(s) for s in style_sizes]},
         "versions": package_versions(),
         "device": tf_device(),
+        "precision": precision,
         "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path)},
         "iterations_run": len(history),
         "seconds_per_iteration": seconds_per_iteration,
@@ -169,7 +175,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
 
 
 def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes, weights_sha256=None):
+                 style_sizes, weights_sha256=None, precision=None):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
@@ -179,7 +185,7 @@ def write_report(cfg, history, content, styles, generated, seconds_per_iteration
     plot_progress(out, history, cfg.save_every, generated, out / "progress.png")
     plot_summary(content, styles, generated, out / "summary.png")
     manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
-                            weights_sha256)
+                            weights_sha256, precision)
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")
     return [out / name for name in REPORT_FILES]
 

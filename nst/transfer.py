@@ -48,6 +48,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None):
     if functions is not None:
         functions = check_functions(functions)
     cfg = settle_config(cfg)
+    cfg, precision = settle_device(cfg, log)
     inputs = read_inputs(cfg)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
@@ -58,7 +59,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None):
     write_report(cfg, history, inputs.content[0] + MEANS[0],
                  [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
                  to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
-                 [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256)
+                 [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision)
     return generated, history
 
 
@@ -77,6 +78,28 @@ def settle_config(cfg):
     if cfg.deterministic:
         make_deterministic(cfg.seed)
     return cfg
+
+
+def settle_device(cfg, log):
+    """GPU memory growth on (where TF still allows it), the device line logged, --precision auto resolved.
+
+    Returns (the Config with `precision` fp32 or bf16, run.json's record {"requested", "used", "reason"}).
+    Logs one more line when auto chose, or when the hardware suggests another precision (nst.device).
+    """
+    import tensorflow as tf
+
+    from nst.device import choose_precision, device_line, enable_memory_growth, hardware, precision_hint
+
+    enable_memory_growth(tf, tf.config.list_physical_devices("GPU"))
+    cpuinfo, gpus, cores = hardware()
+    log(device_line(cpuinfo, gpus, cores))
+    precision = choose_precision(cfg.precision, cpuinfo, gpus)
+    if precision["requested"] == "auto":
+        log(f"Precision: {precision['used']} (--precision auto: {precision['reason']})")
+    hint = precision_hint(precision, cpuinfo, gpus)
+    if hint is not None:
+        log(hint)
+    return dataclasses.replace(cfg, precision=precision["used"]), precision
 
 
 def read_inputs(cfg):

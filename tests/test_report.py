@@ -54,8 +54,9 @@ def test_pictures_are_png_of_expected_size_and_not_blank(run, name, size):
 def test_run_json(run):
     out, weights = run
     manifest = json.loads((out / "run.json").read_text())
-    assert set(manifest) == {"created_utc", "parameters", "image_sizes", "versions", "device", "weights",
+    assert set(manifest) == {"created_utc", "parameters", "image_sizes", "versions", "device", "precision", "weights",
                              "iterations_run", "seconds_per_iteration", "final_costs"}
+    assert manifest["precision"] == {"requested": "fp32", "used": "fp32", "reason": "requested"}
     p = manifest["parameters"]
     assert (p["width"], p["height"], p["iterations"], p["save_every"], p["seed"]) == (W, H, 40, 20, 3)
     assert (p["alpha"], p["beta"], p["learning_rate"], p["noise_ratio"]) == (ALPHA, BETA, 2.0, 0.6)

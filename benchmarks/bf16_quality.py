@@ -1,0 +1,133 @@
+"""Is bf16 good enough? Final J of 200 Adam steps in fp32 and bf16 over several seeds, every result judged in fp32.
+
+    python benchmarks/bf16_quality.py                        # 200x150 then 400x300, 5 seeds, 200 steps
+    python benchmarks/bf16_quality.py --sizes 40x30 --seeds 1 --steps 3 --out /tmp/smoke.json   # smoke test
+
+On the benchmark net (real VGG-19 conv widths, random weights, nst.testnet) with the demo images
+(images/grace_hopper.jpg, images/swirls.jpg), for each size and seed (the homework's noisy start image of that
+seed) the same Adam run in each precision, interleaved fp32, bf16 per seed. Each run's final image is evaluated
+in fp32 (the objective both minimise); J in fp32 is also taken after every 50 steps, and the seconds per step
+are kept (median after the first, traced, step) so the bf16/fp32 speed ratio comes out of the same run.
+The bar: bf16's median final J within the fp32 runs' seed range and at most 2 % above their median.
+Results go to benchmarks/bf16_quality.json after every run (a partial run still has its numbers).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+BAR_ABOVE_MEDIAN = 0.02  # bf16's median final J at most 2 % above fp32's median
+
+
+def summary(runs, modes):
+    """Per mode: final J (in fp32) min, median, max, s/step median; for each mode but fp32 the bar's verdict
+    and its speed-up over fp32 (ratio of the per-step medians)."""
+    out = {}
+    for mode in modes:
+        finals = [r["final_J_fp32"] for r in runs if r["mode"] == mode]
+        if not finals:
+            continue
+        steps = [r["s_per_step"] for r in runs if r["mode"] == mode]
+        out[mode] = {"runs": len(finals), "min": min(finals), "median": statistics.median(finals),
+                     "max": max(finals), "s_per_step_median": statistics.median(steps)}
+    ref = out.get("fp32")
+    for mode, s in out.items():
+        if mode == "fp32" or ref is None:
+            continue
+        s["median_vs_fp32_median"] = s["median"] / ref["median"] - 1
+        s["within_fp32_range"] = ref["min"] <= s["median"] <= ref["max"]
+        s["passes_bar"] = s["median"] <= ref["max"] and s["median_vs_fp32_median"] <= BAR_ABOVE_MEDIAN
+        s["speedup_vs_fp32"] = ref["s_per_step_median"] / s["s_per_step_median"]
+    return out
+
+
+def one_run(problem, mode, seed, steps):
+    """One Adam run; returns its record (final J in its own precision and in fp32, J in fp32 every 50 steps,
+    s/step median)."""
+    from demo_problem import adam_steps, homework_start
+
+    costs = problem.costs(mode)
+    times, marks, clock = [], {}, [time.perf_counter()]
+
+    def on_step(i, image):
+        now = time.perf_counter()
+        times.append(now - clock[0])
+        if i % 50 == 0 and i < steps:
+            marks[i] = problem.J_fp32(image)
+        clock[0] = time.perf_counter()
+
+    image = adam_steps(costs, homework_start(problem.content, seed), steps, on_step)
+    return {"size": f"{problem.width}x{problem.height}", "mode": mode, "seed": seed, "steps": steps,
+            "final_J_own": float(costs(image)[0]), "final_J_fp32": problem.J_fp32(image), "J_fp32_every_50": marks,
+            "s_per_step": statistics.median(times[1:] or times), "wall_s": sum(times)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200x150,400x300", help="comma-separated WIDTHxHEIGHT, run in order")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST .. FIRST+SEEDS-1 (to split a run)")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="JSON",
+                        help="print the summary of the runs in these result files (e.g. a split run) and stop")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--modes", default="fp32,bf16", help="precisions, comma-separated, fp32 first")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bf16_quality.json")
+    args = parser.parse_args(argv)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    modes = args.modes.split(",")
+    if args.summarize:
+        runs = [r for path in args.summarize for r in json.loads(path.read_text())["runs"]]
+        for size in dict.fromkeys(r["size"] for r in runs):
+            print_summary(size, summary([r for r in runs if r["size"] == size], modes))
+        return
+
+    from bench import machine
+    from demo_problem import Problem, real_net
+
+    t0 = time.perf_counter()
+    results = {"machine": machine(), "command": "python benchmarks/bf16_quality.py " + " ".join(argv or sys.argv[1:]),
+               "images": ["images/grace_hopper.jpg", "images/swirls.jpg"], "steps": args.steps,
+               "bar": f"bf16 median final J (in fp32) <= fp32 max and <= fp32 median * {1 + BAR_ABOVE_MEDIAN}",
+               "runs": [], "summary": {}}
+    print(json.dumps(results["machine"]), flush=True)
+    model = real_net()
+    for width, height in sizes:
+        problem = Problem(model, width, height)
+        size = f"{width}x{height}"
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for mode in modes:
+                run = one_run(problem, mode, seed, args.steps)
+                results["runs"].append(run)
+                results["summary"][size] = summary([r for r in results["runs"] if r["size"] == size], modes)
+                results["wall_s"] = time.perf_counter() - t0
+                args.out.write_text(json.dumps(results, indent=2) + "\n")
+                print(f"{size} seed {seed} {mode}: final J in fp32 {run['final_J_fp32']:.6g} (own "
+                      f"{run['final_J_own']:.6g}), {run['s_per_step']:.3f} s/step  [{results['wall_s']:.0f} s]",
+                      flush=True)
+        print_summary(size, results["summary"][size])
+    print(f"wrote {args.out} in {time.perf_counter() - t0:.0f} s")
+
+
+def print_summary(size, s):
+    ref = s["fp32"]
+    print(f"\n{size}: fp32 final J median {ref['median']:.6g}, range {ref['min']:.6g}-{ref['max']:.6g} "
+          f"({100 * (ref['max'] - ref['min']) / ref['median']:.2f} % of the median), {ref['s_per_step_median']:.3f} s/step")
+    for mode, m in s.items():
+        if mode != "fp32":
+            print(f"  {mode}: median {m['median']:.6g} ({100 * m['median_vs_fp32_median']:+.2f} % vs fp32's), range "
+                  f"{m['min']:.6g}-{m['max']:.6g}, within fp32 range: {m['within_fp32_range']}, bar: "
+                  f"{'PASS' if m['passes_bar'] else 'FAIL'}; {m['s_per_step_median']:.3f} s/step, "
+                  f"{m['speedup_vs_fp32']:.2f}x fp32", flush=True)
+
+
+if __name__ == "__main__":
+    main()

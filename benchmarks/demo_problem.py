@@ -1,0 +1,80 @@
+"""What the quality benchmarks share: the real-size random-weight net, the demo images, the homework's start
+image per seed, fixed targets, and J of an image evaluated in fp32.
+
+Used by bf16_quality.py and time_to_quality.py (the machine description comes from bench.py).
+"""
+
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def real_net(seed=0):
+    """The benchmark net: VGG-19 with the real conv widths and random weights (nst.testnet), loaded."""
+    from nst.testnet import REAL_WIDTHS, write_test_vgg
+    from nst.vgg import load_vgg_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_vgg_model(write_test_vgg(Path(tmp) / "vgg19-real-conv.mat", widths=REAL_WIDTHS, seed=seed))
+
+
+def demo_images(width, height):
+    """The demo content and style (images/grace_hopper.jpg, images/swirls.jpg) at width x height, normalized
+    (1, H, W, 3), as a default run reads them."""
+    from nst.config import DEMO_CONTENT, DEMO_STYLE
+    from nst.images import load_image, reshape_and_normalize_image
+
+    return tuple(reshape_and_normalize_image(load_image(path, width, height)) for path in (DEMO_CONTENT, DEMO_STYLE))
+
+
+def homework_start(content, seed):
+    """The homework's start image for `seed`: noise U(-20, 20) blended 0.6 with the content."""
+    from nst.images import generate_noise_image
+
+    return generate_noise_image(content, 0.6, seed=seed)
+
+
+class Problem:
+    """Fixed targets of the demo images at one size on one net; `costs(precision)` builds J in that precision,
+    `J_fp32(image)` evaluates an image in fp32 (the objective every mode is judged by)."""
+
+    def __init__(self, model, width, height):
+        from nst.config import Config
+        from nst.objective import cost_function
+        from nst.targets import content_target, style_targets
+
+        self.model, self.width, self.height = model, width, height
+        self.content, self.style = demo_images(width, height)
+        ref = Config()
+        self.a_C = content_target(model, self.content, ref.content_layer)
+        self.grams = style_targets(model, self.style, ref.style_layers)
+        self._fp32 = cost_function(model, self.a_C, self.grams, ref)
+
+    def costs(self, precision):
+        from nst.config import Config
+        from nst.objective import cost_function
+
+        return cost_function(self.model, self.a_C, self.grams, Config(precision=precision))
+
+    def J_fp32(self, image):
+        import tensorflow as tf
+
+        return float(self._fp32(tf.convert_to_tensor(image, tf.float32))[0])
+
+
+def adam_steps(costs, start, steps, on_step=None):
+    """Up to `steps` homework Adam steps (TF1 Adam, lr 2.0) from `start` with J = `costs`; returns the image
+    variable. on_step(i, image) after each step (i from 1), e.g. to time or evaluate; a true result stops."""
+    import tensorflow as tf
+
+    from nst.config import Config
+    from nst.optimize import adam_state, make_train_step
+
+    image = tf.Variable(start)
+    step = make_train_step(costs, image, adam_state(image), Config().learning_rate)
+    for i in range(1, steps + 1):
+        float(step()[0])  # read back as model_nn does
+        if on_step is not None and on_step(i, image):
+            break
+    return image

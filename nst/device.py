@@ -1,0 +1,135 @@
+"""The hardware a run computes on: the start-up device line, GPU memory growth, and `--precision auto`
+(bf16 where the hardware computes it natively, fp32 elsewhere).
+
+The decisions are pure functions of their inputs (the text of /proc/cpuinfo, TensorFlow's GPU device details),
+so they can be checked with real inputs from any machine; `hardware()` gathers those inputs from this one.
+"""
+
+import os
+
+# CPU flags (as /proc/cpuinfo names them) of native bf16 arithmetic: AVX-512 BF16 (dot products) and AMX.
+NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+# NVIDIA GPUs compute bf16 natively from compute capability 8.0 (Ampere) on.
+NATIVE_BF16_GPU_CAPABILITY = (8, 0)
+# Speed of a --precision bf16 Adam step over fp32 at 400x300 on the real-size random-weight VGG-19, measured by
+# benchmarks/bf16_speed.py (fp32 and bf16 steps alternated, 20 pairs, median of the pairs' ratios: 1.94x) on a
+# 2-core AMD EPYC (Zen 4 class, avx512_bf16, no AMX) shared with other jobs; 1.8x on a quiet machine of that
+# class (5 interleaved rounds). See BENCHMARKS.md. The log's hint on fp32 runs where bf16 is native quotes it;
+# CPUs with AMX and GPUs gain more, AVX2-only CPUs nothing (they get no hint).
+BF16_SPEEDUP = 1.9
+
+
+def read_cpuinfo(path="/proc/cpuinfo"):
+    """The text of /proc/cpuinfo, or "" where there is none (not Linux)."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def cpu_flags(cpuinfo):
+    """The set of CPU flags in /proc/cpuinfo text (its first "flags" line)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return set()
+
+
+def cpu_model(cpuinfo):
+    """The CPU's "model name" in /proc/cpuinfo text, or "" when it has none."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return ""
+
+
+def gpu_capability(details):
+    """(major, minor) compute capability from tf.config.experimental.get_device_details(gpu), or None."""
+    capability = details.get("compute_capability")
+    return tuple(capability) if capability else None
+
+
+def native_bf16(cpuinfo, gpus):
+    """Why this hardware computes bf16 natively, or None when it does not.
+
+    gpus: the device details of the visible GPUs (dicts with "device_name", "compute_capability"). TF computes on
+    the first GPU when there is one, so then it decides; otherwise the CPU's flags do.
+    """
+    if gpus:
+        capability = gpu_capability(gpus[0])
+        if capability is not None and capability >= NATIVE_BF16_GPU_CAPABILITY:
+            return f"GPU {gpus[0].get('device_name', '?')} has compute capability {capability[0]}.{capability[1]}"
+        return None
+    flags = cpu_flags(cpuinfo)
+    native = [flag for flag in NATIVE_BF16_CPU_FLAGS if flag in flags]
+    return f"CPU has {' and '.join(native)}" if native else None
+
+
+def choose_precision(requested, cpuinfo, gpus):
+    """{"requested", "used", "reason"}: the precision a run computes in. fp32 and bf16 are used as requested;
+    auto is bf16 where native_bf16 names a reason, fp32 elsewhere."""
+    if requested != "auto":
+        return {"requested": requested, "used": requested, "reason": "requested"}
+    reason = native_bf16(cpuinfo, gpus)
+    if reason is not None:
+        return {"requested": "auto", "used": "bf16", "reason": reason}
+    if gpus:
+        capability = gpu_capability(gpus[0])
+        shown = f"{capability[0]}.{capability[1]}" if capability else "unknown"
+        why = f"GPU {gpus[0].get('device_name', '?')} has compute capability {shown} (native bf16 from 8.0)"
+    else:
+        why = f"CPU has neither {' nor '.join(NATIVE_BF16_CPU_FLAGS)}"
+    return {"requested": "auto", "used": "fp32", "reason": why}
+
+
+def precision_hint(precision, cpuinfo, gpus):
+    """The one log line about precision at start, or None: on fp32 runs where bf16 is native, how much faster
+    --precision auto would be; on bf16 runs where it is not, that bf16 is emulated there."""
+    reason = native_bf16(cpuinfo, gpus)
+    if precision["used"] == "fp32" and precision["requested"] == "fp32" and reason is not None:
+        return (f"{reason} (native bf16): --precision auto would be about {BF16_SPEEDUP:.1f}x faster "
+                "(a result as good as fp32's, see BENCHMARKS.md)")
+    if precision["used"] == "bf16" and reason is None:
+        return "bf16 is not native on this hardware: --precision bf16 is likely no faster than fp32 here"
+    return None
+
+
+def device_line(cpuinfo, gpus, cores):
+    """The log's device line: the GPU TF computes on, or "CPU, N cores, no GPU visible"."""
+    if gpus:
+        names = ", ".join(d.get("device_name", "GPU") for d in gpus)
+        return f"Device: GPU {names}" + (f" ({len(gpus)} visible, TF uses the first)" if len(gpus) > 1 else "")
+    model = cpu_model(cpuinfo)
+    return f"Device: CPU, {cores} cores, no GPU visible" + (f" ({model})" if model else "")
+
+
+def enable_memory_growth(tf, gpus):
+    """Let TF take GPU memory as it needs it instead of the whole card: set_memory_growth on each GPU.
+
+    Must run before TF initialises its devices (before the first tensor); afterwards TF refuses (RuntimeError)
+    and the setting stays as it was. Returns the GPUs it was set on.
+    """
+    done = []
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+            done.append(gpu)
+        except RuntimeError:  # devices already initialised
+            pass
+    return done
+
+
+def usable_cores():
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def hardware():
+    """This machine's inputs to the decisions above: (cpuinfo text, [GPU device details], cores)."""
+    import tensorflow as tf
+
+    gpus = [tf.config.experimental.get_device_details(gpu) for gpu in tf.config.list_physical_devices("GPU")]
+    return read_cpuinfo(), gpus, usable_cores()
