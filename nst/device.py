@@ -13,9 +13,9 @@ NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 NATIVE_BF16_GPU_CAPABILITY = (8, 0)
 # Speed of a --precision bf16 Adam step over fp32 at 400x300 on the real-size random-weight VGG-19, measured by
 # benchmarks/bf16_speed.py (fp32 and bf16 steps alternated, 20 pairs, median of the pairs' ratios: 1.94x) on a
-# 2-core AMD EPYC (Zen 4 class, avx512_bf16, no AMX) shared with other jobs; 1.8x on a quiet machine of that
-# class (5 interleaved rounds). See BENCHMARKS.md. The log's hint on fp32 runs where bf16 is native quotes it;
-# CPUs with AMX and GPUs gain more, AVX2-only CPUs nothing (they get no hint).
+# 2-core AMD EPYC (Zen 4 class, avx512_bf16, no AMX) shared with other jobs (bf16_quality.py's 400x300 runs
+# there: 1.88x); 1.8x on a quiet machine of that class (5 interleaved rounds). See BENCHMARKS.md. The log's
+# hint on fp32 runs where bf16 is native quotes it; CPUs with AMX and GPUs gain more, AVX2-only CPUs nothing.
 BF16_SPEEDUP = 1.9
 
 
