@@ -1,5 +1,6 @@
-"""The hardware a run computes on: the start-up device line, GPU memory growth, and `--precision auto`
-(bf16 where the hardware computes it natively, fp32 elsewhere).
+"""The hardware a run computes on: its start-up device line, GPU memory growth and `--precision auto`.
+
+`--precision auto` means bf16 where the hardware computes it natively, fp32 elsewhere.
 
 The decisions are pure functions of their inputs (the text of /proc/cpuinfo, TensorFlow's GPU device details),
 so they can be checked with real inputs from any machine; `hardware()` gathers those inputs from this one.
