@@ -22,11 +22,20 @@ The rest, one concept per module:
     compare       `nst compare`
     costs_csv     costs.csv
     colors        `--preserve-colors`
+    device        the hardware: the device line, GPU memory growth, `--precision auto`
     weights       the VGG-19 file: download and checksums
+    weights_cache the weights read once and safely (a child process) and cached beside the file
+    matconvnet    reading MatConvNet's .mat layouts (no TensorFlow)
+    classify      the whole VGG-19 with its classifier; check_weights: `nst check-weights`
     files         atomic writes
     errors        NstError, RunInterrupted
     testnet       small VGG-19 files in MatConvNet's layout, for tests
-    homework      the homework's test inputs and expected outputs, for the notebook
+    homework      the homework's test inputs and expected outputs, for the notebooks
+    homework_functions  a run's cost functions: nst.costs's or the caller's (a student's)
+    notebook      what the notebooks share: settings and model
+    teach         `nst teach student`: the student version of a homework notebook
+    grading       `nst grade`; checks: the checks run in a submission's kernel; mistakes: the known mistakes
+    studio        `nst studio`, the web page; studio_runs: its runs as child processes
 """
 
 __version__ = "0.1.0"
