@@ -54,13 +54,6 @@ def main(width, height, steps):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    try:
-        size = args[0] if args else "200x150"
-        width, height = (int(v) for v in size.split("x"))
-        steps = int(args[1]) if len(args) > 1 else 200
-        if len(args) > 2 or min(width, height, steps) < 1:
-            raise ValueError
-    except ValueError:
-        sys.exit("usage: python benchmarks/bf16_costs.py [WIDTHxHEIGHT [STEPS]]")
-    main(width, height, steps)
+    from demo_problem import size_and_count
+
+    main(*size_and_count(sys.argv[1:], "200x150", 200, "usage: python benchmarks/bf16_costs.py [WIDTHxHEIGHT [STEPS]]"))

@@ -51,13 +51,6 @@ def main(width, height, pairs):
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    try:
-        size = args[0] if args else "400x300"
-        width, height = (int(v) for v in size.split("x"))
-        pairs = int(args[1]) if len(args) > 1 else 20
-        if len(args) > 2 or min(width, height, pairs) < 1:
-            raise ValueError
-    except ValueError:
-        sys.exit("usage: python benchmarks/bf16_speed.py [WIDTHxHEIGHT [PAIRS]]")
-    main(width, height, pairs)
+    from demo_problem import size_and_count
+
+    main(*size_and_count(sys.argv[1:], "400x300", 20, "usage: python benchmarks/bf16_speed.py [WIDTHxHEIGHT [PAIRS]]"))

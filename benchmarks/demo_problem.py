@@ -1,13 +1,26 @@
 """What the quality benchmarks share: the real-size random-weight net, the demo images, the homework's start
 image per seed, fixed targets, and J of an image evaluated in fp32.
 
-Used by bf16_quality.py and time_to_quality.py (the machine description comes from bench.py).
+Used by bf16_quality.py, time_to_quality.py, bf16_error.py, bf16_speed.py and bf16_costs.py (the machine description comes from bench.py).
 """
 
+import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def size_and_count(args, default_size, default_count, usage):
+    """A benchmark's command line `[WIDTHxHEIGHT [N]]` -> (width, height, N); exits with `usage` when it is not."""
+    try:
+        width, height = (int(v) for v in (args[0] if args else default_size).split("x"))
+        count = int(args[1]) if len(args) > 1 else default_count
+        if len(args) > 2 or min(width, height, count) < 1:
+            raise ValueError
+    except ValueError:
+        sys.exit(usage)
+    return width, height, count
 
 
 def real_net(seed=0):
