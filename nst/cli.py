@@ -165,11 +165,9 @@ def main(argv=None):
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
     def run():
-        from nst.checkpoint import resumed_config
         from nst.transfer import style_transfer
 
-        # A resume compares the flags given with the run's; style_transfer then finds the run's own values.
-        style_transfer(cfg if given is None else resumed_config(cfg, given))
+        style_transfer(cfg, given=given)
 
     try:
         if run_command(run, debug=args.debug):

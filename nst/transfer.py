@@ -37,17 +37,18 @@ class Inputs(NamedTuple):
     init_file: np.ndarray | None
 
 
-def style_transfer(cfg, log=tqdm.write, functions=None):
+def style_transfer(cfg, log=tqdm.write, functions=None, given=None):
     """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history).
 
     With the defaults this is the homework's run. Options beyond the homework: several style images blended,
     style scale, --init, pooling, kernel layout, L-BFGS, TV, coarse-to-fine --scales (history is then the last
     scale's), --preserve-colors (applied to the returned image and generated_image.jpg).
     `functions`: the caller's cost functions by their homework names (see model_nn); default nst.costs's.
+    `given`: with --resume, the Config fields the user set (the command line's flags; see resumed_config).
     """
     if functions is not None:
         functions = check_functions(functions)
-    cfg = settle_config(cfg)
+    cfg = settle_config(cfg, given)
     cfg, precision = settle_device(cfg, log)
     inputs = read_inputs(cfg)
     prepare_output_dir(cfg.output_dir)
@@ -70,10 +71,11 @@ def load_model(weights, cfg):
     return build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout), data.sha256
 
 
-def settle_config(cfg):
-    """The Config to run: the checkpoint's for --resume, checked; --deterministic switched on."""
+def settle_config(cfg, given=None):
+    """The Config to run: the checkpoint's for --resume (`given`: see resumed_config), checked; --deterministic
+    switched on."""
     if cfg.resume is not None:
-        cfg = resumed_config(cfg)
+        cfg = resumed_config(cfg, given)
     cfg.check()
     if cfg.deterministic:
         make_deterministic(cfg.seed)
