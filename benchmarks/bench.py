@@ -3,7 +3,7 @@
     python benchmarks/bench.py              # both tables, writes benchmarks/results.json (about 8 minutes here)
     python benchmarks/bench.py --ablation   # + fp32_tf_grad in table 1 (about 1 minute more)
 
-Writes two VGG-19 files with random weights in MatConvNet's layout (nst.testnet) into a temp dir: one with the
+Writes two VGG-19 files with random weights in MatConvNet's layout (nst.weights.testnet) into a temp dir: one with the
 real conv layers and tiny fc layers for the timings, and one as large as the real file (fc layers at real
 width too) for the peak RSS of a whole 400x300 run, reading the file included.
 Every measurement runs in its own worker process (so peak RSS is that variant's), and the variants' workers
@@ -37,7 +37,7 @@ FINAL_STEPS, FINAL_SIZE = 200, (100, 75)  # bf16 vs fp32 final costs
 
 def conv_flops(width, height):
     """FLOP of one step: convs up to conv5_1, forward 2*9*C_in*C_out*H*W each, the input gradient as much again."""
-    from nst.testnet import REAL_WIDTHS
+    from nst.weights.testnet import REAL_WIDTHS
 
     flops, c_in, h, w = 0, 3, height, width
     for block, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 1)):
@@ -155,7 +155,7 @@ def machine():
 
 def main(ablation=False):
     t0 = time.perf_counter()
-    from nst.testnet import REAL_WIDTHS, vgg_layers, write_test_vgg
+    from nst.weights.testnet import REAL_WIDTHS, vgg_layers, write_test_vgg
 
     variants = VARIANTS + ("fp32_tf_grad",) * ablation
     results = {"machine": machine(), "command": "python benchmarks/bench.py" + " --ablation" * ablation}

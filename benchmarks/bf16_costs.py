@@ -3,7 +3,7 @@
     python benchmarks/bf16_costs.py                  # 200x150, 200 steps (about 2.5 minutes here)
     python benchmarks/bf16_costs.py 100x75 200       # SIZE STEPS
 
-On the benchmark net (real VGG-19 conv widths, random weights, nst.testnet) with bench.py's random images,
+On the benchmark net (real VGG-19 conv widths, random weights, nst.weights.testnet) with bench.py's random images,
 prints J every 50 steps for fp32 and bf16, and each final image's J as computed in its own precision and in
 fp32 (the objective both are minimising), with the relative differences.
 """
@@ -27,7 +27,7 @@ def main(width, height, steps):
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
     from nst.targets import content_target, style_targets
-    from nst.testnet import REAL_WIDTHS, write_test_vgg
+    from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
     from nst.vgg import load_vgg_model
 
     with tempfile.TemporaryDirectory() as tmp:

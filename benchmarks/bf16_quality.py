@@ -3,7 +3,7 @@
     python benchmarks/bf16_quality.py                        # 200x150 then 400x300, 5 seeds, 200 steps
     python benchmarks/bf16_quality.py --sizes 40x30 --seeds 1 --steps 3 --out /tmp/smoke.json   # smoke test
 
-On the benchmark net (real VGG-19 conv widths, random weights, nst.testnet) with the demo images
+On the benchmark net (real VGG-19 conv widths, random weights, nst.weights.testnet) with the demo images
 (images/grace_hopper.jpg, images/swirls.jpg), for each size and seed (the homework's noisy start image of that
 seed) the same Adam run in each precision, interleaved fp32, bf16 per seed. Each run's final image is evaluated
 in fp32 (the objective both minimise); J in fp32 is also taken after every 50 steps, and the seconds per step

@@ -24,8 +24,8 @@ def size_and_count(args, default_size, default_count, usage):
 
 
 def real_net(seed=0):
-    """The benchmark net: VGG-19 with the real conv widths and random weights (nst.testnet), loaded."""
-    from nst.testnet import REAL_WIDTHS, write_test_vgg
+    """The benchmark net: VGG-19 with the real conv widths and random weights (nst.weights.testnet), loaded."""
+    from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
     from nst.vgg import load_vgg_model
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -105,8 +105,8 @@ def run(job):
 
 def main(rounds, compress):
     from bench import machine
-    from nst.testnet import REAL_WIDTHS, vgg_layers, write_test_vgg
-    from nst.weights_cache import cache_path
+    from nst.weights.testnet import REAL_WIDTHS, vgg_layers, write_test_vgg
+    from nst.weights.cache import cache_path
 
     results = {"machine": machine(), "compressed_file": compress,
                "command": f"python benchmarks/startup.py --rounds {rounds}" + " --uncompressed" * (not compress),

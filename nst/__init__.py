@@ -9,11 +9,12 @@ Where each homework function lives:
     generate_noise_image, save_image    nst.images
     model_nn                            nst.optimize  (L-BFGS instead: nst.lbfgs)
 
-The rest, one concept per module:
+The run around them, one concept per module:
     transfer      one whole run (`style_transfer`): inputs -> model -> targets -> optimise per scale -> outputs
     targets       content activations and style Grams (blended styles, style scale)
     objective     J for fixed targets (fp32/bf16, TV) and its gradient
-    start         the start image (`--init`)
+    cost_functions  the cost functions J is built with: nst.costs's or the caller's (a student's)
+    start_image   the start image (`--init`: noise, the content, a file)
     config        the `Config` dataclass; its defaults are the homework's
     cli, console  the command line (`SUBCOMMANDS`), one-line errors and exit codes
     checkpoint    `--resume`: checkpoint.npz
@@ -23,19 +24,15 @@ The rest, one concept per module:
     costs_csv     costs.csv
     colors        `--preserve-colors`
     device        the hardware: the device line, GPU memory growth, `--precision auto`
-    weights       the VGG-19 file: download and checksums
-    weights_cache the weights read once and safely (a child process) and cached beside the file
-    matconvnet    reading MatConvNet's .mat layouts (no TensorFlow)
-    classify      the whole VGG-19 with its classifier; check_weights: `nst check-weights`
     files         atomic writes
     errors        NstError, RunInterrupted
-    testnet       small VGG-19 files in MatConvNet's layout, for tests
-    homework      the homework's test inputs and expected outputs, for the notebooks
-    homework_functions  a run's cost functions: nst.costs's or the caller's (a student's)
-    notebook      what the notebooks share: settings and model
-    teach         `nst teach student`: the student version of a homework notebook
-    grading       `nst grade`; checks: the checks run in a submission's kernel; mistakes: the known mistakes
-    studio        `nst studio`, the web page; studio_runs: its runs as child processes
+
+One package per product beside the homework:
+    nst.weights   the VGG file: download and checksums, read once and cached, MatConvNet's layouts, the
+                  classifier and `nst check-weights`, small test networks
+    nst.teaching  the homework as an exercise: `nst teach student`, `nst grade`, its checks and known mistakes,
+                  the homework's test values, what the notebooks share
+    nst.studio    `nst studio`: the web page and its runs
 """
 
 __version__ = "0.1.0"

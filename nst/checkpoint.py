@@ -21,7 +21,7 @@ import numpy as np
 from nst.config import Config, parse_style_layers, style_paths
 from nst.errors import NstError
 from nst.files import atomic_path
-from nst.start import INIT_KEYWORDS
+from nst.start_image import INIT_KEYWORDS
 
 CHECKPOINT = "checkpoint.npz"
 CHECKPOINT_VERSION = 1

@@ -55,7 +55,7 @@ def image_costs(images, content, style, weights, cfg=None):
     from nst.objective import cost_function
     from nst.targets import content_target, style_targets_for
     from nst.transfer import load_model
-    from nst.weights import ensure_weights
+    from nst.weights.download import ensure_weights
 
     cfg = cfg or Config()
     h, w = next(iter(images.values())).shape[:2]

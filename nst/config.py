@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from nst.weights import DEFAULT_WEIGHTS
+from nst.weights.download import DEFAULT_WEIGHTS
 
 # The homework's choices: content layer, style layers with their weights lambda_l, alpha and beta.
 CONTENT_LAYER = "conv4_2"

@@ -3,12 +3,12 @@
 import tensorflow as tf
 
 from nst.costs import total_variation_cost
-from nst.homework_functions import cost_parts
+from nst.cost_functions import cost_parts
 
 
 def cost_function(model, a_C, style_target, cfg, functions=None):
     """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and `style_target` (the style Grams; the
-    style image's activations when the caller gives its own cost `functions`, see nst.homework_functions)."""
+    style image's activations when the caller gives its own cost `functions`, see nst.cost_functions)."""
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
     content_cost, style_cost, total = cost_parts(cfg, functions)
 

@@ -79,7 +79,7 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
     `timing` (a dict, optional) gets "seconds_per_iteration": the loop's wall time / iterations.
     `functions` (optional): the caller's cost functions by their homework names, e.g. a student's
     {"compute_content_cost": ..., "compute_style_cost": ..., "total_cost": ...}; J is then built by them in
-    the compiled step (see nst.homework_functions). Without it, nst.costs's.
+    the compiled step (see nst.cost_functions). Without it, nst.costs's.
     """
     out = Path(cfg.output_dir)
     a_C = content_target(model, content_image, cfg.content_layer)

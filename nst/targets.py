@@ -55,7 +55,7 @@ def blended_style_targets(model, style_images, blend, style_layers, generated_sh
 def style_targets_for(model, style_image, cfg, generated_shape, functions=None):
     """The style targets of a run: `style_image` is one normalized image (1, h, w, 3) or a list of them,
     blended by cfg.style_blend (see blended_style_targets). With the caller's cost `functions` (see
-    nst.homework_functions): the activations {layer: (1, n_H, n_W, n_C)} of the one style image instead."""
+    nst.cost_functions): the activations {layer: (1, n_H, n_W, n_C)} of the one style image instead."""
     images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
     if functions is not None:
         if len(images) != 1:

@@ -1,7 +1,7 @@
 """One whole run: images and weights in, `output/` filled (what `python -m nst` does).
 
 `style_transfer` reads as its steps: settle the configuration, read the inputs, load the model (the weights
-file read once and safely, nst.weights_cache), optimise (once, or coarse to fine once per scale), write the
+file read once and safely, nst.weights.cache), optimise (once, or coarse to fine once per scale), write the
 outputs.
 """
 
@@ -17,15 +17,15 @@ from nst.checkpoint import resumed_config
 from nst.colors import preserve_colors
 from nst.config import style_paths
 from nst.files import prepare_output_dir
-from nst.homework_functions import check_functions
+from nst.cost_functions import check_functions
 from nst.images import MEANS, load_image, read_image, reshape_and_normalize_image, resize_image, save_image, to_uint8
 from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
 from nst.report import image_size, write_report
-from nst.start import INIT_KEYWORDS, initial_image
+from nst.start_image import INIT_KEYWORDS, initial_image
 from nst.vgg import build_vgg
-from nst.weights import ensure_weights
-from nst.weights_cache import read_weights
+from nst.weights.download import ensure_weights
+from nst.weights.cache import read_weights
 
 
 class Inputs(NamedTuple):
@@ -65,7 +65,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None):
 
 
 def load_model(weights, cfg):
-    """The VGG-19 of the run and the weights file's SHA-256: the file read once and safely (nst.weights_cache:
+    """The VGG-19 of the run and the weights file's SHA-256: the file read once and safely (nst.weights.cache:
     scipy's loadmat in a child process, the conv weights cached beside the file unless cfg.weights_cache is off)."""
     data = read_weights(weights, cache=cfg.weights_cache)
     return build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout), data.sha256

@@ -1,6 +1,6 @@
 """VGG-19 from MatConvNet's `imagenet-vgg-verydeep-19.mat`, as TF constants (the homework's `load_vgg_model`).
 
-The file is read with `scipy.io.loadmat` and checked by nst.matconvnet (`read_vgg_weights`, re-exported here);
+The file is read with `scipy.io.loadmat` and checked by nst.weights.matconvnet (`read_vgg_weights`, re-exported here);
 both MatConvNet layouts are accepted. A conv struct holds W (3, 3, C_in, C_out) and b (C_out, 1), single.
 
 The network is the homework's: conv (stride 1, SAME) + bias, ReLU, 2x2 stride-2 SAME average pooling. Layer
@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from nst.errors import NstError
-from nst.matconvnet import CONV_BLOCKS, CONV_NAMES, read_vgg_weights  # noqa: F401 - the loader's names, here too
+from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES, read_vgg_weights  # noqa: F401 - the loader's names, here too
 
 LAYER_ORDER = tuple(
     name for block, n in CONV_BLOCKS for name in [f"conv{block}_{i}" for i in range(1, n + 1)] + [f"avgpool{block}"]

@@ -4,7 +4,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from nst.testnet import write_test_vgg  # noqa: E402
+from nst.weights.testnet import write_test_vgg  # noqa: E402
 
 
 @pytest.fixture(scope="session")

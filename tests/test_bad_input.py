@@ -13,7 +13,7 @@ from PIL import Image
 from nst.cli import main
 from nst.config import Config
 from nst.errors import NstError
-from nst.testnet import _cell, vgg_layers, write_test_vgg
+from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
 from nst.transfer import style_transfer
 from tests.test_images import _png_rgb16
 

@@ -3,7 +3,7 @@ generated net; every docs page is linked from README and every relative link res
 
 The convention: a block fenced with the info string exactly `bash` runs with `bash -e`, its working directory a
 temporary copy of the repository's top level (images/, notebooks/, benchmarks/, nst/, ...; output/ empty)
-whose `pretrained-model/imagenet-vgg-verydeep-19.mat` is a small net from `nst.testnet.write_test_vgg`. Lines
+whose `pretrained-model/imagenet-vgg-verydeep-19.mat` is a small net from `nst.weights.testnet.write_test_vgg`. Lines
 starting with `pip install` are skipped (the environment is installed already; the rest of such a line after
 `&&` runs). `python` and `nst` are the environment's, importing the copy's `nst` (so its defaults point into the
 copy). A block that cannot run there is fenced `bash notest`, with the reason in the text beside it.
@@ -23,7 +23,7 @@ import imageio.v3 as iio
 import pytest
 
 from nst.config import PACKAGE_ROOT
-from nst.testnet import write_test_vgg
+from nst.weights.testnet import write_test_vgg
 
 REPO = PACKAGE_ROOT
 PAGES = sorted((REPO / "docs").glob("*.md"))

@@ -9,7 +9,7 @@ import pytest
 from nst.config import PACKAGE_ROOT
 
 ROOT = PACKAGE_ROOT
-MODULES = sorted((ROOT / "nst").glob("*.py"))
+MODULES = sorted((ROOT / "nst").rglob("*.py"))
 # A ticket word, an optional plural s, spaces, "#", "-" or "_", then a digit. (The examples below are built from
 # parts, so that this file does not match itself.)
 TICKET = re.compile("(issue|ticket)" + r"s?[\s_#-]*[0-9]", re.IGNORECASE)
@@ -42,13 +42,16 @@ def test_the_ticket_pattern_finds_what_it_should():
 
 
 def module_name(path):
-    return "nst" if path.stem == "__init__" else f"nst.{path.stem}"
+    """nst/weights/cache.py -> nst.weights.cache; a package's __init__.py -> the package."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def imported_modules(path, known):
     """The modules of `nst` that the file imports, anywhere in it (inside functions too)."""
     found = set()
-    package = "nst"
+    name = module_name(path)
+    package = name if path.stem == "__init__" else name.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -108,7 +111,7 @@ def test_no_module_imports_one_that_imports_it_back():
     assert found == [], "import circles: " + "; ".join(" -> ".join(c + (c[0],)) for c in found)
 
 
-@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_each_module_says_in_its_first_docstring_line_what_it_is_for(path):
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert docstring, f"{path.name} has no module docstring"

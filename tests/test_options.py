@@ -15,7 +15,7 @@ from nst.costs import total_variation_cost
 from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
 from nst.objective import cost_function
-from nst.start import initial_image
+from nst.start_image import initial_image
 from nst.targets import blended_style_targets, content_target, positions, style_targets
 from nst.transfer import scale_sizes, style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights

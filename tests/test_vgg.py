@@ -5,7 +5,7 @@ import pytest
 import scipy.io
 
 from nst.errors import NstError
-from nst.testnet import SMALL_WIDTHS, _cell, _struct, vgg_layers, write_test_vgg
+from nst.weights.testnet import SMALL_WIDTHS, _cell, _struct, vgg_layers, write_test_vgg
 from nst.vgg import CONV_NAMES, LAYER_ORDER, load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import conv_same, forward
 

@@ -11,7 +11,7 @@ fc8 1x1 (4096 -> 1000 classes), then a softmax; `classes.description` holds the 
 
 The style-transfer run needs only the conv weights and the mean pixel (`read_vgg_weights`); `nst check-weights`
 also reads the classifier (`classifier_from_mat`). This module imports no TensorFlow, so the child process
-that reads a weights file the first time (nst.weights_cache) starts quickly.
+that reads a weights file the first time (nst.weights.cache) starts quickly.
 """
 
 import dataclasses

@@ -1,7 +1,7 @@
 """Checking the homework's graded functions by their behaviour, never by their source.
 
 Values against `nst.costs` on the homework's own inputs (its published outputs) and on non-square shapes, a TensorFlow tensor with the
-reference's gradient, the same value inside tf.function; when wrong, which known mistake (`nst.mistakes`) it is.
+reference's gradient, the same value inside tf.function; when wrong, which known mistake (`nst.teaching.mistakes`) it is.
 
 `check_all(namespace)` checks the five functions found in a namespace (a dict of name -> object, e.g. a kernel's
 `globals()`); `nst grade` runs `show(name, globals(), wrong)` in each submission's kernel, which displays the
@@ -13,9 +13,10 @@ import types
 import numpy as np
 import tensorflow as tf
 
-from nst import costs, mistakes
-from nst.grading import GRADED, MIME
-from nst.homework import EXPECTED, TOLERANCE, homework_random_normals
+from nst import costs
+from nst.teaching import mistakes
+from nst.teaching.grader import GRADED, MIME
+from nst.teaching.homework_values import EXPECTED, TOLERANCE, homework_random_normals
 
 REFERENCES = {name: getattr(costs, name) for name in GRADED}
 # graded functions that call other graded ones: when those are wrong, they are checked with ours in their place

@@ -5,7 +5,7 @@ read_vgg_weights / load_vgg_model.
 Not fuzzed: bytes flipped inside an uncompressed file. scipy 1.17's MAT reader (C code) crashes the process
 with a segmentation fault on about 2 % of those (seen: 7 of 300 random flips of this test's file), which no
 Python code in the same process can turn into an error; that is why runs and `nst check-weights` read a file first
-in a child process (nst.weights_cache; tests/test_weights_cache.py has such a file). Examples are derandomized, so
+in a child process (nst.weights.cache; tests/weights/test_weights_cache.py has such a file). Examples are derandomized, so
 every run (and CI) tries the same files."""
 
 import tempfile
@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nst.errors import NstError
-from nst.testnet import _cell, write_test_vgg, vgg_layers
+from nst.weights.testnet import _cell, write_test_vgg, vgg_layers
 from nst.vgg import load_vgg_model
 
 WRONG_VALUES = [np.int32(3), "conv", np.zeros((3, 3), np.complex64), np.array([True, False]), np.zeros((0, 0)),

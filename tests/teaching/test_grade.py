@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst import checks, costs, mistakes
+from nst import costs
+from nst.teaching import function_checks as checks, mistakes
 from nst.cli import main
 from nst.config import PACKAGE_ROOT
-from nst.grading import format_grade, summary
+from nst.teaching.grader import format_grade, summary
 
 NOTEBOOKS = PACKAGE_ROOT / "notebooks"
 CORRECT = {  # the homework's solutions, written as a learner writes them in the notebook

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nst.config import PACKAGE_ROOT
-from nst.weights import DEFAULT_WEIGHTS
+from nst.weights.download import DEFAULT_WEIGHTS
 
 BANNER = ("**⚠ SMALL GENERATED NETWORK — the pictures below are NOT meaningful.** The real VGG-19 weights "
           "(`pretrained-model/imagenet-vgg-verydeep-19.mat`, 510 MB) are missing, so this notebook runs on a "
@@ -49,7 +49,7 @@ def notebook_model(weights):
     random weights, announced by a markdown banner and a printed warning."""
     from IPython.display import Markdown, display
 
-    from nst.testnet import write_test_vgg
+    from nst.weights.testnet import write_test_vgg
     from nst.vgg import load_vgg_model
 
     weights = Path(weights)

@@ -16,8 +16,8 @@ from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
 from nst.errors import NstError
 from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
-from nst.teach import clear_solutions
-from nst.testnet import SMALL_WIDTHS
+from nst.teaching.student import clear_solutions
+from nst.weights.testnet import SMALL_WIDTHS
 from nst.transfer import style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.notebooks import execute_small, stdout
@@ -82,7 +82,7 @@ def test_homework_notebook_runs_and_checks_match(executed):
     scalars = {name: (float(yours), float(theirs), verdict) for name, yours, theirs, verdict in
                re.findall(r"^(\S+): yours = (\S+)  (?:homework|nst) = (\S+)  (match|DIFFERENT)$", text, re.M)}
     assert scalars.keys() == {"J_content", "J_style_layer", "J_style", "J", "J(generated)"}
-    # the homework's published values, written here independently of nst.homework
+    # the homework's published values, written here independently of nst.teaching.homework_values
     assert scalars["J_content"][1] == 6.76559 and abs(scalars["J_content"][0] - 6.76559) < 1e-5
     assert scalars["J_style_layer"][1] == 9.19028 and abs(scalars["J_style_layer"][0] - 9.19028) < 1e-5
     assert scalars["J"][0] == 35.34667875478276

@@ -13,11 +13,11 @@ import imageio.v3 as iio
 import pytest
 import scipy.io
 
-from nst.check_weights import CLOSE, layout_verdict
+from nst.weights.check import CLOSE, layout_verdict
 from nst.cli import main
-from nst.matconvnet import classifier_from_mat, conv_weights_from_mat
-from nst.testnet import SMALL_WIDTHS, class_descriptions, network_layers, random_weights, write_test_vgg
-from nst.weights_cache import CRASH_HOOK
+from nst.weights.matconvnet import classifier_from_mat, conv_weights_from_mat
+from nst.weights.testnet import SMALL_WIDTHS, class_descriptions, network_layers, random_weights, write_test_vgg
+from nst.weights.cache import CRASH_HOOK
 from tests import numpy_vgg
 
 PLANTED, SCALE, CLASSES = 3, 0.01, 10
@@ -95,7 +95,7 @@ def test_output_on_a_generated_file_matches_numpy(files, capsys):
     mat = scipy.io.loadmat(str(path))
     weights, _ = conv_weights_from_mat(mat, path)
     classifier = classifier_from_mat(mat, path, weights)
-    from nst.classify import preprocess
+    from nst.weights.classify import preprocess
     from nst.images import read_image
 
     x = preprocess(read_image(photo), classifier.normalization)

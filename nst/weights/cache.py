@@ -1,7 +1,7 @@
 """Read a weights file once, safely: scipy's MAT reader in a child process, the conv weights cached beside the file.
 
-The first time a weights file is used, `python -m nst.weights_cache WEIGHTS OUT` runs as a child process: it reads
-WEIGHTS with `scipy.io.loadmat` and checks it (nst.matconvnet.read_vgg_weights, the homework's reader), takes its
+The first time a weights file is used, `python -m nst.weights.cache WEIGHTS OUT` runs as a child process: it reads
+WEIGHTS with `scipy.io.loadmat` and checks it (nst.weights.matconvnet.read_vgg_weights, the homework's reader), takes its
 MD5 and SHA-256 (in a thread, while loadmat runs) and writes OUT, an .npz without pickles:
 
     version              () int     CACHE_VERSION
@@ -37,7 +37,7 @@ import numpy as np
 
 import nst
 from nst.errors import NstError
-from nst.matconvnet import CONV_NAMES, conv_weights_from_mat, file_layout, loadmat_checked
+from nst.weights.matconvnet import CONV_NAMES, conv_weights_from_mat, file_layout, loadmat_checked
 
 CACHE_VERSION = 1
 CACHE_SUFFIX = ".cache.npz"
@@ -151,11 +151,11 @@ def _checked_cache(cache, weights, identity):
 
 
 def _read_in_child(weights, out):
-    """Run `python -m nst.weights_cache weights out`; a failure or a crash becomes a one-line NstError."""
+    """Run `python -m nst.weights.cache weights out`; a failure or a crash becomes a one-line NstError."""
     env = dict(os.environ)
     package_parent = str(Path(nst.__file__).resolve().parent.parent)  # nst importable in the child as here
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "nst.weights_cache", str(weights), str(out)],
+    proc = subprocess.run([sys.executable, "-m", "nst.weights.cache", str(weights), str(out)],
                           env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode == 0:
         return
@@ -177,7 +177,7 @@ def _read_in_child(weights, out):
 
 def write_cache(weights, out):
     """The child's work: read `weights` with loadmat (digests in a thread meanwhile) and write the cache `out`."""
-    from nst.weights import file_digests
+    from nst.weights.download import file_digests
 
     weights = Path(weights)
     stat = os.stat(weights)
@@ -210,10 +210,10 @@ CACHE_NOT_WRITTEN = 3
 
 
 def main(argv=None):
-    """`python -m nst.weights_cache WEIGHTS OUT`: exit 0, or 2 with `nst: error: ...` on stderr."""
+    """`python -m nst.weights.cache WEIGHTS OUT`: exit 0, or 2 with `nst: error: ...` on stderr."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:
-        print("usage: python -m nst.weights_cache WEIGHTS OUT", file=sys.stderr)
+        print("usage: python -m nst.weights.cache WEIGHTS OUT", file=sys.stderr)
         return 1
     try:
         write_cache(*argv)

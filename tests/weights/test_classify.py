@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.io
 
-from nst.classify import class_probabilities, preprocess, top_k
-from nst.matconvnet import Normalization, classifier_from_mat, conv_weights_from_mat
-from nst.testnet import AVERAGE_IMAGE, class_descriptions, write_test_vgg
+from nst.weights.classify import class_probabilities, preprocess, top_k
+from nst.weights.matconvnet import Normalization, classifier_from_mat, conv_weights_from_mat
+from nst.weights.testnet import AVERAGE_IMAGE, class_descriptions, write_test_vgg
 from tests import numpy_vgg
 
 MEAN = np.array(AVERAGE_IMAGE, np.float32).reshape(1, 1, 3)

@@ -2,7 +2,7 @@
 
 Each submission runs in a fresh kernel of
 this Python (cells tagged not-graded skipped, errors allowed, a time limit), then each graded function is checked
-in that kernel by `nst.checks`; per function passed or not, points and feedback, as text, JSON lines or a CSV.
+in that kernel by `nst.teaching.function_checks`; per function passed or not, points and feedback, as text, JSON lines or a CSV.
 
 Grading runs the submissions' code on this machine, as nbgrader does.
 """
@@ -25,13 +25,13 @@ from nst.errors import NstError
 
 GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost")
 NOT_GRADED_TAG = "not-graded"
-MIME = "application/vnd.nst.grade+json"  # nst.checks.show displays a grade under this type
+MIME = "application/vnd.nst.grade+json"  # nst.teaching.function_checks.show displays a grade under this type
 DEFAULT_TIMEOUT = 120
 MAX_KERNELS = 3  # kernels one submission may use when its cells crash them
 AFTER_TIMEOUT_SECONDS = 10  # each cell after the one cut at the time limit, so later functions are still defined
-SETUP_SECONDS = 300  # the grader's own set-up in the kernel (TensorFlow, nst.checks), not the submission's time
+SETUP_SECONDS = 300  # the grader's own set-up in the kernel (TensorFlow, nst.teaching.function_checks), not the submission's time
 TIMEOUT_ERROR = {"ename": "nst-grade-time-limit", "evalue": "", "traceback": []}  # nbclient's reply at a time limit
-SETUP_SOURCE = '__import__("nst.console").console.import_tensorflow_quietly()\n__import__("nst.checks")'
+SETUP_SOURCE = '__import__("nst.console").console.import_tensorflow_quietly()\n__import__("nst.teaching.function_checks")'
 
 
 def build_grade_parser():
@@ -170,7 +170,7 @@ def kernel_manager(log):
 def kernel_environment():
     """The kernel's environment: ours, with this nst importable first and TensorFlow's start-up noise off."""
     env = dict(os.environ)
-    top = str(Path(__file__).resolve().parent.parent)
+    top = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join([top] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
@@ -218,7 +218,7 @@ def run_in_kernel(path, cells, outcome, checked, timeout, debug):
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    log = logging.Logger("nst.grading", logging.DEBUG if debug else logging.CRITICAL + 1)
+    log = logging.Logger("nst.teaching.grader", logging.DEBUG if debug else logging.CRITICAL + 1)
     client = NotebookClient(nbformat.v4.new_notebook(), km=kernel_manager(log), allow_errors=True,
                             interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, log=log,
                             resources={"metadata": {"path": str(Path(path).resolve().parent)}})
@@ -234,7 +234,7 @@ def run_in_kernel(path, cells, outcome, checked, timeout, debug):
         with start_kernel(client, env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
             cell, status = run(SETUP_SOURCE, SETUP_SECONDS)
             if status != "ran" or error_line(cell):
-                raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.checks ("
+                raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.teaching.function_checks ("
                                f"{error_line(cell) or status}); is `nst` installed in {sys.executable}?")
             deadline = time.monotonic() + timeout
             for position, source_cell in cells:
@@ -255,7 +255,7 @@ def run_in_kernel(path, cells, outcome, checked, timeout, debug):
                     continue
                 running = name
                 wrong = [n for n in checked if not checked[n].get("right_as_is")]
-                cell, status = run(f'__import__("nst.checks").checks.show({name!r}, globals(), {wrong!r})', timeout)
+                cell, status = run(f'__import__("nst.teaching.function_checks").teaching.function_checks.show({name!r}, globals(), {wrong!r})', timeout)
                 checked[name] = check_result(cell, status, timeout)
                 if status == "stuck":
                     return False

@@ -2,11 +2,11 @@
 
     nst check-weights [--weights FILE] [IMAGE ...]        (default: the default weights file, images/grace_hopper.jpg)
 
-1. The file: its size, MD5 and SHA-256, whether it is one of the two official files (nst.weights.official_file)
-   and its MatConvNet layout. It is read once and safely first (nst.weights_cache: loadmat in a child process,
+1. The file: its size, MD5 and SHA-256, whether it is one of the two official files (nst.weights.download.official_file)
+   and its MatConvNet layout. It is read once and safely first (nst.weights.cache: loadmat in a child process,
    so a damaged file ends in one line instead of a crash); only then is it read whole in this process for the
    classifier (fc6-fc8, class names, normalization), which a run never needs.
-2. The whole VGG-19 (nst.classify) on each image, preprocessed the network's own way, once with the kernels as
+2. The whole VGG-19 (nst.weights.classify) on each image, preprocessed the network's own way, once with the kernels as
    stored and once transposed: the top-5 classes with their probabilities, names from the file.
 3. The verdict: the layout with the higher mean top-1 probability over the images, or "undecided" when the two
    means differ by less than CLOSE (0.10, i.e. ten percentage points).
@@ -22,7 +22,7 @@ import numpy as np
 
 from nst.config import DEMO_CONTENT
 from nst.console import run_command
-from nst.weights import DEFAULT_WEIGHTS, official_file
+from nst.weights.download import DEFAULT_WEIGHTS, official_file
 
 CLOSE = 0.10
 """Mean top-1 probabilities closer than this (absolute difference) leave the layout undecided."""
@@ -72,11 +72,11 @@ def describe_file(path, data):
 def check_weights(weights, images, cache=True, allow_download=True, out=print):
     """Run the whole check, printing with `out`; returns the verdict ("stored", "transposed", "undecided") or
     None when the file has no classifier. NstError (one line) when the file or an image is unusable."""
-    from nst.classify import class_probabilities, preprocess, top_k
+    from nst.weights.classify import class_probabilities, preprocess, top_k
     from nst.images import read_image
-    from nst.matconvnet import classifier_from_mat, loadmat_checked
-    from nst.weights import ensure_weights
-    from nst.weights_cache import read_weights
+    from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
+    from nst.weights.download import ensure_weights
+    from nst.weights.cache import read_weights
 
     path = ensure_weights(Path(weights), allow_download=allow_download)
     pictures = [read_image(image) for image in images]  # bad images fail before the long read

@@ -1,7 +1,7 @@
 """`nst studio`: a local web page to paint a portrait and watch it happen (Starlette app served by uvicorn).
 
-One static page (`studio.html`, vanilla JS) talks to a small JSON API; every run is the CLI itself in a child
-process (nst/studio_runs.py). No external resources, no telemetry: it works offline.
+One static page (`page.html`, vanilla JS) talks to a small JSON API; every run is the CLI itself in a child
+process (nst/studio/runs.py). No external resources, no telemetry: it works offline.
 """
 
 import argparse
@@ -14,7 +14,7 @@ from nst.errors import NstError
 
 DEFAULTS = Config()
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-PAGE = Path(__file__).with_name("studio.html")
+PAGE = Path(__file__).with_name("page.html")
 SHIPPED_IMAGES = PACKAGE_ROOT / "images"
 
 
@@ -50,7 +50,7 @@ def shipped_images():
 
 def weights_note(studio):
     """None when the weights file is there; else what the page says about it (download on first run, or how)."""
-    from nst.weights import DEFAULT_WEIGHTS, WEIGHTS_SHA256, weights_url
+    from nst.weights.download import DEFAULT_WEIGHTS, WEIGHTS_SHA256, weights_url
 
     path = Path(studio.weights)
     if path.is_file():
@@ -65,7 +65,7 @@ def weights_note(studio):
 
 def check_weights(studio):
     """Before a run: the CLI's own one-line error when the weights are missing and will not be downloaded."""
-    from nst.weights import DEFAULT_WEIGHTS, ensure_weights
+    from nst.weights.download import DEFAULT_WEIGHTS, ensure_weights
 
     path = Path(studio.weights)
     if not path.is_file() and (path.name != DEFAULT_WEIGHTS.name or not studio.download):
@@ -91,7 +91,7 @@ def make_app(studio):
     from starlette.responses import FileResponse, HTMLResponse, JSONResponse
     from starlette.routing import Route
 
-    from nst import studio_runs as runs
+    from nst.studio import runs
 
     def error(exc, status=400):
         return JSONResponse({"error": str(exc)}, status_code=status)
@@ -180,7 +180,7 @@ def make_app(studio):
 
 def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, download=True,
                 max_pixels=DEFAULTS.max_pixels):
-    from nst.studio_runs import Studio
+    from nst.studio.runs import Studio
 
     return Studio(output_dir=Path(output_dir).absolute(), weights=Path(weights).absolute(), download=download,
                   max_pixels=max_pixels)

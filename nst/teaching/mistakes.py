@@ -3,7 +3,7 @@
 Each one is a wrong variant of the function, computed the way the mistake computes it, with one sentence that
 names the mistake and its fix for the learner.
 
-The grader (`nst.checks`) calls a wrong variant on the same inputs as the learner's function; when both give the
+The grader (`nst.teaching.function_checks`) calls a wrong variant on the same inputs as the learner's function; when both give the
 same numbers, the sentence is the feedback. Mistakes that only show in behaviour (shapes hard-coded to the
 homework's 4x4x3, NumPy calls that cut the gradient, a missing `return`) have their sentences here too.
 """

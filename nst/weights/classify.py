@@ -27,7 +27,7 @@ import tensorflow as tf
 from PIL import Image
 
 from nst.errors import NstError
-from nst.matconvnet import CONV_BLOCKS, CONV_NAMES
+from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES
 
 RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
               "nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
@@ -61,7 +61,7 @@ def preprocess(image, normalization):
 def class_probabilities(conv_weights, classifier, image, kernel_layout="stored"):
     """Softmax probabilities (classes,) float64 of the preprocessed `image` (1, h, w, 3).
 
-    conv_weights: {conv name: (W, b)} (nst.matconvnet.read_vgg_weights); classifier: nst.matconvnet.Classifier.
+    conv_weights: {conv name: (W, b)} (nst.weights.matconvnet.read_vgg_weights); classifier: nst.weights.matconvnet.Classifier.
     kernel_layout: "stored" or "transposed" (every kernel's two spatial axes swapped, fc6's included).
     """
     if kernel_layout not in ("stored", "transposed"):

@@ -25,8 +25,8 @@ import pytest
 from PIL import Image
 
 from nst.config import PACKAGE_ROOT
-from nst.studio import make_server, make_studio, weights_note
-from nst.studio_runs import saved_steps
+from nst.studio.app import make_server, make_studio, weights_note
+from nst.studio.runs import saved_steps
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = PACKAGE_ROOT / "output" / "test-artifacts"

@@ -9,7 +9,7 @@ whole-network classifier and the whole pipeline run on them.
 import numpy as np
 import scipy.io
 
-from nst.matconvnet import CONV_BLOCKS
+from nst.weights.matconvnet import CONV_BLOCKS
 
 SMALL_WIDTHS = (4, 6, 8, 8, 8)  # channels of blocks 1..5: tiny and fast
 REAL_WIDTHS = (64, 128, 256, 512, 512)  # the real VGG-19

@@ -1,4 +1,4 @@
-"""nst.weights against a real HTTP server on 127.0.0.1 (Range support, cuts, 404, wrong bytes, stalls)."""
+"""nst.weights.download against a real HTTP server on 127.0.0.1 (Range support, cuts, 404, wrong bytes, stalls)."""
 
 import hashlib
 import http.server
@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from nst.errors import NstError
-from nst.weights import (ALSO_ACCEPTED, CURRENT_FILE, DEFAULT_WEIGHTS, OLDER_FILE, WEIGHTS_MD5, WEIGHTS_SHA256,
+from nst.weights.download import (ALSO_ACCEPTED, CURRENT_FILE, DEFAULT_WEIGHTS, OLDER_FILE, WEIGHTS_MD5, WEIGHTS_SHA256,
                          WEIGHTS_URL, download_weights, ensure_weights, file_digests, official_file, part_path,
                          verify_weights, weights_url)
 
