@@ -98,11 +98,11 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--modes", default="fp32,bf16", help="precisions, comma-separated, fp32 first")
     parser.add_argument("--network", choices=("random", "imagenet"), default="random")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="default benchmarks/bf16_quality.json (--network imagenet: benchmarks/results/bf16_quality_imagenet.json)")
+    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/bf16_quality.json "
+                        "(--network imagenet: bf16_quality_imagenet.json)")
     args = parser.parse_args(argv)
     if args.out is None:
-        args.out = ROOT / "benchmarks" / ("results/bf16_quality_imagenet.json" if args.network == "imagenet" else "bf16_quality.json")
+        args.out = ROOT / "benchmarks" / "results" / f"bf16_quality{'_imagenet' * (args.network == 'imagenet')}.json"
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     if args.summarize:

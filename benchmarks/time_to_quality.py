@@ -16,8 +16,8 @@ half-size start, the result upsampled, then the full size until the target).
 Seconds are the optimiser's wall time, tracing included (a user pays it), the fp32 checks excluded. The
 machine may be shared: steps/evaluations to the target do not depend on the load, seconds do.
 Each mode's record keeps the load average (os.getloadavg) before and after it.
-Writes benchmarks/time_to_quality[_quick].json (--network imagenet: benchmarks/results/
-time_to_quality_imagenet_<size>.json) after every mode.
+Writes benchmarks/results/time_to_quality[_quick].json (--network imagenet: time_to_quality_imagenet_<size>.json)
+after every mode.
 """
 
 import argparse
@@ -166,7 +166,7 @@ def main(argv=None):
         width, height = (int(v) for v in args.size.split("x"))
     if args.out is None and args.network == "imagenet":
         args.out = ROOT / "benchmarks" / "results" / f"time_to_quality_imagenet_{width}x{height}.json"
-    out = args.out or ROOT / "benchmarks" / f"time_to_quality{'_quick' * args.quick}.json"
+    out = args.out or ROOT / "benchmarks" / "results" / f"time_to_quality{'_quick' * args.quick}.json"
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES[1:]]
     if unknown:

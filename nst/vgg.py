@@ -100,8 +100,8 @@ def conv2d_same(x, W):
     channel axes swapped: dx = conv2d(dy, W[::-1, ::-1].transpose(0, 1, 3, 2)), the same sum as TF's
     Conv2DBackpropInput (exact for stride 1, SAME, odd k), but TF's forward conv kernel runs faster on CPUs
     without native bf16: on an AVX2-only EPYC a step 1.35x faster in float32, and each backward conv 20-30x
-    faster in bfloat16; on an EPYC with avx512_bf16 it is level with TF's own (BENCHMARKS.md, "Hardware-dependent
-    choices"), so it is used everywhere. W is a constant: no gradient for it.
+    faster in bfloat16; on an EPYC with avx512_bf16 it is level with TF's own (docs/benchmarks/choices.md), so it
+    is used everywhere. W is a constant: no gradient for it.
     """
 
     @tf.custom_gradient
