@@ -13,7 +13,7 @@ are kept (median after the first, traced, step) so the bf16/fp32 speed ratio com
 non-fp32 run's picture is compared with the fp32 picture of its seed: SSIM (tf.image.ssim on the RGB images as
 saved, 0..255, 11x11 window) and the load average is kept with each run.
 The bar: bf16's median final J within the fp32 runs' seed range and at most 2 % above their median.
-Results go to benchmarks/bf16_quality.json after every run (a partial run still has its numbers).
+Results go to benchmarks/results/bf16_quality[_imagenet].json after every run (a partial run still has its numbers).
 """
 
 import argparse

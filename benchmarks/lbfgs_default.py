@@ -2,6 +2,7 @@
 
     python benchmarks/lbfgs_default.py                                   # 4 pairs at 200x150, 3 at 400x300
     python benchmarks/lbfgs_default.py --sizes 96x72 --pairs grace_hopper:swirls --max-evaluations 30   # quick
+    python benchmarks/lbfgs_default.py --summarize benchmarks/results/lbfgs_default*.json   # docs/options.md's table
 
 On the real ImageNet VGG-16 (nst.weights.imagenet), for each content/style pair (images/) and size: the homework's
 run (200 fp32 Adam steps, lr 2.0, from the homework's noisy start of --seed) gives the target J; then scipy's
@@ -83,6 +84,19 @@ def one_record(model, pair, width, height, seed, max_evaluations):
             "trajectory": trajectory, "load_average": {"before": load, "after": os.getloadavg()}}
 
 
+def summarize(paths, budget):
+    """docs/options.md's table rows from result files: J after `budget` evaluations (the default), 60 and 120,
+    as multiples of Adam's."""
+    for path in paths:
+        for r in json.loads(Path(path).read_text())["records"]:
+            def at(n):
+                J = next((J for _, e, J in r["trajectory"] if e >= n), None)
+                return "—" if J is None else f"{J / r['J_adam_200']:.2f}×"
+            reached = r["reached"]["evaluations"] if r["reached"] else f"> {r['final']['evaluations']}"
+            print(f"| {r['pair'].replace(':', ', ')} | {r['size'].replace('x', '×')} | {r['J_adam_200']:.3g} | {reached} "
+                  f"| {at(budget)} | {at(60)} | {at(120)} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="200x150,400x300")
@@ -92,7 +106,12 @@ def main(argv=None):
     parser.add_argument("--max-evaluations-large", type=int, default=60, help="at 400x300 and above")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lbfgs_default.json")
+    parser.add_argument("--summarize", nargs="+", metavar="JSON", help="print the table of these results and stop")
     args = parser.parse_args(argv)
+    if args.summarize:
+        from nst.config import LBFGS_EVALUATIONS
+
+        return summarize(args.summarize, LBFGS_EVALUATIONS)
 
     from bench import machine
     from demo_problem import NETWORK_LABELS, imagenet_net
