@@ -164,13 +164,20 @@ def main(argv=None):
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
+    prepared = []
+
+    def prepare():  # bad input is reported before TensorFlow's import
+        from nst.inputs import prepare_run
+
+        prepared.append(prepare_run(cfg, given))
+
     def run():
         from nst.transfer import style_transfer
 
-        style_transfer(cfg, given=given)
+        style_transfer(cfg, prepared=prepared[0])
 
     try:
-        if run_command(run, debug=args.debug):
+        if run_command(prepare, debug=args.debug, tensorflow=False) or run_command(run, debug=args.debug):
             return 2
     except RunInterrupted as exc:
         print(f"nst: {exc}", file=sys.stderr)

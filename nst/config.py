@@ -107,7 +107,7 @@ def check_options(cfg):
     import math
 
     from nst.errors import NstError
-    from nst.vgg import KERNEL_LAYOUTS, LAYER_ORDER, POOLINGS
+    from nst.weights.matconvnet import KERNEL_LAYOUTS, LAYER_ORDER, POOLINGS
 
     choices = {"optimizer": ("adam", "lbfgs"), "pooling": POOLINGS, "kernel_layout": KERNEL_LAYOUTS}
     for name, allowed in choices.items():
