@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from nst import device
 from nst.costs import total_variation_cost
 from nst.cost_functions import cost_parts
 
@@ -16,9 +17,7 @@ def cost_function(model, a_C, style_target, cfg, functions=None, input_gradient=
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
     content_cost, style_cost, total = cost_parts(cfg, functions)
     if input_gradient is None:
-        from nst.device import input_gradient as choose, read_cpuinfo
-
-        input_gradient = choose(read_cpuinfo(), cfg.precision)
+        input_gradient = device.input_gradient(device.read_cpuinfo(), cfg.precision)
 
     compute = compute_dtype(cfg.precision)
 

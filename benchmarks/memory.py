@@ -1,0 +1,102 @@
+"""Where a 400x300 run's memory goes: resident memory after each stage, one worker process per variant.
+
+    python -m nst.weights.imagenet      # once: pretrained-model/imagenet-vgg-verydeep-16.mat
+    python benchmarks/memory.py         # about 2 minutes on 2 cores
+
+Each worker does what a run does, on the real ImageNet VGG-16 with its weights cache warm and the demo images,
+and reads its resident set (VmRSS) after each stage and its peak (VmHWM) at the end: Python with numpy, scipy and
+PIL (what nst imports before TensorFlow); TensorFlow imported (nst.console.import_tensorflow_quietly); the
+weights read from the cache and the network built (nst.transfer.load_model); the content and style targets; the
+step traced and run 3 times. Variants: fp32 and bf16 with the input gradient nst chooses here, and each with the
+other one. Writes benchmarks/results/memory.json.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def status_mib(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+
+
+def worker(precision, gradient):
+    import numpy  # noqa: F401 - what nst imports before TensorFlow
+    import PIL.Image  # noqa: F401
+    import scipy.optimize  # noqa: F401
+
+    stages = {"python, numpy, scipy, PIL": status_mib("VmRSS")}
+    from nst.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    stages["TensorFlow imported"] = status_mib("VmRSS")
+    import tensorflow as tf
+
+    from demo_problem import demo_images, homework_start
+    from nst.config import Config
+    from nst.objective import cost_function
+    from nst.optimize import adam_state, make_train_step
+    from nst.targets import content_target, style_targets
+    from nst.transfer import load_model
+    from nst.weights.imagenet import DEFAULT_PATH
+
+    cfg = Config(weights=DEFAULT_PATH, precision=precision)
+    model, _ = load_model(DEFAULT_PATH, cfg)
+    stages["weights read, network built"] = status_mib("VmRSS")
+    content, style = demo_images(400, 300)
+    a_C = content_target(model, content, cfg.content_layer)
+    grams = style_targets(model, style, cfg.style_layers)
+    stages["targets"] = status_mib("VmRSS")
+    image = tf.Variable(homework_start(content, 1))
+    step = make_train_step(cost_function(model, a_C, grams, cfg, input_gradient=gradient), image, adam_state(image),
+                           cfg.learning_rate)
+    for _ in range(3):
+        float(step()[0])
+    stages["3 steps"] = status_mib("VmRSS")
+    return {"precision": precision, "input_gradient": gradient, "stages_mib": stages, "peak_mib": status_mib("VmHWM")}
+
+
+def main():
+    from bench import machine
+    from nst.device import input_gradient, read_cpuinfo
+    from nst.weights.cache import read_weights
+    from nst.weights.imagenet import DEFAULT_PATH
+
+    if not DEFAULT_PATH.exists():
+        sys.exit(f"{DEFAULT_PATH} is missing: python -m nst.weights.imagenet")
+    read_weights(DEFAULT_PATH)  # the cache warm
+    results = {"machine": machine(), "command": "python benchmarks/memory.py", "load_average": os.getloadavg(),
+               "runs": []}
+    for precision in ("fp32", "bf16"):
+        chosen = input_gradient(read_cpuinfo(), precision)
+        for gradient in (chosen, {"rotated": "tf", "tf": "rotated"}[chosen]):
+            proc = subprocess.run([sys.executable, __file__, "--worker", precision, gradient], capture_output=True,
+                                  text=True, stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                sys.exit(f"worker {precision} {gradient} failed:\n{proc.stderr[-3000:]}")
+            run = json.loads(proc.stdout.strip().splitlines()[-1])
+            run["chosen_here"] = gradient == chosen
+            results["runs"].append(run)
+            print(f"{precision} {gradient:8} ({'chosen here' if gradient == chosen else 'the other'}): "
+                  + ", ".join(f"{k} {v:.0f}" for k, v in run["stages_mib"].items())
+                  + f"; peak {run['peak_mib']:.0f} MiB", flush=True)
+    out = ROOT / "benchmarks" / "results" / "memory.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        print(json.dumps(worker(sys.argv[2], sys.argv[3])))
+    elif sys.argv[1:]:
+        sys.exit("usage: python benchmarks/memory.py")
+    else:
+        main()
