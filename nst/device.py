@@ -35,8 +35,11 @@ CPU_KINDS = (
     CpuKind("AMX", "amx_bf16", {"fp32": "tf", "bf16": "rotated"}, 4.0,
             "Intel Xeon with AMX, 2 cores, 400x300: fp32 step 0.716 and 0.685 s with TF's own input gradient, "
             "0.827 s rotated; bf16 0.203 s rotated (TF's own not measured there), 4x fp32"),
-    CpuKind("avx512_bf16 without AMX", "avx512_bf16", {"fp32": "rotated", "bf16": "rotated"}, 1.8,
-            "AMD EPYC Zen 4 class, 2 cores, 400x300: benchmarks/choices.py"),
+    CpuKind("avx512_bf16 without AMX", "avx512_bf16", {"fp32": "rotated", "bf16": "tf"}, 1.8,
+            "AMD EPYC Zen 4 class, 2 cores, 400x300, benchmarks/choices.py (shared, load 8-10): fp32 step fastest "
+            "with the rotated kernel (min 1.73 vs 1.98 s), bf16 with TF's own (min 0.91 vs 0.96 s; an earlier quiet "
+            "ablation: 3 % faster), which also keeps no rotated copy (23 MiB); XLA 1.7x slower; one inter-op "
+            "thread no faster; bf16 1.8x fp32 (quiet)"),
     CpuKind("no native bf16", None, {"fp32": "rotated", "bf16": "rotated"}, None,
             "AMD EPYC with AVX2 only, 2 cores, 400x300: rotated 1.35x faster than TF's own in fp32, about 10x in "
             "bf16 (TF's bf16 backward conv ran at 5 GFLOP/s); bf16 0.96-1.12x fp32"),
