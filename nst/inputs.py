@@ -1,8 +1,8 @@
 """What a run settles and reads before it needs TensorFlow: the configuration, the input images, the output folder.
 
 Bad input (a missing or unreadable --content, --style or --init, impossible values, a checkpoint that does not
-match, an output folder that cannot be made) is found here, so the command line reports it in one line before the seconds TensorFlow's import takes.
-Nothing here imports TensorFlow (a test checks).
+match, an output folder that cannot be made) is found here, so the command line reports it in one line before the
+seconds TensorFlow's import takes. Nothing here imports TensorFlow (a test checks).
 """
 
 from typing import NamedTuple

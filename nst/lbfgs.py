@@ -32,7 +32,7 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
 
     scipy's L-BFGS-B runs with its BLAS (OpenBLAS) on one thread: its vector operations on the image's pixels are
     short, and OpenBLAS's idle threads spin for a while after each, taking a core from the TF evaluation that
-    follows (benchmarks/lbfgs_overhead.py).
+    follows (docs/benchmarks/finished-picture.md).
     """
     import scipy.optimize
     from threadpoolctl import threadpool_limits
