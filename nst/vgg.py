@@ -12,14 +12,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from nst.config import KERNEL_LAYOUTS, POOLINGS  # noqa: F401 - the choices, here too
 from nst.errors import NstError
-from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES, read_vgg_weights  # noqa: F401 - the loader's names, here too
-
-LAYER_ORDER = tuple(
-    name for block, n in CONV_BLOCKS for name in [f"conv{block}_{i}" for i in range(1, n + 1)] + [f"avgpool{block}"]
-)
-POOLINGS = ("avg", "max")
-KERNEL_LAYOUTS = ("stored", "transposed")
+from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES, LAYER_ORDER, read_vgg_weights  # noqa: F401 - the loader's names
 
 
 @dataclasses.dataclass(frozen=True)

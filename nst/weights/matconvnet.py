@@ -25,6 +25,10 @@ from nst.errors import NstError
 # The convolutional part of VGG-19 in order: (block, convs in it); each block ends with a 2x2 pooling.
 CONV_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
 CONV_NAMES = tuple(f"conv{block}_{i}" for block, n in CONV_BLOCKS for i in range(1, n + 1))
+LAYER_ORDER = tuple(
+    name for block, n in CONV_BLOCKS for name in [f"conv{block}_{i}" for i in range(1, n + 1)] + [f"avgpool{block}"]
+)
+"""The network's layer keys in order: each block's convs (post-ReLU), then its pooling (`avgpool<block>`)."""
 FC_NAMES = ("fc6", "fc7", "fc8")
 FIX = "use MatConvNet's imagenet-vgg-verydeep-19.mat"
 
