@@ -25,7 +25,7 @@ def build_parser():
     p.add_argument("--style", type=Path, nargs="+", action=OneOrMany, default=DEFAULTS.style,
                    help="style image, or several blended by --style-blend (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; downloaded when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) (default: %(default)s; downloaded when missing)")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=DEFAULTS.iterations, help="Adam steps (default: %(default)s)")
     p.add_argument("--width", type=int, default=DEFAULTS.width, help="image width in pixels (default: %(default)s)")
@@ -135,7 +135,7 @@ SUBCOMMANDS = {
     "studio": ("nst.studio.app", "studio_main", "a local web page to paint a portrait and watch it happen"),
     "teach": ("nst.teaching.student", "teach_main", "the student version of a homework notebook"),
     "grade": ("nst.teaching.grader", "grade_main", "grade homework notebooks, function by function"),
-    "check-weights": ("nst.weights.check", "check_weights_main", "prove a VGG-19 weights file, settle its kernel layout"),
+    "check-weights": ("nst.weights.check", "check_weights_main", "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 

@@ -58,6 +58,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, models=None)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
     model, weights_sha256 = load_model(weights, cfg, models)
+    log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
     with run_interrupts():
         generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
         if cfg.preserve_colors:
@@ -65,25 +66,29 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, models=None)
         write_report(cfg, history, inputs.content[0] + MEANS[0],
                      [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
-                     [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision)
+                     [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
+                     network=model.network)
     return generated, history
 
 
 def load_model(weights, cfg, models=None):
-    """The VGG-19 of the run and the weights file's SHA-256: the file read once and safely (nst.weights.cache:
-    scipy's loadmat in a child process, the conv weights cached beside the file unless cfg.weights_cache is off).
+    """The VGG-19 (or VGG-16) of the run and the weights file's SHA-256: the file read once and safely
+    (nst.weights.cache: scipy's loadmat in a child process, the conv weights cached beside the file unless
+    cfg.weights_cache is off). A content or style layer the file's network lacks is a one-line NstError.
 
     `models` (a dict kept between runs, or None): the last model built is kept in it and reused while the weights
     file (path, size, mtime), the pooling and the kernel layout are the same."""
-    if models is not None:
-        stat = Path(weights).stat()
-        key = (str(Path(weights).absolute()), stat.st_size, stat.st_mtime_ns, cfg.pooling, cfg.kernel_layout)
-        if key not in models:
-            models.clear()
-            models[key] = load_model(weights, cfg)
-        return models[key]
-    data = read_weights(weights, cache=cfg.weights_cache)
-    return build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout), data.sha256
+    models = {} if models is None else models
+    stat = Path(weights).stat() if Path(weights).is_file() else None
+    key = (str(Path(weights).absolute()), stat and (stat.st_size, stat.st_mtime_ns), cfg.pooling, cfg.kernel_layout)
+    if key not in models:
+        data = read_weights(weights, cache=cfg.weights_cache)
+        models.clear()
+        models[key] = build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling,
+                                kernel_layout=cfg.kernel_layout), data.sha256
+    model, sha256 = models[key]
+    model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
+    return model, sha256
 
 
 def settle_config(cfg, given=None):
