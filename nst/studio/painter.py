@@ -4,8 +4,8 @@
 the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder": DIR, "argv": [...]}, one at a
 time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.cli.main) in
 this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is kept for the next run
-(nst.transfer.load_model). The painter answers on its stdout, one JSON line each: {"ready": true} once warm, then
-{"started": ID} and {"ended": ID, "code": exit code} around each run.
+(nst.transfer.load_model). The painter answers on its stdout, one JSON line per run: {"ended": ID, "code": exit
+code}.
 
 What holds, even when the server crashes:
 - One painter per run folder: the painter holds a POSIX lock on DIR/.painter.lock while it paints there. A server
@@ -128,7 +128,7 @@ class Painting:
     server_gone: bool = False
 
 
-def paint(job, models, answer):
+def paint(job, models):
     """Paint one run: lock its folder, run the CLI with its output in the folder; returns the exit code."""
     from nst.cli import main as cli_main
 
@@ -139,7 +139,6 @@ def paint(job, models, answer):
             if lock is None:
                 print(f"nst: error: another painter is painting in {folder}", file=sys.stderr)
                 return 2
-            answer(started=job["run"])
             try:
                 return cli_main(job["argv"], models=models)
             except SystemExit as exc:  # argparse: the message is on stderr already
@@ -152,7 +151,7 @@ def paint(job, models, answer):
             os.close(lock)
 
 
-def paint_unless_stopped(job, models, answer, state):
+def paint_unless_stopped(job, models, state):
     """Paint `job` unless it was stopped before it began (or the server is gone); its exit code. A SIGINT that
     lands after the CLI has returned ends here too."""
     try:
@@ -161,7 +160,7 @@ def paint_unless_stopped(job, models, answer, state):
                 begin = not state.server_gone and job["run"] not in state.cancelled
                 state.run = job["run"] if begin else None
             if begin:
-                return paint(job, models, answer)
+                return paint(job, models)
             with open(Path(job["folder"]) / STDERR, "a") as err:
                 err.write("nst: interrupted before the first step; nothing was saved\n")
             return 130
@@ -235,9 +234,8 @@ def main(argv=None):
     threading.Thread(target=read_messages, args=(runs, state), daemon=True).start()
     models = {}
     warm_up(argv[0] if argv else None, models)
-    answer(ready=True)
     while (job := runs.get()) is not None:
-        answer(ended=job["run"], code=paint_unless_stopped(job, models, answer, state))
+        answer(ended=job["run"], code=paint_unless_stopped(job, models, state))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # the run's files are written; TensorFlow's slow teardown would only delay the exit

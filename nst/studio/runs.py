@@ -5,8 +5,8 @@ A run folder `<output_dir>/studio/<time>-<name>/` holds the inputs as the studio
 (`<i>.png`, `costs.csv`, `checkpoint.npz`, `generated_image.jpg`, `run.json`, pictures) and the run's
 `stdout.txt` / `stderr.txt`. Everything the page shows comes from these files and from whether a painter
 holds the folder's lock, so a reopened run, a run of an earlier server and the running one read alike.
-Stop is SIGINT (the CLI's interrupt: `<step>.png`, costs.csv and checkpoint.npz saved, exit 130); Resume is the
-CLI's `--resume DIR`. One run at a time (nst.studio.painter).
+Stop is the CLI's interrupt (`<step>.png`, costs.csv and checkpoint.npz saved, exit 130), Resume the CLI's
+`--resume DIR`. One run at a time, painted by the studio's one painter process (nst.studio.painter).
 """
 
 import contextlib
@@ -118,7 +118,7 @@ def follow_painter(studio, process):
             if code == 0:
                 line = "nst: interrupted before the first step; nothing was saved (the studio stopped)"
             else:
-                how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+                how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
                 line = f"nst: error: the painter process ended during the run ({how}; out of memory?)"
             with open(studio.job / STDERR, "a") as err:
                 err.write(f"\n{line}\n")
@@ -257,14 +257,10 @@ def new_run_folder(studio, content_name, style_name):
     raise NstError(f"too many runs named {base} in {studio.runs_dir}")
 
 
-def child_argv(studio, folder, settings):
-    """The CLI's arguments for a new run in `folder`: its own inputs, flags for every setting."""
-    argv = ["--content", folder / f"{ROLES['content']}.png", "--style", folder / f"{ROLES['style']}.png",
-            "--weights", Path(studio.weights).absolute(), "--output-dir", folder]
-    for role, stem in ROLES.items():  # an input written as .tif
-        tif = folder / f"{stem}.tif"
-        if tif.is_file():
-            argv[argv.index(folder / f"{stem}.png")] = tif
+def child_argv(studio, folder, inputs, settings):
+    """The CLI's arguments for a new run in `folder` on its `inputs` {role: path}: a flag for every setting."""
+    argv = ["--content", inputs["content"], "--style", inputs["style"], "--weights", Path(studio.weights).absolute(),
+            "--output-dir", folder]
     if studio.max_pixels is not None:
         argv += ["--max-pixels", studio.max_pixels]
     if not studio.download:
@@ -296,8 +292,9 @@ def start_run(studio, sources, settings, seed_drawn=False):
 
     Refused (NstError) while another run is painting, and for inputs the CLI would refuse: the inputs are decoded
     and written anew before the run starts; a refused start leaves no folder behind."""
-    if running(studio) is not None:  # before decoding anything
-        raise busy_error(running(studio))
+    active = running(studio)
+    if active is not None:  # before decoding anything
+        raise busy_error(active)
     staging, stored = stage_inputs(studio, sources)
     try:
         with studio.lock:
@@ -311,7 +308,8 @@ def start_run(studio, sources, settings, seed_drawn=False):
                 os.replace(path, folder / path.name)
                 record[role] = {"file": path.name, "from": name, "shipped": shipped}
             write_text_atomic(folder / STUDIO_JSON, json.dumps(record, indent=2, allow_nan=False) + "\n")
-            paint(studio, folder, child_argv(studio, folder, settings))
+            inputs = {role: folder / entry["file"] for role, entry in record.items() if role in ROLES}
+            paint(studio, folder, child_argv(studio, folder, inputs, settings))
             return folder.name
     finally:
         shutil.rmtree(staging, ignore_errors=True)

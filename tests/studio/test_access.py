@@ -144,13 +144,13 @@ def test_a_script_in_an_upload_is_never_served_as_markup(served, browser, tmp_pa
     open_page(browser, served.url)
     element(browser, "content-file").send_keys(str(tmp_path / "portrait.html"))
     element(browser, "style-file").send_keys(str(tmp_path / "painting.xhtml"))
-    for name, value in {"iterations": 2, "width": 16, "height": 12, "save_every": 1}.items():
+    for name, value in {"iterations": 20, "width": 16, "height": 12, "save_every": 1}.items():
         element(browser, name).clear()
         element(browser, name).send_keys(str(value))
     element(browser, "start").click()
     wait(browser, lambda: text(browser, "run-name") != "—" or text(browser, "message"), 30, "the upload was not taken")
     name = text(browser, "run-name")
-    wait_until_ended(studio)
+    assert api(served.port, served.token, "POST", f"/api/runs/{name}/stop")[0] == 200  # the files are what matter
     status = api(served.port, served.token, "GET", f"/api/runs/{name}")[1]
     listed = status["results"] + status["other_files"]
     assert not [f for f in listed if re.search(r"html|xml|svg", f)], listed
@@ -256,6 +256,7 @@ def test_a_setting_no_run_can_use_and_a_damaged_record_leave_the_gallery_listed(
 
 def test_stop_acts_only_on_the_run_it_names(served):
     studio, port, token = served.studio, served.port, served.token
+    wait_until_ended(studio)  # a run an earlier test stopped may not have reached the painter yet
     status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=100000, width=16, height=12,
                                                                       save_every=1))
     assert status == 200, body
@@ -280,23 +281,34 @@ def test_stop_acts_only_on_the_run_it_names(served):
     assert status["state"] == "stopped" and status["resumable"]
 
 
-def test_a_run_stopped_before_it_began_never_begins_and_says_nothing_was_saved(served):
+def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(served):
+    """Stopped before the painter began it, a run never begins; stopped as it begins (its folder just locked),
+    the CLI stops at once and says that nothing was saved."""
     studio, port, token = served.studio, served.port, served.token
-    pid = studio.painter.pid
-    pause(pid)  # the painter, idle, holds still: the run is sent to it and stopped before it can begin
-    try:
-        status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=50, width=16, height=12))
-        assert status == 200, body
-        assert api(port, token, "POST", f"/api/runs/{body['name']}/stop")[0] == 200
-    finally:
-        os.kill(pid, signal.SIGCONT)
     wait_until_ended(studio)
-    folder = studio.runs_dir / body["name"]
-    assert (folder / "stderr.txt").read_text().strip().splitlines()[-1].startswith(
-        "nst: interrupted before the first step; nothing was saved")
-    assert not list(folder.glob("[0-9]*.png")) and not (folder / "checkpoint.npz").exists()
-    status = api(port, token, "GET", f"/api/runs/{body['name']}")[1]
-    assert (status["state"], status["resumable"]) == ("stopped", False)
+    pid = studio.painter.pid
+    for when in ("before it began", "as it began"):
+        if when == "before it began":
+            pause(pid)  # the idle painter holds still: the run waits for it
+        try:
+            status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=50, width=16, height=12))
+            assert status == 200, body
+            folder = studio.runs_dir / body["name"]
+            if when == "as it began":
+                deadline = time.monotonic() + 60
+                while not (folder / ".painter.lock").exists():
+                    assert time.monotonic() < deadline, "the painter did not take the run"
+                    time.sleep(0.001)
+                pause(pid)
+            assert api(port, token, "POST", f"/api/runs/{body['name']}/stop")[0] == 200
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_until_ended(studio)
+        assert (folder / "stderr.txt").read_text().strip().splitlines()[-1].startswith(
+            "nst: interrupted before the first step; nothing was saved"), when
+        assert not list(folder.glob("[0-9]*.png")) and not (folder / "checkpoint.npz").exists()
+        status = api(port, token, "GET", f"/api/runs/{body['name']}")[1]
+        assert (status["state"], status["resumable"]) == ("stopped", False)
 
 
 def test_other_hosts_are_warned_the_token_guards_them_and_a_taken_port_is_one_line(tmp_path):

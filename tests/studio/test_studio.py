@@ -24,9 +24,10 @@ from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, ope
                                    painter_pid, read_costs, request, text, wait, wait_until_ended)
 
 ARTIFACTS = PACKAGE_ROOT / "output" / "test-artifacts"
+SCREENSHOT_STEP = 4
 
 
-def page_shows(driver, folder, step):
+def page_shows(driver, folder, step, width=64):
     """Wait until the page shows snapshot `step` (loaded) and the last costs.csv row; returns what it shows."""
     rows = read_costs(folder)
     expected_total = float(f"{rows[-1][1]:.6g}")
@@ -34,7 +35,7 @@ def page_shows(driver, folder, step):
     def shown():
         image = element(driver, "progress-image")
         return (image.get_attribute("data-file") == f"{step}.png" and f"/{step}.png" in image.get_attribute("src")
-                and driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == 64
+                and driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == width
                 and int(text(driver, "step")) >= int(rows[-1][0]) + 1
                 and float(text(driver, "cost-total")) == expected_total)
 
@@ -48,6 +49,7 @@ def painted(served, browser, pictures):
     screenshot while it runs), a second Start refused, Stop, Resume, a Stop after the last step, the end.
     Returns what was seen."""
     url, studio = served.url, served.studio
+    wait_until_ended(studio)  # a run an earlier test stopped may not have reached the painter yet
     open_page(browser, url)
     seen = {"before_any_run": (element(browser, "progress-image").is_displayed(), text(browser, "no-run"),
                                text(browser, "runs-dir"))}
@@ -278,6 +280,37 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
     finally:
         studio.output_dir = saved
     assert studio.job is None and sorted(studio.runs_dir.iterdir()) == before
+
+
+@browser_only
+def test_a_screenshot_of_a_run_on_the_imagenet_network(painted, served, browser, imagenet_vgg16):
+    """The README's picture of the page: a run at 200x150 on the real ImageNet VGG-16, the painter paused at a
+    snapshot; written (reduced for the docs, at most 150 KB) to output/test-artifacts/studio.png."""
+    studio = served.studio
+    saved, studio.weights = studio.weights, imagenet_vgg16
+    try:
+        open_page(browser, served.url)
+        for name, value in {"iterations": 200, "width": 200, "height": 150, "save_every": 2, "seed": 1}.items():
+            element(browser, name).clear()
+            element(browser, name).send_keys(str(value))
+        element(browser, "start").click()
+        pid = painter_pid(studio)
+        try:
+            step = pause_at_new_snapshot(studio, pid, after=SCREENSHOT_STEP - 1)
+            page_shows(browser, studio.job, step, width=200)
+            browser.save_screenshot(str(ARTIFACTS / "studio-imagenet.png"))
+            request(served.port, "POST", f"/api/runs/{studio.job.name}/stop", served.token)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_until_ended(studio)
+    finally:
+        studio.weights = saved
+    shot = Image.open(ARTIFACTS / "studio-imagenet.png").convert("RGB")
+    shot = shot.crop((0, 0, shot.width, 700)).resize((960, 525), Image.Resampling.LANCZOS)
+    shot.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(ARTIFACTS / "studio.png", optimize=True)
+    size = (ARTIFACTS / "studio.png").stat().st_size
+    print(f"the docs' screenshot: {ARTIFACTS / 'studio.png'} ({size // 1024} KB); cp it to docs/images/studio.png")
+    assert size <= 150_000
 
 
 def test_weights_note_says_the_first_run_downloads_the_default_file(tmp_path):
