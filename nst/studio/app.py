@@ -194,8 +194,7 @@ def make_app(studio):
         yield
         await run_in_threadpool(runs.stop_painter, studio)  # the run in progress saves its state first
 
-    return Starlette(lifespan=lifespan, exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large},
-                     routes=[
+    routes = [
         Route("/", page),
         Route("/static/{file}", static),
         Route("/api/info", info),
@@ -206,7 +205,9 @@ def make_app(studio):
         Route("/api/runs/{name}/resume", resume, methods=["POST"]),
         Route("/runs/{name}/{file}", run_file),
         Route("/images/{file}", shipped_image),
-    ])
+    ]
+    return Starlette(lifespan=lifespan, routes=routes,
+                     exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large})
 
 
 def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, download=True,

@@ -1,4 +1,4 @@
-"""Who may use the studio and how much: its token, the Host and Origin checks, the body cap, the headers of every answer.
+"""Who may use the studio and how much: its token, Host and Origin checks, a body cap, the headers of every answer.
 
 The defences of a local web server, as Jupyter's server has them (an ASGI wrapper around the app):
 - The token, made at start (or given with --token), is in the address the user opens (`/?token=...`); that visit

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import time
-from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -19,7 +18,7 @@ from PIL import Image
 
 from nst.config import PACKAGE_ROOT
 from nst.images import read_image
-from nst.studio.app import weights_note, make_studio
+from nst.studio.app import make_studio, weights_note
 from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, open_page, pause, pause_at_new_snapshot,
                                    painter_pid, read_costs, request, text, wait, wait_until_ended)
 
