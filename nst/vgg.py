@@ -15,9 +15,10 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from nst.config import KERNEL_LAYOUTS, POOLINGS  # noqa: F401 - the choices, here too
 from nst.errors import NstError
-from nst.weights.matconvnet import (CONV_BLOCKS, CONV_NAMES, KERNEL_LAYOUTS, LAYER_ORDER, POOLINGS,  # noqa: F401 - the
-                                    layer_order, network_of, read_vgg_weights)  # loader's names
+from nst.weights.matconvnet import (CONV_BLOCKS, CONV_NAMES, LAYER_ORDER, layer_order,  # noqa: F401 - the loader's
+                                    network_of, read_vgg_weights)
 
 INPUT_GRADIENTS = ("rotated", "tf")  # a conv's gradient w.r.t. its input: see conv2d_same; chosen per CPU kind (nst.device)
 

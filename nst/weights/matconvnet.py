@@ -36,7 +36,6 @@ def conv_names(blocks):
 
 
 CONV_NAMES = conv_names(CONV_BLOCKS)  # VGG-19's; VGG-16's are a subset of them
-FC_NAMES = ("fc6", "fc7", "fc8")
 
 
 def layer_order(conv_layer_names):
@@ -51,8 +50,7 @@ def layer_order(conv_layer_names):
 
 
 LAYER_ORDER = layer_order(CONV_NAMES)  # VGG-19's, the homework's; VGG-16's keys are a subset
-POOLINGS = ("avg", "max")
-KERNEL_LAYOUTS = ("stored", "transposed")  # the filters as stored (H x W, the homework's) or transposed
+FC_NAMES = ("fc6", "fc7", "fc8")
 FIX = "use MatConvNet's imagenet-vgg-verydeep-19.mat (or imagenet-vgg-verydeep-16.mat)"
 
 
