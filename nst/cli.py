@@ -154,7 +154,9 @@ def run_subcommand(name, argv):
     return getattr(importlib.import_module(module), function)(argv)
 
 
-def main(argv=None):
+def main(argv=None, models=None):
+    """`nst ...`; returns the exit code. `models`: a dict kept between runs in one process (the studio's painter:
+    the network is built once, see nst.transfer.load_model)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:
         return run_subcommand(argv[0], argv[1:])
@@ -170,13 +172,26 @@ def main(argv=None):
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
+    prepared = []
+
+    def prepare():  # bad input is reported before TensorFlow's import
+        from nst.inputs import prepare_run
+
+        prepared.append(prepare_run(cfg, given))
+
     def run():
+        import tensorflow as tf
+
+        from nst.errors import NstError
         from nst.transfer import style_transfer
 
-        style_transfer(cfg, given=given)
+        try:
+            style_transfer(cfg, prepared=prepared[0], models=models)
+        except (MemoryError, tf.errors.ResourceExhaustedError):
+            raise NstError("not enough memory for a run at this size: pass a smaller --width and --height") from None
 
     try:
-        if run_command(run, debug=args.debug):
+        if run_command(prepare, debug=args.debug, tensorflow=False) or run_command(run, debug=args.debug):
             return 2
     except RunInterrupted as exc:
         print(f"nst: {exc}", file=sys.stderr)
@@ -184,7 +199,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"nst: interrupted; what was saved so far is in {out}", file=sys.stderr)
+        if (out / "checkpoint.npz").is_file():
+            print(f"nst: interrupted; what was saved so far is in {out}", file=sys.stderr)
+        else:
+            print("nst: interrupted before the first step; nothing was saved", file=sys.stderr)
         return 130
     finally:
         if installed:

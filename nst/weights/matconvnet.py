@@ -36,6 +36,20 @@ def conv_names(blocks):
 
 
 CONV_NAMES = conv_names(CONV_BLOCKS)  # VGG-19's; VGG-16's are a subset of them
+
+
+def layer_order(conv_layer_names):
+    """Every layer key in order for a network's conv layers: each block's convs, then its avgpool."""
+    order = []
+    for name in conv_layer_names:
+        block = int(name.split("_")[0][len("conv"):])
+        if order and not order[-1].startswith(f"conv{block}_"):
+            order.append(f"avgpool{block - 1}")
+        order.append(name)
+    return tuple(order) + (f"avgpool{block}",)
+
+
+LAYER_ORDER = layer_order(CONV_NAMES)  # VGG-19's, the homework's; VGG-16's keys are a subset
 FC_NAMES = ("fc6", "fc7", "fc8")
 FIX = "use MatConvNet's imagenet-vgg-verydeep-19.mat (or imagenet-vgg-verydeep-16.mat)"
 
