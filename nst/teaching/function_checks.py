@@ -261,7 +261,7 @@ class Plan:
                 for suffix, args in helper_inputs(name, case) if case.gradient else ():  # the learner's helper
                     plan["functions"][HELPERS[name]].append(  # on our own steps' inputs (the small ones)
                         {"id": f"{HELPERS[name]}:under:{name}:{k}:{suffix}", "args": [store.arg(x) for x in args]})
-        self.plan, self.arrays = plan, store.arrays
+        self.plan = plan
         self.request = request_bytes(plan, store.arrays)
         self.request_text = base64.b64encode(self.request).decode("ascii")  # as sent to every sandbox
 

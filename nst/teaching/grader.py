@@ -113,7 +113,7 @@ def default_jobs():
 def grade_main(argv):
     """`nst grade ...`: exit 0 when every submission was graded, 2 (one line on stderr) on bad input."""
     args = build_grade_parser().parse_args(argv)
-    from nst.console import run_command
+    from nst.console import import_tensorflow_quietly, run_command
 
     def command():
         from nst.teaching.sandbox import Limits, bwrap_flags
@@ -142,6 +142,8 @@ def grade_main(argv):
         threads = max(1, (os.cpu_count() or 1) // jobs)
         limits = Limits(budget=args.timeout, memory=memory, disk=disk, setup_seconds=SETUP_SECONDS,
                         max_kernels=MAX_KERNELS, threads=threads)
+        if not args.debug:
+            import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
         from nst.teaching.function_checks import Plan
 
         plan = Plan(secrets.randbits(63))  # inputs nobody can know before this run
@@ -157,8 +159,8 @@ def grade_main(argv):
         if not args.json:
             print(summary(grades, args.csv))
 
-    try:  # TensorFlow is imported by the checks when the plan is made, quietly
-        return run_command(command, debug=args.debug, tensorflow=True)
+    try:
+        return run_command(command, debug=args.debug, tensorflow=False)
     except KeyboardInterrupt:
         if args.debug:
             raise
@@ -291,7 +293,13 @@ class ClassGrader:
         futures = [pool.submit(self.grade_one, path, nb) for path, nb in zip(paths, notebooks)]
         try:
             for future in futures:
-                yield future.result()
+                while True:  # waking now and then, so that Ctrl-C is seen at once
+                    try:
+                        grade = future.result(timeout=0.5)
+                        break
+                    except concurrent.futures.TimeoutError:
+                        continue
+                yield grade
         except BaseException:
             self.stop()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -313,6 +321,8 @@ class ClassGrader:
         with Sandbox(path, self.limits, self.isolation, self.secret, self.debug) as box:
             with self.lock:
                 self.running.add(box)
+            if self.stopping.is_set():  # stopped while this one started
+                box.kill()
             try:
                 grades, info = Conversation(box, self.plan, self.limits).run()
             finally:
@@ -328,14 +338,14 @@ class Conversation:
 
     def __init__(self, box, plan, limits):
         self.box, self.plan, self.limits = box, plan, limits
-        self.info = {"outcome": {}, "not_run": [], "kernels": 0, "gone": None}
+        self.info = {"outcome": {}, "not_run": [], "output_cut": [], "gone": None}
         self.rounds = 0
 
     def absorb(self, message):
         if isinstance(message.get("outcome"), dict):
             self.info["outcome"] = message["outcome"]
-            self.info["not_run"] = message.get("not_run") if isinstance(message.get("not_run"), list) else []
-            self.info["kernels"] = message.get("kernels", 0)
+            for key in ("not_run", "output_cut"):
+                self.info[key] = message.get(key) if isinstance(message.get(key), list) else []
 
     def run(self):
         from nst.teaching.function_checks import grade_functions
@@ -428,7 +438,8 @@ def assemble(path, nb, grades, info, limits, seconds=None):
         if str(key).isdigit() and isinstance(value, dict) and value.get("kind") in (
                 "error", "timeout", "stuck", "crashed"):
             outcome[int(key)] = value
-    not_run = sorted({int(n) for n in info.get("not_run", []) if isinstance(n, int) and n in code_cells(nb)})
+    not_run, output_cut = (sorted({n for n in info.get(key, []) if isinstance(n, int) and n in code_cells(nb)})
+                           for key in ("not_run", "output_cut"))
     imports = nst_imports(nb)
     functions = {}
     for name in GRADED:
@@ -449,6 +460,9 @@ def assemble(path, nb, grades, info, limits, seconds=None):
         what = describe(outcome[number], limits)
         if outcome[number]["kind"] != "error":
             notes.append(f"{cell_name(nb, number)} {what}")
+    for number in output_cut:
+        notes.append(f"{cell_name(nb, number)} printed more than {limits.output >> 20} MB: the rest of its output "
+                     "was not kept")
     if not_run:
         notes.append(f"code cell{'s' if len(not_run) > 1 else ''} {', '.join(map(str, not_run))} did not run: the "
                      f"time for the cells ({cells_time(limits):g} s of --timeout {limits.budget:g}) ran out")

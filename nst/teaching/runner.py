@@ -113,6 +113,8 @@ def kernel_manager(log, message_cap):
 
 
 class Runner:
+    """One submission's grading inside its sandbox, as the grader asks for it over `protocol` and stdin."""
+
     def __init__(self, settings, protocol):
         import nbformat
 
@@ -121,6 +123,7 @@ class Runner:
         self.cells = graded_cells(self.nb)
         self.outcome = {}  # code cell number -> {kind, what, seconds, left_out}
         self.not_run = []  # code cells the time for the cells ran out before (in the last kernel)
+        self.output_cut = set()  # code cells whose output went past the cap
         self.jobs = []  # [(round, name)] still to measure
         self.requests = {}  # round -> request path
         self.rounds = 0
@@ -166,7 +169,7 @@ class Runner:
 
     def report(self):
         self.send({"outcome": {str(k): v for k, v in self.outcome.items()}, "not_run": self.not_run,
-                   "kernels": self.kernels})
+                   "output_cut": sorted(self.output_cut), "kernels": self.kernels})
 
     # --- kernels ---
 
@@ -214,7 +217,6 @@ class Runner:
         client.output_cap = self.settings["output_cap"]
         self.client = client
         quiet = None if self.debug else open(os.devnull, "wb")
-        running = None
         try:
             with client.setup_kernel(env=dict(os.environ), stdout=quiet, stderr=quiet, cleanup_kc=True):
                 first = self.started is None
@@ -228,17 +230,13 @@ class Runner:
                     return False  # this kernel is spoiled (a module of the submission's folder?): the next one
                 if first:
                     self.started = time.monotonic()
-                running = "cells"
                 if not self.run_cells():
                     return False
                 if not self.cells_reported:
                     self.report()
                     self.cells_reported = True
-                running = None
                 return self.checks()
-        except DeadKernelError:
-            if running == "cells":
-                pass  # recorded by run_cells through self.current
+        except DeadKernelError:  # what was running is recorded (run_cells, checks): the next kernel leaves it out
             return False
         except Exception as exc:  # noqa: BLE001 (a kernel that misbehaves can break the client in many ways)
             if self.debug:
@@ -258,6 +256,7 @@ class Runner:
         self.client.nb.cells.append(cell)
         index = len(self.client.nb.cells) - 1
         reply = self.execute(cell, index, seconds)
+        self.output_was_cut = index in getattr(self.client, "cut_cells", ())
         if reply is not None and reply.get("ename") == TIMEOUT_ERROR["ename"]:
             probe = nbformat.v4.new_code_cell("pass")  # an interrupted kernel answers again within seconds
             again = self.execute(probe, index, STOP_SECONDS)
@@ -278,12 +277,12 @@ class Runner:
         from nbclient.exceptions import DeadKernelError
 
         self.not_run = []
-        cut = None  # the deadline after a cut cell
         for number, source in self.cells:
             previous = self.outcome.get(number)
             if previous is not None and previous["left_out"]:
                 continue
-            share = GRACE_SHARE if cut is not None else CELLS_SHARE
+            cut = any(o["kind"] in ("timeout", "stuck") for o in self.outcome.values())  # in this kernel or before
+            share = GRACE_SHARE if cut else CELLS_SHARE
             seconds = self.left(share)
             if seconds <= 0.05:
                 self.not_run.append(number)
@@ -296,6 +295,8 @@ class Runner:
                                         "exits Python", "seconds": round(time.monotonic() - t, 1), "left_out": True}
                 raise
             took = round(time.monotonic() - t, 1)
+            if self.output_was_cut:
+                self.output_cut.add(number)
             if status == "stuck":
                 self.outcome[number] = {"kind": "stuck", "what": "ran past the time limit and did not stop when "
                                         "interrupted", "seconds": took, "left_out": True}
@@ -303,7 +304,6 @@ class Runner:
             if status == "timeout":
                 self.outcome[number] = {"kind": "timeout", "what": "was stopped at the time limit", "seconds": took,
                                         "left_out": True}
-                cut = True
             elif error:
                 self.outcome[number] = {"kind": "error", "what": f"raised {error}", "seconds": took,
                                         "left_out": False}

@@ -45,7 +45,7 @@ resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 resource.setrlimit(resource.RLIMIT_FSIZE, (disk, disk))
 try:
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-except (ValueError, OSError):  # macOS refuses to lower RLIMIT_AS: the data segment is what it offers
+except (ValueError, OSError, AttributeError):  # where the address space cannot be limited: the data segment
     resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
 os.execvp(sys.argv[3], sys.argv[3:])
 """
@@ -72,32 +72,29 @@ _PROBE = {}
 
 
 def bwrap_flags():
-    """(bubblewrap's path, its namespace flags) when it works here, else (None, why not)."""
-    if "result" in _PROBE:
-        return _PROBE["result"]
+    """(bubblewrap's path, its namespace flags) when it works here, else (None, why not); tried once."""
+    if "result" not in _PROBE:
+        _PROBE["result"] = probe_bwrap()
+    return _PROBE["result"]
+
+
+def probe_bwrap():
     path = shutil.which("bwrap")
-    result = (None, "bubblewrap (bwrap) is not installed")
-    if path is not None:
-        base = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
-        reason = "bubblewrap cannot create its namespaces here (user namespaces disabled?)"
-        for flags in (base + ["--disable-userns"], base):  # --disable-userns: bubblewrap 0.8 and later
-            try:
-                done = subprocess.run([path, *flags, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                       "true"], capture_output=True, timeout=30)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                reason = f"bubblewrap does not run ({exc})"
-                break
-            if done.returncode == 0:
-                result = (path, flags)
-                break
-            reason = ("bubblewrap cannot create its namespaces here: "
-                      + (" ".join(done.stderr.decode(errors="replace").split())[:160] or "no reason given"))
-        else:
-            result = (None, reason)
-        if result[0] is None and result[1] != reason:
-            result = (None, reason)
-    _PROBE["result"] = result
-    return result
+    if path is None:
+        return None, "bubblewrap (bwrap) is not installed"
+    base = ["--unshare-all", "--unshare-user", "--cap-drop", "ALL", "--die-with-parent", "--new-session"]
+    reason = "bubblewrap cannot create its namespaces here"
+    for flags in (base + ["--disable-userns"], base):  # --disable-userns: bubblewrap 0.8 and later
+        try:
+            done = subprocess.run([path, *flags, "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"],
+                                  capture_output=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"bubblewrap does not run ({exc})"
+        if done.returncode == 0:
+            return path, flags
+        said = " ".join(done.stderr.decode(errors="replace").split())[:160]
+        reason = f"bubblewrap cannot create its namespaces here ({said or 'user namespaces disabled?'})"
+    return None, reason
 
 
 def nst_locations():
@@ -317,12 +314,9 @@ class Sandbox:
             self.kill()
             raise SandboxGone(f"its sandbox ran past its time ({self.limits.budget:g} s) and was stopped") from None
         if message is None:
-            raise SandboxGone("its sandbox stopped")
+            last = [line for line in self.stderr_tail.decode(errors="replace").splitlines() if line.strip()]
+            raise SandboxGone("its sandbox stopped" + (f" ({last[-1].strip()[:200]})" if last else ""))
         return message
-
-    def extend(self, seconds):
-        """The grader's own work between two messages does not count against the submission."""
-        self.wall_deadline += seconds
 
     def kill(self):
         if self.process is not None and self.process.poll() is None:

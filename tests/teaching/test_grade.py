@@ -10,6 +10,7 @@ notebooks in sandboxes.
 import ast
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -257,8 +258,7 @@ def test_the_sandbox_side_needs_no_nst_and_holds_no_reference():
     """The harness and the runner run where nst is hidden: they import none of it, and the requests they get
     hold arrays and a plan of calls (no code)."""
     for module in ("harness", "runner"):
-        tree = ast.parse((checks.harness.__file__.rsplit("/", 1)[0] + f"/{module}.py") and
-                         open(checks.harness.__file__.rsplit("/", 1)[0] + f"/{module}.py").read())
+        tree = ast.parse((Path(harness.__file__).parent / f"{module}.py").read_text())
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not {name for name in imported if name and name.split(".")[0] == "nst"}, module
