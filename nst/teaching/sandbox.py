@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from nst.config import PACKAGE_ROOT
 
 RUNNER_FILES = ("runner.py", "harness.py")  # copied into every sandbox: it cannot import nst
 INSIDE = Path("/tmp/nst-grade")  # where the sandbox's own folder is, inside bubblewrap
@@ -103,7 +102,7 @@ def nst_locations():
     install points elsewhere)."""
     import nst
 
-    found = {Path(nst.__file__).resolve().parent, PACKAGE_ROOT.resolve()}
+    found = {Path(nst.__file__).resolve().parent}
     for entry in sys.path:
         if entry and (Path(entry) / "nst" / "__init__.py").is_file():
             found.add((Path(entry) / "nst").resolve())
@@ -116,9 +115,9 @@ def nst_locations():
             found.add(Path(origin).resolve().parent)
     except (OSError, subprocess.TimeoutExpired):
         pass
-    for package in list(found):  # a source checkout holding the package: hide all of it
+    for package in list(found):  # a source checkout holding the package (not site-packages): hide all of it
         parent = package.parent
-        if package.name == "nst" and not parent.name.endswith(("site-packages", "dist-packages")) and (
+        if not parent.name.endswith(("site-packages", "dist-packages")) and (
                 (parent / "notebooks").is_dir() or (parent / "pyproject.toml").is_file()):
             found.add(parent)
     return found

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import stat
+import sys
 import threading
 import tempfile
 import textwrap
@@ -232,3 +233,19 @@ def test_ctrl_c_stops_every_sandbox(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == "nst: grading interrupted (every submission's sandbox was stopped)\n"
     assert processes_with("/runner/runner.py") == [] and processes_with(MARKER) == []
+
+
+def test_the_mounts_hide_the_project_and_show_python_again(tmp_path, monkeypatch):
+    """A checkout with its virtual environment inside, nst installed into site-packages too: the checkout and
+    every copy of nst hidden, the environment and its packages shown, the checkout's own top not."""
+    repo, venv = tmp_path / "repo", tmp_path / "repo" / ".venv"
+    packages = venv / "lib" / "site-packages"
+    for folder in (repo / "nst", repo / "notebooks", packages / "nst", packages / "numpy"):
+        folder.mkdir(parents=True)
+    monkeypatch.setattr(sandbox, "private_folders", lambda: {tmp_path})
+    monkeypatch.setattr(sandbox, "installation", lambda: {venv})
+    monkeypatch.setattr(sys, "path", ["", str(repo), str(packages)])
+    mounts = sandbox.mount_plan({repo / "nst", repo, packages / "nst"})
+    assert mounts[:4] == [("--tmpfs", tmp_path), ("--tmpfs", repo), ("--tmpfs", repo / "nst"),
+                          ("--tmpfs", packages / "nst")]
+    assert mounts[4:] == [("--ro-bind", venv), ("--tmpfs", packages / "nst")]  # its packages shown, nst not
