@@ -1,6 +1,6 @@
 """Benchmark of one style-transfer step: naive eager reference vs nst's step in fp32, with XLA, in bf16.
 
-    python benchmarks/bench.py              # both tables, writes benchmarks/results.json (about 8 minutes here)
+    python benchmarks/bench.py              # both tables, writes benchmarks/results/bench.json (about 8 minutes here)
     python benchmarks/bench.py --ablation   # + fp32_tf_grad in table 1 (about 1 minute more)
 
 Writes two VGG-19 files with random weights in MatConvNet's layout (nst.weights.testnet) into a temp dir: one with the
@@ -248,7 +248,7 @@ def main(ablation=False):
               f"{final['bf16_result_in_fp32']:.6g} when its result is evaluated in fp32 "
               f"({100 * final['rel_diff_in_fp32']:.2f}% off)")
     results["wall_s"] = time.perf_counter() - t0
-    out = ROOT / "benchmarks" / "results.json"
+    out = ROOT / "benchmarks" / "results" / "bench.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {out} in {results['wall_s']:.0f} s")
 

@@ -80,7 +80,7 @@ def main(argv=None):
                         help="print the summary of the runs in these result files (e.g. a split run) and stop")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--modes", default="fp32,bf16", help="precisions, comma-separated, fp32 first")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "bf16_quality.json")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bf16_quality.json")
     args = parser.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     modes = args.modes.split(",")

@@ -16,7 +16,7 @@ Each worker: import TensorFlow (as the CLI does, nst.console.import_tensorflow_q
 nst.transfer does, compute the content and style targets, trace the step and run it twice. Times are wall clock
 from the worker's first line; "after TF" = from the end of the TF import to the end of the first step, also as CPU
 seconds (all threads, the reader child's included), which a shared machine inflates less than wall time. Prints
-a table and writes benchmarks/startup.json.
+a table and writes benchmarks/results/startup.json.
 """
 
 import json
@@ -147,7 +147,7 @@ def main(rounds, compress):
         print(f"{v:9} {m['tf_import_s']:8.2f}s {m['model_s']:6.2f}s {m['after_tf_to_first_step_s']:16.2f}s "
               f"{m['cpu_after_tf_to_first_step_s']:6.2f} {m['start_to_first_step_s']:9.2f}s {m['second_step_s']:7.2f}s "
               f"{m['peak_rss_mib']:6.0f} MiB")
-    out = ROOT / "benchmarks" / "startup.json"
+    out = ROOT / "benchmarks" / "results" / "startup.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out} in {time.perf_counter() - T0:.0f} s")
 

@@ -13,7 +13,7 @@ Modes: adam-fp32 (the reference itself), adam-bf16, lbfgs-fp32, lbfgs-bf16 (scip
 half-size start, the result upsampled, then the full size until the target).
 Seconds are the optimiser's wall time, tracing included (a user pays it), the fp32 checks excluded. The
 machine may be shared: steps/evaluations to the target do not depend on the load, seconds do.
-Writes benchmarks/time_to_quality[_quick].json after every mode.
+Writes benchmarks/results/time_to_quality[_quick].json after every mode.
 """
 
 import argparse
@@ -157,7 +157,7 @@ def main(argv=None):
     width, height = (200, 150) if args.quick else (400, 300)
     if args.size:
         width, height = (int(v) for v in args.size.split("x"))
-    out = args.out or ROOT / "benchmarks" / f"time_to_quality{'_quick' * args.quick}.json"
+    out = args.out or ROOT / "benchmarks" / "results" / f"time_to_quality{'_quick' * args.quick}.json"
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES[1:]]
     if unknown:

@@ -25,7 +25,7 @@ def build_parser():
     p.add_argument("--style", type=Path, nargs="+", action=OneOrMany, default=DEFAULTS.style,
                    help="style image, or several blended by --style-blend (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; downloaded when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) (default: %(default)s; downloaded when missing)")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=DEFAULTS.iterations, help="Adam steps (default: %(default)s)")
     p.add_argument("--width", type=int, default=DEFAULTS.width, help="image width in pixels (default: %(default)s)")
@@ -135,7 +135,7 @@ SUBCOMMANDS = {
     "studio": ("nst.studio.app", "studio_main", "a local web page to paint a portrait and watch it happen"),
     "teach": ("nst.teaching.student", "teach_main", "the student version of a homework notebook"),
     "grade": ("nst.teaching.grader", "grade_main", "grade homework notebooks, function by function"),
-    "check-weights": ("nst.weights.check", "check_weights_main", "prove a VGG-19 weights file, settle its kernel layout"),
+    "check-weights": ("nst.weights.check", "check_weights_main", "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
@@ -148,7 +148,9 @@ def run_subcommand(name, argv):
     return getattr(importlib.import_module(module), function)(argv)
 
 
-def main(argv=None):
+def main(argv=None, models=None):
+    """`nst ...`; returns the exit code. `models`: a dict kept between runs in one process (the studio's painter:
+    the network is built once, see nst.transfer.load_model)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:
         return run_subcommand(argv[0], argv[1:])
@@ -165,9 +167,15 @@ def main(argv=None):
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
     def run():
+        import tensorflow as tf
+
+        from nst.errors import NstError
         from nst.transfer import style_transfer
 
-        style_transfer(cfg, given=given)
+        try:
+            style_transfer(cfg, given=given, models=models)
+        except (MemoryError, tf.errors.ResourceExhaustedError):
+            raise NstError("not enough memory for a run at this size: pass a smaller --width and --height") from None
 
     try:
         if run_command(run, debug=args.debug):
@@ -178,7 +186,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print(f"nst: interrupted; what was saved so far is in {out}", file=sys.stderr)
+        if (out / "checkpoint.npz").is_file():
+            print(f"nst: interrupted; what was saved so far is in {out}", file=sys.stderr)
+        else:
+            print("nst: interrupted before the first step; nothing was saved", file=sys.stderr)
         return 130
     finally:
         if installed:

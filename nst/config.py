@@ -12,6 +12,10 @@ ALPHA = 10.0
 BETA = 40.0
 
 PRECISIONS = ("fp32", "bf16", "auto")  # --precision: auto = bf16 where the hardware has it natively (nst.device)
+POOLINGS = ("avg", "max")  # --pooling
+KERNEL_LAYOUTS = ("stored", "transposed")  # --kernel-layout
+BYTES_PER_PIXEL = 2048
+"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"
@@ -107,7 +111,7 @@ def check_options(cfg):
     import math
 
     from nst.errors import NstError
-    from nst.vgg import KERNEL_LAYOUTS, LAYER_ORDER, POOLINGS
+    from nst.weights.matconvnet import LAYER_ORDER
 
     choices = {"optimizer": ("adam", "lbfgs"), "pooling": POOLINGS, "kernel_layout": KERNEL_LAYOUTS}
     for name, allowed in choices.items():
@@ -148,9 +152,9 @@ def check_options(cfg):
 
 def check_robustness(cfg):
     """Limits, resume and determinism: raise NstError (one line) for values no run can use."""
-    from nst.errors import NstError
-
     import math
+
+    from nst.errors import NstError
 
     for name in ("learning_rate", "alpha", "beta"):
         if not math.isfinite(getattr(cfg, name)):
@@ -159,3 +163,29 @@ def check_robustness(cfg):
         raise NstError(f"--max-pixels must be a whole number of at least 4 (2x2 pixels), got {cfg.max_pixels!r}")
     if cfg.deterministic and cfg.seed is None:
         raise NstError("--deterministic needs --seed N (the same N gives the same outputs)")
+    if cfg.seed is not None and (not isinstance(cfg.seed, int) or cfg.seed < 0):
+        raise NstError(f"--seed must be a whole number of at least 0, got {cfg.seed!r}")
+    check_memory(cfg)
+
+
+def check_memory(cfg):
+    """NstError (one line) when --width x --height needs more memory than the machine has, estimated from the
+    size alone (BYTES_PER_PIXEL, a lower bound), before anything is allocated."""
+    import os
+
+    from nst.errors import NstError
+
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no estimate
+        return
+    need = cfg.width * cfg.height * BYTES_PER_PIXEL
+    if need > memory:
+        raise NstError(f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes(need)} of memory "
+                       f"(about {BYTES_PER_PIXEL // 1024} KB per pixel) and this machine has {gigabytes(memory)}: "
+                       "pass a smaller --width and --height")
+
+
+def gigabytes(n):
+    """`1.5 GB`, `20000 GB`: bytes in GB, two significant digits at least."""
+    return f"{n / 1e9:.2g} GB" if n < 1e11 else f"{n / 1e9:.0f} GB"

@@ -28,6 +28,7 @@ def atomic_path(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
         os.close(fd)
         tmp = Path(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # an ordinary file's mode, not mkstemp's private 0600
         yield tmp
         os.replace(tmp, path)
     except BaseException as exc:
@@ -36,6 +37,13 @@ def atomic_path(path):
         if isinstance(exc, OSError):
             raise write_error(path, exc) from None
         raise
+
+
+def current_umask():
+    """The process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path, text):

@@ -27,7 +27,7 @@ _LANCZOS = Image.Resampling.LANCZOS
 SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 # Pillow modes converted to a plain mode before turning the image into an array.
-_PIL_CONVERT = {
+PIL_CONVERT = {
     "1": "L",
     "PA": "RGBA",
     "La": "LA",
@@ -85,8 +85,8 @@ def _pil_to_array(img):
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in _PIL_CONVERT:
-        img = img.convert(_PIL_CONVERT[mode])
+    elif mode in PIL_CONVERT:
+        img = img.convert(PIL_CONVERT[mode])
     elif mode.startswith("I;16"):
         return np.asarray(img).astype(np.uint16)
     return np.asarray(img)
@@ -118,34 +118,43 @@ def read_image(path, max_pixels=MAX_PIXELS):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                width, height = img.size
-                if max_pixels is not None and width * height > max_pixels:
-                    raise NstError(
-                        f"Image file {name} is {width}x{height} = {width * height} pixels, more than the limit "
-                        f"of {max_pixels}; pass --max-pixels {width * height} or shrink the image."
-                    )
-                if width < 2 or height < 2:
-                    raise NstError(f"Image file {name} is only {width}x{height} pixels; use an image at least 2x2.")
+                check_image_size(name, *img.size, max_pixels)
                 img.load()
                 array = _pil_to_array(_exif_upright(img))
     except NstError:
         raise
-    except PermissionError:
-        raise NstError(f"Image file {name} cannot be read (permission denied); check its permissions.") from None
-    except Image.DecompressionBombError:
-        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        raise NstError(
-            f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; shrink the image."
-        ) from None
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, zlib.error...
-        if isinstance(error, UnidentifiedImageError):
-            reason = "unknown or damaged format"
-        else:
-            reason = " ".join(str(error).replace(str(path), "file").split()) or type(error).__name__
-        raise NstError(
-            f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or TIFF file."
-        ) from None
+        raise unreadable_image(name, error, path) from None
     return _to_rgb(array)
+
+
+def check_image_size(name, width, height, max_pixels=MAX_PIXELS):
+    """NstError (one line) for an image of width x height (read from its header) above `max_pixels` (None: no
+    limit) or smaller than 2x2."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise NstError(
+            f"Image file {name} is {width}x{height} = {width * height} pixels, more than the limit "
+            f"of {max_pixels}; pass --max-pixels {width * height} or shrink the image."
+        )
+    if width < 2 or height < 2:
+        raise NstError(f"Image file {name} is only {width}x{height} pixels; use an image at least 2x2.")
+
+
+def unreadable_image(name, error, path=None):
+    """The one-line NstError for an exception Pillow raised reading the image file `name` (at `path`)."""
+    if isinstance(error, PermissionError):
+        return NstError(f"Image file {name} cannot be read (permission denied); check its permissions.")
+    if isinstance(error, Image.DecompressionBombError):
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        return NstError(f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; "
+                        "shrink the image.")
+    if isinstance(error, UnidentifiedImageError):
+        reason = "unknown or damaged format"
+    else:
+        text = str(error).replace(str(path), "file") if path is not None else str(error)
+        reason = " ".join(text.split()) or type(error).__name__
+    return NstError(f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or "
+                    "TIFF file.")
 
 
 def resize_image(image, width, height):

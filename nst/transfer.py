@@ -19,6 +19,7 @@ from nst.config import style_paths
 from nst.files import prepare_output_dir
 from nst.cost_functions import check_functions
 from nst.images import MEANS, load_image, read_image, reshape_and_normalize_image, resize_image, save_image, to_uint8
+from nst.interrupt import run_interrupts
 from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
 from nst.report import image_size, write_report
@@ -37,7 +38,7 @@ class Inputs(NamedTuple):
     init_file: np.ndarray | None
 
 
-def style_transfer(cfg, log=tqdm.write, functions=None, given=None):
+def style_transfer(cfg, log=tqdm.write, functions=None, given=None, models=None):
     """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history).
 
     With the defaults this is the homework's run. Options beyond the homework: several style images blended,
@@ -45,6 +46,9 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None):
     scale's), --preserve-colors (applied to the returned image and generated_image.jpg).
     `functions`: the caller's cost functions by their homework names (see model_nn); default nst.costs's.
     `given`: with --resume, the Config fields the user set (the command line's flags; see resumed_config).
+    `models`: a dict the caller keeps between runs (the studio's painter), see load_model.
+    Ctrl-C/SIGTERM: at once before the first step, at the next step during the loop, ignored after the last
+    step (the outputs are written: the run finishes); nst.interrupt.
     """
     if functions is not None:
         functions = check_functions(functions)
@@ -53,22 +57,38 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None):
     inputs = read_inputs(cfg)
     prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
-    model, weights_sha256 = load_model(weights, cfg)
-    generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
-    if cfg.preserve_colors:
-        generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
-    write_report(cfg, history, inputs.content[0] + MEANS[0],
-                 [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
-                 to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
-                 [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision)
+    model, weights_sha256 = load_model(weights, cfg, models)
+    log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
+    with run_interrupts():
+        generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
+        if cfg.preserve_colors:
+            generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
+        write_report(cfg, history, inputs.content[0] + MEANS[0],
+                     [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
+                     to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
+                     [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
+                     network=model.network)
     return generated, history
 
 
-def load_model(weights, cfg):
-    """The VGG-19 of the run and the weights file's SHA-256: the file read once and safely (nst.weights.cache:
-    scipy's loadmat in a child process, the conv weights cached beside the file unless cfg.weights_cache is off)."""
-    data = read_weights(weights, cache=cfg.weights_cache)
-    return build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout), data.sha256
+def load_model(weights, cfg, models=None):
+    """The VGG-19 (or VGG-16) of the run and the weights file's SHA-256: the file read once and safely
+    (nst.weights.cache: scipy's loadmat in a child process, the conv weights cached beside the file unless
+    cfg.weights_cache is off). A content or style layer the file's network lacks is a one-line NstError.
+
+    `models` (a dict kept between runs, or None): the last model built is kept in it and reused while the weights
+    file (path, size, mtime), the pooling and the kernel layout are the same."""
+    models = {} if models is None else models
+    stat = Path(weights).stat() if Path(weights).is_file() else None
+    key = (str(Path(weights).absolute()), stat and (stat.st_size, stat.st_mtime_ns), cfg.pooling, cfg.kernel_layout)
+    if key not in models:
+        data = read_weights(weights, cache=cfg.weights_cache)
+        models.clear()
+        models[key] = build_vgg(data.weights, data.mean_pixel, pooling=cfg.pooling,
+                                kernel_layout=cfg.kernel_layout), data.sha256
+    model, sha256 = models[key]
+    model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
+    return model, sha256
 
 
 def settle_config(cfg, given=None):

@@ -2,9 +2,11 @@
 
 The file is read with `scipy.io.loadmat` and checked by nst.weights.matconvnet (`read_vgg_weights`, re-exported here);
 both MatConvNet layouts are accepted. A conv struct holds W (3, 3, C_in, C_out) and b (C_out, 1), single.
+MatConvNet's VGG-16 file (`imagenet-vgg-verydeep-16.mat`) loads the same way: the network is the file's.
 
 The network is the homework's: conv (stride 1, SAME) + bias, ReLU, 2x2 stride-2 SAME average pooling. Layer
-keys: `conv1_1` ... `conv5_4` are post-ReLU activations, `avgpool1` ... `avgpool5` the pooled ones.
+keys: `conv1_1` ... `conv5_4` (VGG-16: ... `conv5_3`) are post-ReLU activations, `avgpool1` ... `avgpool5` the
+pooled ones.
 """
 
 import dataclasses
@@ -12,21 +14,17 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from nst.config import KERNEL_LAYOUTS, POOLINGS  # noqa: F401 - the choices, here too
 from nst.errors import NstError
-from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES, read_vgg_weights  # noqa: F401 - the loader's names, here too
-
-LAYER_ORDER = tuple(
-    name for block, n in CONV_BLOCKS for name in [f"conv{block}_{i}" for i in range(1, n + 1)] + [f"avgpool{block}"]
-)
-POOLINGS = ("avg", "max")
-KERNEL_LAYOUTS = ("stored", "transposed")
+from nst.weights.matconvnet import (CONV_BLOCKS, CONV_NAMES, LAYER_ORDER, layer_order,  # noqa: F401 - the loader's
+                                    network_of, read_vgg_weights)
 
 
 @dataclasses.dataclass(frozen=True)
-class VGG19:
-    """VGG-19 conv weights as TF constants. `model(image, layers)` returns the activations dict.
+class VGG:
+    """VGG-19 (or VGG-16) conv weights as TF constants. `model(image, layers)` returns the activations dict.
 
-    weights: conv name -> (W (3, 3, C_in, C_out), b (C_out,)) tf.constant float32.
+    weights: conv name -> (W (3, 3, C_in, C_out), b (C_out,)) tf.constant float32, in the network's order.
     mean_pixel: (3,) the file's average RGB pixel (for information: the homework subtracts its fixed MEANS).
     pooling: "avg" (the homework's) or "max".
     """
@@ -43,17 +41,33 @@ class VGG19:
         """
         return vgg_activations(self, image, layers)
 
+    @property
+    def network(self):
+        """"VGG-19" or "VGG-16": the network of the weights file."""
+        return network_of(self.weights) or f"a VGG with {len(self.weights)} conv layers"
+
+    @property
+    def layer_order(self):
+        return layer_order(self.weights)
+
+    def check_layers(self, layers):
+        """NstError (one line) naming the layers the network has when one of `layers` is not among them."""
+        unknown = sorted(set(layers).difference(self.layer_order))
+        if unknown:
+            known = [name for name in unknown if name in LAYER_ORDER]
+            what = f"the {self.network} of this weights file has no layer" if known else "unknown VGG layer name"
+            raise NstError(f"{what}(s) {', '.join(unknown)}: it has {', '.join(self.layer_order)}")
+
 
 def vgg_activations(model, image, layers=None):
-    """See VGG19.__call__. Computes conv/ReLU/pool only as deep as the deepest requested layer."""
-    wanted = set(LAYER_ORDER if layers is None else layers)
-    unknown = wanted.difference(LAYER_ORDER)
-    if unknown:
-        raise NstError(f"unknown VGG-19 layer name(s) {sorted(unknown)}: choose from {', '.join(LAYER_ORDER)}")
-    deepest = max(LAYER_ORDER.index(name) for name in wanted)
+    """See VGG.__call__. Computes conv/ReLU/pool only as deep as the deepest requested layer."""
+    order = model.layer_order
+    wanted = set(order if layers is None else layers)
+    model.check_layers(wanted)
+    deepest = max(order.index(name) for name in wanted)
     out = {}
     x = image
-    for name in LAYER_ORDER[: deepest + 1]:
+    for name in order[: deepest + 1]:
         if name.startswith("conv"):
             W, b = model.weights[name]
             x = tf.nn.relu(tf.nn.bias_add(conv2d_same(x, tf.cast(W, x.dtype)), tf.cast(b, x.dtype)))
@@ -72,8 +86,8 @@ def conv2d_same(x, W):
     channel axes swapped: dx = conv2d(dy, W[::-1, ::-1].transpose(0, 1, 3, 2)), the same sum as TF's
     Conv2DBackpropInput (exact for stride 1, SAME, odd k), but TF's forward conv kernel runs faster on CPUs
     without native bf16: on an AVX2-only EPYC a step 1.35x faster in float32, and each backward conv 20-30x
-    faster in bfloat16; on an EPYC with avx512_bf16 it is level with TF's own (BENCHMARKS.md, "Hardware-dependent
-    choices"), so it is used everywhere. W is a constant: no gradient for it.
+    faster in bfloat16; on an EPYC with avx512_bf16 it is level with TF's own (docs/benchmarks/choices.md), so it
+    is used everywhere. W is a constant: no gradient for it.
     """
 
     @tf.custom_gradient
@@ -88,7 +102,7 @@ def conv2d_same(x, W):
 
 
 def load_vgg_model(path, pooling="avg", kernel_layout="stored"):
-    """The homework's load_vgg_model: VGG-19 from a MatConvNet .mat file as TF constants.
+    """The homework's load_vgg_model: VGG-19 (or VGG-16) from a MatConvNet .mat file as TF constants.
 
     pooling: "avg" (the homework's) or "max". kernel_layout: "stored" uses W as stored, (3, 3, C_in, C_out)
     read as (H, W, in, out) like the homework; "transposed" swaps the two spatial axes (MatConvNet documents
@@ -100,7 +114,7 @@ def load_vgg_model(path, pooling="avg", kernel_layout="stored"):
 
 
 def build_vgg(arrays, mean_pixel, pooling="avg", kernel_layout="stored"):
-    """VGG19 from read_vgg_weights' arrays ({conv name: (W, b)}, mean pixel): TF constants, kernels as stored
+    """VGG from read_vgg_weights' arrays ({conv name: (W, b)}, mean pixel): TF constants, kernels as stored
     or with the two spatial axes swapped (see load_vgg_model)."""
     _check_choices(pooling, kernel_layout)
     weights = {}
@@ -108,7 +122,7 @@ def build_vgg(arrays, mean_pixel, pooling="avg", kernel_layout="stored"):
         if kernel_layout == "transposed":
             W = np.ascontiguousarray(W.transpose(1, 0, 2, 3))
         weights[name] = (tf.constant(W), tf.constant(b))
-    return VGG19(weights=weights, mean_pixel=mean_pixel, pooling=pooling)
+    return VGG(weights=weights, mean_pixel=mean_pixel, pooling=pooling)
 
 
 def _check_choices(pooling, kernel_layout):

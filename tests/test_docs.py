@@ -27,7 +27,8 @@ from nst.weights.testnet import write_test_vgg
 
 REPO = PACKAGE_ROOT
 PAGES = sorted((REPO / "docs").glob("*.md"))
-DOCUMENTS = [REPO / "README.md", *PAGES]
+BENCHMARK_PAGES = [REPO / "BENCHMARKS.md", *sorted((REPO / "docs" / "benchmarks").glob("*.md"))]
+DOCUMENTS = [REPO / "README.md", *PAGES, *BENCHMARK_PAGES]
 NOT_COPIED = {".git", ".venv", "venv", "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".hypothesis"}
 EMPTIED = {"output", "pretrained-model"}  # a user's runs and the real weights (510 MB) stay behind
 
@@ -189,6 +190,8 @@ def test_every_docs_page_is_linked_from_readme():
     linked = {target for target, _ in relative_links(REPO / "README.md")}
     assert PAGES, "docs/ has no pages"
     assert [page.name for page in PAGES if page.resolve() not in linked] == []
+    benchmarks = {target for target, _ in relative_links(REPO / "BENCHMARKS.md")}
+    assert [page.name for page in BENCHMARK_PAGES[1:] if page.resolve() not in benchmarks] == []
 
 
 @pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))

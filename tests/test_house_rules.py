@@ -101,7 +101,7 @@ def test_cycles_are_found_in_a_made_up_graph():
 def test_the_import_graph_is_read_from_the_code():
     graph = import_graph()
     assert "nst.config" in graph["nst.cli"] and "nst.transfer" in graph["nst.cli"]  # the second inside main()
-    assert "nst.vgg" in graph["nst.config"]  # inside check_options()
+    assert "nst.weights.matconvnet" in graph["nst.config"]  # inside check_options()
     assert "nst" in graph["nst.report"]  # `import nst` for its version
     assert graph["nst.errors"] == set()
 

@@ -141,3 +141,23 @@ def test_every_output_goes_through_atomic_path():
             if not atomic:
                 offenders.append(f"{path.name}:{node.lineno} {ast.unparse(node.func)}")
     assert offenders == []
+
+
+def test_atomic_writes_get_an_ordinary_file_mode(tmp_path):
+    """A file written atomically is readable by others as any file the user writes (the umask's mode), not left
+    private like the temp file it started as (mkstemp's 0600): a teacher's grades.csv, a run's images."""
+    import os
+
+    from nst.files import atomic_path, write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "grades.csv", "a,b\n")
+        with atomic_path(tmp_path / "image.png") as tmp:
+            tmp.write_bytes(b"png")
+        os.umask(0o077)
+        write_text_atomic(tmp_path / "private.txt", "x")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    assert modes == {"grades.csv": 0o644, "image.png": 0o644, "private.txt": 0o600}

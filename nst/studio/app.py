@@ -1,32 +1,43 @@
 """`nst studio`: a local web page to paint a portrait and watch it happen (Starlette app served by uvicorn).
 
-One static page (`page.html`, vanilla JS) talks to a small JSON API; every run is the CLI itself in a child
-process (nst/studio/runs.py). No external resources, no telemetry: it works offline.
+One static page (`page.html`, its script `page.js` and style `page.css`: no inline script) talks to a small JSON
+API; every run is the CLI itself, painted by the studio's painter process (nst.studio.painter) in a folder of its
+own (nst.studio.runs). Who may use it and how much: nst.studio.guard. No external resources, no telemetry: it
+works offline.
 """
 
 import argparse
 import contextlib
+import os
+import socket
 import sys
 from pathlib import Path
 
 from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
 from nst.errors import NstError
+from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
 DEFAULTS = Config()
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-PAGE = Path(__file__).with_name("page.html")
+HERE = Path(__file__).parent
+STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
+PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SHIPPED_IMAGES = PACKAGE_ROOT / "images"
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog="nst studio",
-        description="A local web page to paint your portrait and watch it happen. Every run is `python -m nst` "
-        "in its own folder under OUTPUT_DIR/studio/; one run at a time.")
+        description="A local web page to paint your portrait and watch it happen. Every run is the CLI's, in its "
+        "own folder under OUTPUT_DIR/studio/; one run at a time. Open the address it prints: it holds the "
+        "studio's token, without which the studio answers nothing.")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s, this machine only; anything else exposes "
-                   "the studio, which has no login, to the network)")
-    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s)")
+                   "the studio to the network, where its token is what keeps others out)")
+    p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s; 0: any free port)")
+    p.add_argument("--token", default=None,
+                   help="the token the address carries (default: a new random one at each start); 8 or more "
+                   "letters, digits or . _ ~ -")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
                    help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; the first run downloads it "
                    "when missing)")
@@ -36,6 +47,8 @@ def build_parser():
                    help="never download the weights; runs fail with instructions if they are missing")
     p.add_argument("--max-pixels", type=int, default=DEFAULTS.max_pixels, metavar="N",
                    help="refuse uploads with more than N pixels, as the CLI does (default: %(default)s)")
+    p.add_argument("--max-upload-mb", type=float, default=MAX_BODY / 1e6, metavar="MB",
+                   help="refuse requests larger than MB megabytes, both images together (default: %(default)g)")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
@@ -72,36 +85,44 @@ def check_weights(studio):
         ensure_weights(path, allow_download=False, progress=False)
 
 
-async def read_input(form, role, shipped):
-    """(file name, bytes) of the content or style image: the upload `<role>_file` if one was given, else the
-    shipped image named by `<role>_choice`."""
-    upload = form.get(f"{role}_file")
-    if upload is not None and getattr(upload, "filename", None):
-        return upload.filename, await upload.read()
-    choice = str(form.get(f"{role}_choice") or "")
-    if choice not in shipped:
-        raise NstError(f"choose a {role} image or upload one (unknown choice {choice!r})")
-    return choice, shipped[choice].read_bytes()
+def file_chunks(fd, size, chunk=1 << 16):
+    """The first `size` bytes of the open file `fd`, in chunks; the file is closed at the end."""
+    with os.fdopen(fd, "rb") as f:
+        while size > 0 and (data := f.read(min(chunk, size))):
+            size -= len(data)
+            yield data
 
 
 def make_app(studio):
-    """The Starlette app: the page, the JSON API and the runs' files."""
+    """The Starlette app: the page, the JSON API and the runs' files (behind nst.studio.guard: see make_server)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
-    from starlette.responses import FileResponse, HTMLResponse, JSONResponse
+    from starlette.exceptions import HTTPException
+    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
     from nst.studio import runs
+    from nst.studio.guard import BodyTooLarge
 
     def error(exc, status=400):
-        return JSONResponse({"error": str(exc)}, status_code=status)
+        return JSONResponse({"error": str(exc)}, status_code=status, headers={"Cache-Control": "no-store"})
+
+    def answer(data):
+        return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
     async def page(request):
-        return HTMLResponse(PAGE.read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
+        return FileResponse(HERE / "page.html", media_type="text/html; charset=utf-8",
+                            headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
+
+    async def static(request):
+        name = request.path_params["file"]
+        if name not in STATIC:
+            return error(NstError(f"no file {name[:80]!r}"), 404)
+        return Response((HERE / name).read_bytes(), media_type=STATIC[name], headers={"Cache-Control": "no-store"})
 
     async def info(request):
-        active = runs.running(studio)
-        return JSONResponse({
+        active = await run_in_threadpool(runs.running, studio)
+        return answer({
             "images": list(shipped_images()),
             "default_content": DEMO_CONTENT.name, "default_style": DEMO_STYLE.name,
             "defaults": runs.DEFAULT_SETTINGS, "weights_note": weights_note(studio),
@@ -110,63 +131,72 @@ def make_app(studio):
         })
 
     async def list_runs(request):
-        return JSONResponse({"runs": await run_in_threadpool(runs.gallery, studio),
-                             "running": (runs.running(studio) or Path("")).name or None})
+        return answer({"runs": await run_in_threadpool(runs.gallery, studio)})
 
     async def start(request):
         try:
             async with request.form(max_files=2, max_fields=40) as form:
+                settings, seed_drawn = runs.parse_settings(form)
+                check_weights(studio)
                 shipped = shipped_images()
-                settings = runs.parse_settings(form)
-                content = await read_input(form, "content", shipped)
-                style = await read_input(form, "style", shipped)
-            check_weights(studio)
-            name = await run_in_threadpool(runs.start_run, studio, content, style, settings)
+                sources = {role: runs.input_source(studio, role, form.get(f"{role}_file"),
+                                                   form.get(f"{role}_choice"), shipped) for role in runs.ROLES}
+                name = await run_in_threadpool(runs.start_run, studio, sources, settings, seed_drawn)
         except NstError as exc:
             return error(exc, 409 if isinstance(exc, runs.Busy) else 400)
-        return JSONResponse({"name": name})
+        return answer({"name": name})
 
     async def status(request):
         try:
-            return JSONResponse(await run_in_threadpool(runs.run_status, studio, request.path_params["name"]))
+            return answer(await run_in_threadpool(runs.run_status, studio, request.path_params["name"]))
         except NstError as exc:
             return error(exc, 404)
 
     async def stop(request):
-        name = runs.stop_child(studio)
-        if name != request.path_params["name"]:
-            return error(NstError(f"the run {request.path_params['name']} is not painting"), 409)
-        return JSONResponse({"name": name})
+        try:
+            name = await run_in_threadpool(runs.stop_run, studio, request.path_params["name"])
+        except NstError as exc:
+            return error(exc, 409 if isinstance(exc, runs.NotPainting) else 404)
+        return answer({"name": name})
 
     async def resume(request):
         try:
             name = await run_in_threadpool(runs.resume_run, studio, request.path_params["name"])
         except NstError as exc:
             return error(exc, 409)
-        return JSONResponse({"name": name})
+        return answer({"name": name})
 
     async def shipped_image(request):
         path = shipped_images().get(request.path_params["file"])
         return FileResponse(path) if path else error(NstError("no such shipped image"), 404)
 
     async def run_file(request):
+        name = request.path_params["file"]
         try:
-            folder = runs.run_folder(studio, request.path_params["name"])
+            fd, size, content_type, download = runs.open_run_file(studio, request.path_params["name"], name)
         except NstError as exc:
             return error(exc, 404)
-        wanted = request.path_params["file"]
-        path = folder / wanted
-        if "/" in wanted or wanted.startswith(".") or not path.is_file():
-            return error(NstError(f"no file {wanted!r} in run {folder.name}"), 404)
-        return FileResponse(path, headers={"Cache-Control": "no-store"})
+        headers = {"Content-Length": str(size), "Cache-Control": "no-store"}
+        if download:
+            headers["Content-Disposition"] = f'attachment; filename="{name}"'
+        return StreamingResponse(file_chunks(fd, size), media_type=content_type, headers=headers)
+
+    async def http_error(request, exc):  # also the multipart parser's errors: JSON, as the page expects
+        return error(exc.detail, exc.status_code)
+
+    async def body_too_large(request, exc):
+        return error(exc, 413)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        with studio.lock:
+            runs.ensure_painter(studio)  # warm by the first Start
         yield
-        await run_in_threadpool(runs.stop_child, studio, 60)  # server stops: the run saves its state first
+        await run_in_threadpool(runs.stop_painter, studio)  # the run in progress saves its state first
 
-    return Starlette(lifespan=lifespan, routes=[
+    routes = [
         Route("/", page),
+        Route("/static/{file}", static),
         Route("/api/info", info),
         Route("/api/runs", list_runs),
         Route("/api/runs", start, methods=["POST"]),
@@ -175,7 +205,9 @@ def make_app(studio):
         Route("/api/runs/{name}/resume", resume, methods=["POST"]),
         Route("/runs/{name}/{file}", run_file),
         Route("/images/{file}", shipped_image),
-    ])
+    ]
+    return Starlette(lifespan=lifespan, routes=routes,
+                     exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large})
 
 
 def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, download=True,
@@ -186,42 +218,65 @@ def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, downlo
                   max_pixels=max_pixels)
 
 
-def make_server(studio, host="127.0.0.1", port=7860):
-    """A uvicorn.Server for the app (quiet: warnings only, no access log). `.run()` serves until Ctrl-C or
-    until `.should_exit` is set (tests run it in a thread)."""
+def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY):
+    """A uvicorn.Server for the app behind its guard (quiet: warnings only, no access log). `.run()` serves until
+    Ctrl-C or until `.should_exit` is set (tests run it in a thread); `.run(sockets=[listen(...)])` on a socket
+    bound beforehand."""
     import uvicorn
 
-    config = uvicorn.Config(make_app(studio), host=host, port=port, log_level="warning", access_log=False,
-                            server_header=False, date_header=False)
+    config = uvicorn.Config(guard(make_app(studio), token, host, max_body), host=host, port=port,
+                            log_level="warning", access_log=False, server_header=False, date_header=False,
+                            lifespan="on")
     return uvicorn.Server(config)
 
 
+def listen(host, port):
+    """A TCP socket listening on host:port (port 0: any free one); NstError (one line) when it cannot be."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn takes them
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or type(exc).__name__
+        raise NstError(f"could not listen on {url_host(host)}:{port} ({reason}): pass another --port") from None
+    return sock
+
+
 def studio_main(argv=None):
-    """`nst studio [--host H] [--port P] [--weights F] [--output-dir D]`: serve the page until Ctrl-C."""
+    """`nst studio [--host H] [--port P] [--token T] ...`: serve the page until Ctrl-C."""
     args = build_parser().parse_args(argv)
     from nst.console import run_command
 
     def run():
-        if not 0 < args.port < 65536:
-            raise NstError(f"--port must be between 1 and 65535, got {args.port}")
+        if not 0 <= args.port < 65536:
+            raise NstError(f"--port must be between 0 and 65535, got {args.port}")
         if args.max_pixels is not None and args.max_pixels < 4:
             raise NstError(f"--max-pixels must be a whole number of at least 4 (2x2 pixels), got {args.max_pixels}")
+        if not args.max_upload_mb > 0 or args.max_upload_mb == float("inf"):
+            raise NstError(f"--max-upload-mb must be a positive number, got {args.max_upload_mb}")
+        token = check_token(args.token) if args.token is not None else new_token()
+        host = args.host.strip("[]")
         studio = make_studio(args.output_dir, args.weights, args.download, args.max_pixels)
-        if args.host not in LOCAL_HOSTS:
-            print(f"nst studio: warning: --host {args.host} makes the studio reachable from other machines; it "
-                  "has no login, so anyone who reaches it can start runs and see every run", file=sys.stderr)
-        server = make_server(studio, args.host, args.port)
-        shown = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"nst studio: http://{shown}:{args.port}/  (runs go to {studio.runs_dir}; Ctrl-C stops)", flush=True)
+        if url_host(host) not in LOCAL_NAMES:
+            print(f"nst studio: warning: --host {args.host} makes the studio reachable from other machines: its "
+                  "token is what keeps others out, so anyone with the address below can start runs and see every "
+                  "run and its uploads; share it only with people you trust", file=sys.stderr)
+        sock = listen(host, args.port)
+        port = sock.getsockname()[1]
+        server = make_server(studio, token, host, port, int(args.max_upload_mb * 1e6))
+        print(f"nst studio: http://{url_host(host)}:{port}/?token={token}  (runs go to {studio.runs_dir}; "
+              "Ctrl-C stops)", flush=True)
         try:
-            server.run()
-        except SystemExit:  # uvicorn exits when it cannot bind
+            server.run(sockets=[sock])
+        except SystemExit:  # uvicorn exits when its start-up fails
             pass
         except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down (and stopped the run)
             print("nst studio: stopped; a run that was painting is saved and can be resumed from the page",
                   file=sys.stderr)
             return 130
         if not server.started:
-            raise NstError(f"could not listen on {args.host}:{args.port} (in use?): pass another --port")
+            raise NstError(f"could not serve on {url_host(host)}:{port}")
 
     return run_command(run, debug=args.debug, tensorflow=False)

@@ -9,7 +9,8 @@ MD5 and SHA-256 (in a thread, while loadmat runs) and writes OUT, an .npz withou
     sha256, md5          () str     its digests
     layout               () str     "new" or "old" MatConvNet layout
     mean_pixel           (3,)       float32
-    conv1_1.W, ...       float32    W (3, 3, C_in, C_out) and b (C_out,) of conv1_1 ... conv5_4, as loadmat gave them
+    conv1_1.W, ...       float32    W (3, 3, C_in, C_out) and b (C_out,) of each conv layer (conv1_1 ... conv5_4 of
+                                    VGG-19, or conv1_1 ... conv5_3 of VGG-16), as loadmat gave them
 
 scipy's C code can crash the process (a segmentation fault) on some damaged files; in the child that is a
 signal the parent turns into the usual one-line error. OUT is a temp file beside `<weights>.cache.npz`, renamed
@@ -37,7 +38,7 @@ import numpy as np
 
 import nst
 from nst.errors import NstError
-from nst.weights.matconvnet import CONV_NAMES, conv_weights_from_mat, file_layout, loadmat_checked
+from nst.weights.matconvnet import NETWORKS, conv_names, conv_weights_from_mat, file_layout, loadmat_checked
 
 CACHE_VERSION = 1
 CACHE_SUFFIX = ".cache.npz"
@@ -66,7 +67,7 @@ def cache_path(weights):
 
 
 def read_weights(path, cache=True):
-    """The conv weights, mean pixel and digests of MatConvNet VGG-19 file `path`, read once and safely.
+    """The conv weights, mean pixel and digests of MatConvNet VGG file `path` (VGG-19 or VGG-16), read once and safely.
 
     cache=True: from `<path>.cache.npz` when it matches the file (size, mtime); else read in a child process
     and the cache (re)written beside the file (or nothing kept where the folder cannot be written).
@@ -136,7 +137,8 @@ def _checked_cache(cache, weights, identity):
                 raise ValueError("the weights file has changed")
         weights_dict = {}
         c_in = 3
-        for name in CONV_NAMES:
+        network = "VGG-19" if "conv5_4.W" in data.files else "VGG-16"
+        for name in conv_names(NETWORKS[network]):
             W, b = data[f"{name}.W"], data[f"{name}.b"]
             if (W.dtype != np.float32 or b.dtype != np.float32 or W.ndim != 4 or W.shape[:3] != (3, 3, c_in)
                     or b.shape != (W.shape[3],) or not (np.all(np.isfinite(W)) and np.all(np.isfinite(b)))):

@@ -1,4 +1,4 @@
-"""`nst check-weights`: proves a VGG-19 weights file and tells which kernel layout its network was trained with.
+"""`nst check-weights`: proves a VGG-19 (or VGG-16) weights file and tells which kernel layout its network was trained with.
 
     nst check-weights [--weights FILE] [IMAGE ...]        (default: the default weights file, images/grace_hopper.jpg)
 
@@ -60,12 +60,15 @@ def advice(verdict):
 
 
 def describe_file(path, data):
-    """Lines about the file: path, size, digests, official or not, layout."""
+    """Lines about the file: path, size, digests, official or not, layout, network."""
+    from nst.weights.matconvnet import network_of
+
     what = official_file(data.md5, data.sha256)
     lines = [f"weights: {path}",
              f"  {Path(path).stat().st_size} bytes, MD5 {data.md5}, SHA-256 {data.sha256}",
-             f"  {what if what else 'not one of the two official files (a re-saved or converted copy may still be sound: the classification below tells)'}",
-             f"  layout: {LAYOUT_NAMES.get(data.layout, data.layout)}"]
+             f"  {what if what else 'not one of the two official VGG-19 files (a re-saved or converted copy may still be sound: the classification below tells)'}",
+             f"  layout: {LAYOUT_NAMES.get(data.layout, data.layout)}",
+             f"  network: {network_of(data.weights)}, {len(data.weights)} conv layers"]
     return lines
 
 

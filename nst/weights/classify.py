@@ -1,4 +1,4 @@
-"""The whole VGG-19 as it was trained, classifying a photo into the ImageNet classes.
+"""The whole VGG-19 (or VGG-16) as it was trained, classifying a photo into the ImageNet classes.
 
 The file's own preprocessing, the conv layers with max pooling, fc6-fc8 and the softmax (what `nst check-weights` runs, with the kernels as stored and transposed).
 
@@ -27,7 +27,6 @@ import tensorflow as tf
 from PIL import Image
 
 from nst.errors import NstError
-from nst.weights.matconvnet import CONV_BLOCKS, CONV_NAMES
 
 RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
               "nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
@@ -72,12 +71,12 @@ def class_probabilities(conv_weights, classifier, image, kernel_layout="stored")
         return tf.transpose(W, [1, 0, 2, 3]) if kernel_layout == "transposed" else W
 
     x = tf.constant(image, tf.float32)
-    names = iter(CONV_NAMES)
-    for _, n in CONV_BLOCKS:
-        for _ in range(n):
-            W, b = conv_weights[next(names)]
-            x = tf.nn.relu(tf.nn.conv2d(x, kernel(W), strides=1, padding="SAME") + b)
-        x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
+    names = list(conv_weights)  # VGG-19's or VGG-16's conv layers, in order
+    for k, name in enumerate(names):
+        W, b = conv_weights[name]
+        x = tf.nn.relu(tf.nn.conv2d(x, kernel(W), strides=1, padding="SAME") + b)
+        if k + 1 == len(names) or names[k + 1].split("_")[0] != name.split("_")[0]:  # the block's last conv
+            x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
     for k, (W, b) in enumerate(classifier.fc):
         W = kernel(W)
         if x.shape[1:3] != W.shape[:2] and k == 0:

@@ -1,4 +1,7 @@
-"""MatConvNet's VGG-19 `.mat` file, read with `scipy.io.loadmat` and checked (no TensorFlow here).
+"""MatConvNet's VGG-19 and VGG-16 `.mat` files, read with `scipy.io.loadmat` and checked (no TensorFlow here).
+
+The network is taken from the file's conv layer names: VGG-19 (`imagenet-vgg-verydeep-19.mat`, 16 conv layers,
+the homework's) or VGG-16 (`imagenet-vgg-verydeep-16.mat`, 13: blocks 3 to 5 have three convs, not four).
 
 Two MatConvNet layouts exist and both are accepted, by field names:
   new: top-level `layers` (1x43 cell of structs) and `meta` (`meta.normalization`, `meta.classes`);
@@ -22,11 +25,44 @@ import scipy.io
 
 from nst.errors import NstError
 
-# The convolutional part of VGG-19 in order: (block, convs in it); each block ends with a 2x2 pooling.
-CONV_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-CONV_NAMES = tuple(f"conv{block}_{i}" for block, n in CONV_BLOCKS for i in range(1, n + 1))
+# The convolutional part of each network in order: (block, convs in it); each block ends with a 2x2 pooling.
+NETWORKS = {"VGG-19": ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)), "VGG-16": ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))}
+CONV_BLOCKS = NETWORKS["VGG-19"]  # the homework's network
+
+
+def conv_names(blocks):
+    """The conv layer names of a network given by its blocks: conv1_1, conv1_2, conv2_1, ..."""
+    return tuple(f"conv{block}_{i}" for block, n in blocks for i in range(1, n + 1))
+
+
+CONV_NAMES = conv_names(CONV_BLOCKS)  # VGG-19's; VGG-16's are a subset of them
+
+
+def layer_order(conv_layer_names):
+    """Every layer key in order for a network's conv layers: each block's convs, then its avgpool."""
+    order = []
+    for name in conv_layer_names:
+        block = int(name.split("_")[0][len("conv"):])
+        if order and not order[-1].startswith(f"conv{block}_"):
+            order.append(f"avgpool{block - 1}")
+        order.append(name)
+    return tuple(order) + (f"avgpool{block}",)
+
+
+LAYER_ORDER = layer_order(CONV_NAMES)  # VGG-19's, the homework's; VGG-16's keys are a subset
 FC_NAMES = ("fc6", "fc7", "fc8")
-FIX = "use MatConvNet's imagenet-vgg-verydeep-19.mat"
+FIX = "use MatConvNet's imagenet-vgg-verydeep-19.mat (or imagenet-vgg-verydeep-16.mat)"
+
+
+def network_of(names):
+    """The network ("VGG-19" or "VGG-16") whose conv layers are `names` (an iterable, in order); None otherwise."""
+    names = tuple(names)
+    return next((net for net, blocks in NETWORKS.items() if conv_names(blocks) == names), None)
+
+
+def _network_expected(names):
+    """The network a file's conv layer names point to: VGG-19 when any of its fourth convs is there."""
+    return "VGG-19" if set(names) & {"conv3_4", "conv4_4", "conv5_4"} else "VGG-16"
 
 
 def _fields(struct):
@@ -95,9 +131,10 @@ def loadmat_checked(path):
 
 
 def read_vgg_weights(path):
-    """Read and check the conv weights of a MatConvNet VGG-19 file.
+    """Read and check the conv weights of a MatConvNet VGG-19 or VGG-16 file.
 
-    Returns ({conv name: (W float32 (3, 3, C_in, C_out), b float32 (C_out,))}, mean_pixel (3,)).
+    Returns ({conv name: (W float32 (3, 3, C_in, C_out), b float32 (C_out,))} in the network's order (16 layers
+    for VGG-19, 13 for VGG-16: network_of(its keys) names it), mean_pixel (3,)).
     Raises NstError with one line saying exactly what is wrong.
     """
     return conv_weights_from_mat(loadmat_checked(path), path)
@@ -157,14 +194,16 @@ def conv_weights_from_mat(mat, path):
     layers = _layer_fields(mat, path)
     convs = {name: fields for name, kind, fields in layers if kind == "conv" and name in CONV_NAMES}
     order = [name for name, kind, _ in layers if kind == "conv" and name in CONV_NAMES]
-    missing = [name for name in CONV_NAMES if name not in convs]
+    network = _network_expected(order)
+    names = conv_names(NETWORKS[network])
+    missing = [name for name in names if name not in convs]
     if missing:
-        raise NstError(f"weights file {path} lacks VGG-19 layer(s) {', '.join(missing)}: {FIX}")
-    if order != list(CONV_NAMES):
-        raise NstError(f"weights file {path} has the VGG-19 conv layers out of order ({', '.join(order)}): {FIX}")
+        raise NstError(f"weights file {path} lacks {network} layer(s) {', '.join(missing)}: {FIX}")
+    if order != list(names):
+        raise NstError(f"weights file {path} has the {network} conv layers out of order ({', '.join(order)}): {FIX}")
     out = {}
     c_in = 3
-    for name in CONV_NAMES:
+    for name in names:
         W, b = _float_pair(name, convs[name], path)
         if W.ndim != 4 or W.shape[:2] != (3, 3) or W.shape[2] != c_in or b.size != W.shape[3]:
             raise NstError(
@@ -248,7 +287,7 @@ def _class_descriptions(mat):
 def classifier_from_mat(mat, path, conv_weights):
     """The file's classifier (fc6-fc8, class names, normalization), or None when it has no fc layers at all.
 
-    conv_weights: read_vgg_weights' dict (fc6 must fit conv5_4's channels). NstError when the classifier is
+    conv_weights: read_vgg_weights' dict (fc6 must fit the last conv's channels). NstError when the classifier is
     there but unusable (a missing fc layer, wrong shapes, NaN, no class names, no normalization).
     """
     layers = _layer_fields(mat, path)
@@ -267,7 +306,7 @@ def classifier_from_mat(mat, path, conv_weights):
     except (ValueError, KeyError, TypeError) as exc:
         raise NstError(f"weights file {path} has no readable class names (classes.description: {exc}): {FIX}") from None
     h, w = (s // 32 for s in normalization.image_size)  # five 2x2 max poolings
-    c_in = conv_weights[CONV_NAMES[-1]][0].shape[3]
+    c_in = conv_weights[list(conv_weights)[-1]][0].shape[3]
     fc = []
     for name in FC_NAMES:
         W, b = _float_pair(name, fcs[name], path)

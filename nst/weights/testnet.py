@@ -1,4 +1,4 @@
-"""Write small VGG-19 files in MatConvNet's layout, with random weights, for tests, the notebook and benchmarks.
+"""Write small VGG-19 (or VGG-16) files in MatConvNet's layout, with random weights, for tests, notebooks, benchmarks.
 
 The real file cannot be downloaded everywhere (~510 MB); these files have the same structure (43 layers,
 the same names, types and struct fields, the classifier fc6-fc8 as convs, `meta.normalization` and
@@ -9,7 +9,7 @@ whole-network classifier and the whole pipeline run on them.
 import numpy as np
 import scipy.io
 
-from nst.weights.matconvnet import CONV_BLOCKS
+from nst.weights.matconvnet import NETWORKS
 
 SMALL_WIDTHS = (4, 6, 8, 8, 8)  # channels of blocks 1..5: tiny and fast
 REAL_WIDTHS = (64, 128, 256, 512, 512)  # the real VGG-19
@@ -57,8 +57,9 @@ def _pool(name, layout):
                    pad=np.zeros((1, 4)), precious=False, opts=np.empty((0, 0), object))
 
 
-def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_size=224):
-    """He-initialised random float32 ("single") weights: ([(W, b)] of conv1_1 ... conv5_4, [(W, b)] of fc6-fc8).
+def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_size=224, network="VGG-19"):
+    """He-initialised random float32 ("single") weights: ([(W, b)] of conv1_1 ... conv5_4 (VGG-16: conv5_3),
+    [(W, b)] of fc6-fc8).
 
     W (k, k, C_in, C_out), b (C_out, 1) as MatConvNet stores them; fc6 is a (image_size / 32)-square conv over the
     last pooled map (7x7 at 224), fc7 and fc8 are 1x1 (fc_width -> fc_width -> classes).
@@ -72,7 +73,7 @@ def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_si
 
     conv = []
     c_in = 3
-    for (block, n), width in zip(CONV_BLOCKS, widths):
+    for (block, n), width in zip(NETWORKS[network], widths):
         for _ in range(n):
             conv.append(weights(3, c_in, width))
             c_in = width
@@ -80,15 +81,18 @@ def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_si
     return conv, fc
 
 
-def network_layers(conv, fc, layout="new"):
-    """The 43 MatConvNet layer structs of VGG-19 holding the given weights (see random_weights for the shapes)."""
+def network_layers(conv, fc, layout="new", network="VGG-19"):
+    """The MatConvNet layer structs of VGG-19 (43) or VGG-16 (37) holding the given weights (see random_weights
+    for the shapes); fc empty: the conv layers and poolings alone (a file without a classifier)."""
     layers = []
     convs = iter(conv)
-    for block, n in CONV_BLOCKS:
+    for block, n in NETWORKS[network]:
         for i in range(1, n + 1):
             layers.append(_conv(f"conv{block}_{i}", *next(convs), layout))
             layers.append(_relu(f"relu{block}_{i}", layout))
         layers.append(_pool(f"pool{block}", layout))
+    if not fc:
+        return layers
     # The classifier, as MatConvNet stores it: conv layers named fc* (no padding), then a softmax.
     for k, (W, b) in zip((6, 7, 8), fc):
         layers.append(_conv(f"fc{k}", W, b, layout, pad=0))
@@ -99,9 +103,10 @@ def network_layers(conv, fc, layout="new"):
     return layers
 
 
-def vgg_layers(widths=SMALL_WIDTHS, seed=0, layout="new", fc_width=8, classes=10, image_size=224):
-    """The 43 MatConvNet layer structs of VGG-19 with He-initialised random float32 ("single") weights."""
-    return network_layers(*random_weights(widths, seed, fc_width, classes, image_size), layout=layout)
+def vgg_layers(widths=SMALL_WIDTHS, seed=0, layout="new", fc_width=8, classes=10, image_size=224, network="VGG-19"):
+    """The MatConvNet layer structs of VGG-19 (or VGG-16) with He-initialised random float32 ("single") weights."""
+    return network_layers(*random_weights(widths, seed, fc_width, classes, image_size, network), layout=layout,
+                          network=network)
 
 
 def class_descriptions(classes):
@@ -121,8 +126,9 @@ def _fc8_outputs(layers):
 
 
 def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None, image_size=224, descriptions=None,
-                   compress=False):
-    """Write a VGG-19 .mat file in MatConvNet's `layout` ("new" or "old") to `path`; returns `path`.
+                   compress=False, network="VGG-19"):
+    """Write a VGG-19 (or VGG-16: network="VGG-16") .mat file in MatConvNet's `layout` ("new" or "old") to `path`;
+    returns `path`.
 
     widths: channels of conv blocks 1..5 (REAL_WIDTHS for the real network's size).
     layers: an explicit list of layer structs (for tests that damage the file, or planted weights); default
@@ -134,7 +140,7 @@ def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None,
     save -v7 does (the real 510 MB file is compressed; loadmat then spends most of its time decompressing).
     """
     if layers is None:
-        layers = vgg_layers(widths, seed=seed, layout=layout, image_size=image_size)
+        layers = vgg_layers(widths, seed=seed, layout=layout, image_size=image_size, network=network)
     if descriptions is None:
         descriptions = class_descriptions(_fc8_outputs(layers) or 1)
     names = _cell(*[f"n{i:08d}" for i in range(len(descriptions))])

@@ -89,9 +89,10 @@ def test_output_on_a_generated_file_matches_numpy(files, capsys):
     code, lines, err = run(capsys, "--weights", path, "--no-download", photo)
     assert code == 0 and err == ""
     assert lines[0] == f"weights: {path}"
-    assert lines[1].startswith(f"  {path.stat().st_size} bytes, MD5 ") and "not one of the two official files" in lines[2]
+    assert lines[1].startswith(f"  {path.stat().st_size} bytes, MD5 ") and "not one of the two official VGG-19 files" in lines[2]
     assert lines[3] == "  layout: MatConvNet's current layout (layers + meta)"
-    assert lines[4].startswith("  classifier: fc6 7x7x8 -> 8, fc7 1x1x8 -> 8, fc8 1x1x8 -> 10 classes; input 224x224")
+    assert lines[4] == "  network: VGG-19, 16 conv layers"
+    assert lines[5].startswith("  classifier: fc6 7x7x8 -> 8, fc7 1x1x8 -> 8, fc8 1x1x8 -> 10 classes; input 224x224")
     mat = scipy.io.loadmat(str(path))
     weights, _ = conv_weights_from_mat(mat, path)
     classifier = classifier_from_mat(mat, path, weights)

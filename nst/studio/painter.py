@@ -1,0 +1,245 @@
+"""The painter: the studio's one child process, which paints every run and stays warm between runs.
+
+`python -m nst.studio.painter [WEIGHTS]` imports TensorFlow and builds the network from WEIGHTS once, then paints
+the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder": DIR, "argv": [...]}, one at a
+time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.cli.main) in
+this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is kept for the next run
+(nst.transfer.load_model). The painter answers on its stdout, one JSON line per run: {"ended": ID, "code": exit
+code}.
+
+What holds, even when the server crashes:
+- One painter per run folder: the painter holds a POSIX lock on DIR/.painter.lock while it paints there. A server
+  started later asks the kernel who holds it (lock_holder): that run shows as painting, Stop reaches it, Start
+  waits for it.
+- The painter ends with its server: its stdin is a pipe from the server, which ends when the server exits or is
+  killed; the painter then stops its run as Ctrl-C does (the CLI saves the image, costs and checkpoint) and exits.
+- Stop is the CLI's own interrupt (SIGINT), sent only while the run it names paints; a SIGINT that arrives between
+  runs is ignored.
+"""
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import queue
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import traceback
+from pathlib import Path
+
+LOCK_FILE = ".painter.lock"
+STDOUT, STDERR = "stdout.txt", "stderr.txt"
+FLOCK = "@hhqqi"  # Linux's struct flock: l_type, l_whence, l_start, l_len, l_pid (padded to 32 bytes)
+FLOCK_SIZE = 32
+
+
+# --- the server's side ---------------------------------------------------------------------------------------
+
+def start_painter(weights):
+    """Start the painter (it warms up in the background); a Popen whose stdin takes runs and stdout gives reports.
+
+    Its own session: Ctrl-C in the server's terminal reaches only the server, which stops the run itself."""
+    import nst
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    package_parent = str(Path(nst.__file__).resolve().parent.parent)  # this nst, importable in the child
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    return subprocess.Popen([sys.executable, "-m", "nst.studio.painter", str(weights)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, bufsize=1, env=env, start_new_session=True)
+
+
+def send(process, **message):
+    """One message to the painter: run=ID, folder=DIR, argv=[...] (paint DIR with the CLI's arguments), or stop=ID.
+    OSError when the painter is gone."""
+    process.stdin.write(json.dumps(message, default=str) + "\n")
+    process.stdin.flush()
+
+
+def reports(process):
+    """The painter's reports (dicts), until it exits."""
+    for line in process.stdout:
+        try:
+            yield json.loads(line)
+        except ValueError:
+            continue
+
+
+def lock_holder(folder):
+    """The pid of the process that holds `folder`'s painter lock (a painter painting there), else None."""
+    try:
+        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        query = struct.pack(FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0).ljust(FLOCK_SIZE, b"\0")
+        kind, _, _, _, pid = struct.unpack_from(FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, query))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+
+
+# --- the painter's side --------------------------------------------------------------------------------------
+
+def take_lock(folder):
+    """Lock `folder`'s painter lock file; its fd (closing it releases the lock), or None when another holds it."""
+    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def run_output(folder):
+    """File descriptors 1 and 2 (print, tqdm, TensorFlow's C++ logs) appended to the run's stdout.txt / stderr.txt."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+    files = [os.open(Path(folder) / name, flags, 0o644) for name in (STDOUT, STDERR)]
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        for fd, target in zip(files, (1, 2)):
+            os.dup2(fd, target)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, target in zip(saved, (1, 2)):
+            os.dup2(fd, target)
+        for fd in saved + files:
+            os.close(fd)
+
+
+@dataclasses.dataclass
+class Painting:
+    """What the painter's main loop and the thread reading the server's messages share."""
+
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    run: int | None = None  # the ID of the run being painted
+    cancelled: set = dataclasses.field(default_factory=set)  # runs stopped before they began
+    server_gone: bool = False
+
+
+def paint(job, models):
+    """Paint one run: lock its folder, run the CLI with its output in the folder; returns the exit code."""
+    from nst.cli import main as cli_main
+
+    folder = Path(job["folder"])
+    lock = take_lock(folder)
+    try:
+        with run_output(folder):
+            if lock is None:
+                print(f"nst: error: another painter is painting in {folder}", file=sys.stderr)
+                return 2
+            try:
+                return cli_main(job["argv"], models=models)
+            except SystemExit as exc:  # argparse: the message is on stderr already
+                return exc.code if isinstance(exc.code, int) else 2
+            except Exception:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
+                traceback.print_exc()
+                return 1
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def paint_unless_stopped(job, models, state):
+    """Paint `job` unless it was stopped before it began (or the server is gone); its exit code. A SIGINT that
+    lands after the CLI has returned ends here too."""
+    try:
+        try:
+            with state.lock:
+                begin = not state.server_gone and job["run"] not in state.cancelled
+                state.run = job["run"] if begin else None
+            if begin:
+                return paint(job, models)
+            with open(Path(job["folder"]) / STDERR, "a") as err:
+                err.write("nst: interrupted before the first step; nothing was saved\n")
+            return 130
+        finally:
+            state.run = None
+    except KeyboardInterrupt:
+        state.run = None
+        return 130
+
+
+def read_messages(runs, state):
+    """Thread: the server's runs into `runs`; a stop sends SIGINT while its run paints, else cancels it. At the
+    end of input the server is gone: a run in progress is stopped as Ctrl-C does (it saves its state) and the main
+    loop told to end; with none, the painter exits at once."""
+    for line in sys.stdin:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        if "stop" not in message:
+            runs.put(message)
+            continue
+        with state.lock:
+            if state.run == message["stop"]:
+                os.kill(os.getpid(), signal.SIGINT)
+            else:
+                state.cancelled.add(message["stop"])
+    with state.lock:
+        state.server_gone = True
+        if state.run is None:
+            os._exit(0)  # warming up or idle: nothing to save
+        os.kill(os.getpid(), signal.SIGINT)
+    runs.put(None)
+
+
+def warm_up(weights, models):
+    """Import TensorFlow and build the network from `weights` (when the file is there) into `models`."""
+    from nst.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from nst.config import Config
+    from nst.errors import NstError
+    from nst.transfer import load_model
+
+    if weights and Path(weights).is_file():
+        with contextlib.suppress(NstError):  # a bad file: the first run says so, in its folder
+            load_model(Path(weights), Config(weights=Path(weights)), models)
+
+
+def main(argv=None):
+    """The painter's loop (see the module docstring)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    channel = os.fdopen(os.dup(1), "w", buffering=1)  # the reports; fd 1 itself goes to the runs' stdout.txt
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+
+    def answer(**report):
+        with contextlib.suppress(OSError):  # the server is gone: nobody to tell
+            channel.write(json.dumps(report) + "\n")
+
+    state = Painting()
+
+    def on_sigint(signum, frame):
+        """Stop: the CLI's interrupt while a run paints (the CLI's loop has handlers of its own); else ignored."""
+        if state.run is not None:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    runs = queue.SimpleQueue()
+    threading.Thread(target=read_messages, args=(runs, state), daemon=True).start()
+    models = {}
+    warm_up(argv[0] if argv else None, models)
+    while (job := runs.get()) is not None:
+        answer(ended=job["run"], code=paint_unless_stopped(job, models, state))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # the run's files are written; TensorFlow's slow teardown would only delay the exit
+
+
+if __name__ == "__main__":
+    main()

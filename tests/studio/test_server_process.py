@@ -1,0 +1,204 @@
+"""`nst studio` as the process a user starts: its peak memory (VmHWM) under the worst requests within its limits, and
+its painter across a crash (the server SIGKILLed mid-run, a new server started on the same folder)."""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.studio.browsing import api, children, process_state, shipped_run
+
+
+def start_server(output, weights, token, *flags):
+    """A real `nst studio --port 0` process; returns (process, port) once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(weights),
+                                "--output-dir", str(output), "--token", token, *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    match = re.match(r"nst studio: http://127\.0\.0\.1:(\d+)/\?token=", line)
+    assert match, (line, process.stderr.read() if process.poll() is not None else "")
+    return process, int(match.group(1))
+
+
+def painter_of(server, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not children(server.pid):
+        assert time.monotonic() < deadline, "the server started no painter"
+        time.sleep(0.01)
+    return children(server.pid)[0]
+
+
+def peak_rss_mb(pid):
+    """VmHWM of process `pid` in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def gone(pid, timeout=60):
+    deadline = time.monotonic() + timeout
+    while process_state(pid) not in ("", "Z"):
+        assert time.monotonic() < deadline, f"process {pid} is still alive"
+        time.sleep(0.02)
+    return True
+
+
+def uniform_png(width, height, rows=None):
+    """An RGBA PNG of width x height of one colour: a few hundred KB that decode to width*height*4 bytes (with
+    `rows`, only that many rows of pixel data: a header that promises more than the file holds)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(6), b"\0" + b"\x80\x40\x20\xff" * width
+    data = b"".join(compressor.compress(row) for _ in range(height if rows is None else rows)) + compressor.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+
+
+def raw_request(port, head, chunks=()):
+    """Send `head` (and body `chunks`, as far as the server reads them) on a raw socket; the status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        try:
+            sock.sendall(head)
+            for data in chunks:
+                sock.sendall(data)
+        except OSError:  # the server answered and closed while the body was still coming
+            pass
+        answer = b""
+        while b"\r\n" not in answer:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
+class Server(NamedTuple):
+    process: subprocess.Popen
+    port: int
+    token: str
+    output: Path
+    idle_mb: float  # its peak RSS once it has answered a first request
+
+
+@pytest.fixture(scope="module")
+def server(small_vgg, tmp_path_factory):
+    """One real `nst studio` process for this module (its painter warming up meanwhile); killed at the end."""
+    output, token = tmp_path_factory.mktemp("server-process"), "server-process-token"
+    process, port = start_server(output, small_vgg, token)
+    assert api(port, token, "GET", "/api/info")[0] == 200
+    yield Server(process, port, token, output, peak_rss_mb(process.pid))
+    painter = children(process.pid) if process.poll() is None else []
+    process.kill()
+    process.wait()
+    for pid in painter:
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_the_worst_requests_within_the_limits_keep_the_server_s_memory_bounded(server):
+    port, token = server.port, server.token
+    # A body above the cap (50 MB): refused from its Content-Length, or as it comes when it has none.
+    head = (f"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n")
+    assert raw_request(port, (head + "Content-Length: 60000000\r\n\r\n").encode()) == (
+        "HTTP/1.1 413 Request Entity Too Large")
+    megabyte = b"0" * 1_000_000
+    part = b'--x\r\nContent-Disposition: form-data; name="content_file"; filename="a.png"\r\n\r\n'
+    chunks = [f"{len(data):x}\r\n".encode() + data + b"\r\n" for data in [part] + [megabyte] * 60]
+    assert raw_request(port, (head + "Transfer-Encoding: chunked\r\n\r\n").encode(), chunks).startswith(
+        "HTTP/1.1 413")
+    # A picture whose header says 64 Mpx (above the 50 Mpx limit): refused before a pixel is decoded.
+    status, body = api(port, token, "POST", "/api/runs", shipped_run() | {"content_file": (
+        "bomb.png", uniform_png(8000, 8000, rows=1))})
+    assert status == 400 and body["error"].startswith(
+        "Image file bomb.png (content) is 8000x8000 = 64000000 pixels, more than the limit of 50000000")
+    refused = peak_rss_mb(server.process.pid)
+    # The worst picture within the limits, twice at once: 7000x7000 RGBA (49 Mpx, 196 MB decoded) in a PNG of a
+    # few hundred KB. One is taken, the other waits for it to be decoded, then finds the run started.
+    worst = uniform_png(7000, 7000)
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(api(port, token, "POST", "/api/runs", shipped_run(
+        iterations=1, width=8, height=8) | {"content_file": ("huge.png", worst)}))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(status for status, _ in answers) == [200, 409], answers
+    accepted = peak_rss_mb(server.process.pid)
+    name = next(body["name"] for status, body in answers if status == 200)
+    assert api(port, token, "POST", f"/api/runs/{name}/stop")[0] == 200  # (the painter need not read it)
+    print(f"server peak RSS: idle {server.idle_mb:.0f} MB, after the refused requests {refused:.0f} MB, after two "
+          f"7000x7000 RGBA uploads at once {accepted:.0f} MB (+{accepted - server.idle_mb:.0f} MB)")
+    assert refused - server.idle_mb < 30
+    assert accepted - server.idle_mb < 300
+
+
+def interrupted_at(folder):
+    """The step of the last `nst: interrupted after step N of ...: saved` line of the run's stderr.txt."""
+    line = (folder / "stderr.txt").read_text().strip().splitlines()[-1]
+    return int(re.match(r"nst: interrupted after step (\d+) of 1000000: saved ", line).group(1))
+
+
+def wait_for_snapshot(folder, step, server, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not (folder / f"{step}.png").exists():
+        assert time.monotonic() < deadline and server.poll() is None, f"no snapshot {step}"
+        time.sleep(0.02)
+
+
+def test_another_server_sees_a_painter_it_did_not_start_and_a_killed_server_s_painter_saves_and_exits(
+        server, served):
+    """Server A (a real process) paints; server B (the tests' server, as one restarted after a crash would) finds
+    A's painter by its lock: the run shows as painting there, Start and Resume wait, Stop reaches it. Then A is
+    SIGKILLed mid-run: its painter stops the run as Ctrl-C does, saves it and exits by itself."""
+    first, port, token = server.process, server.port, server.token
+    painter = painter_of(first)
+    b, saved_output = served.studio, served.studio.output_dir
+    deadline = time.monotonic() + 120
+    while True:  # after the memory test, a run may still be on its way out
+        status, body = api(port, token, "POST", "/api/runs", shipped_run(
+            iterations=1_000_000, width=16, height=12, save_every=1))
+        if status != 409:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.05)
+    assert status == 200, body
+    name = body["name"]
+    folder = server.output / "studio" / name
+    try:
+        wait_for_snapshot(folder, 2, first)
+        b.output_dir = server.output  # B now serves A's runs
+        assert api(served.port, served.token, "GET", f"/api/runs/{name}")[1]["state"] == "running"
+        assert api(served.port, served.token, "GET", "/api/info")[1]["running"] == name
+        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run(iterations=2, width=8,
+                                                                                        height=8))
+        assert status == 409 and "one run at a time" in body["error"]
+        assert api(served.port, served.token, "POST", f"/api/runs/{name}/resume")[0] == 409  # no second writer
+        assert api(served.port, served.token, "POST", f"/api/runs/{name}/stop")[0] == 200
+        deadline = time.monotonic() + 60
+        while api(served.port, served.token, "GET", f"/api/runs/{name}")[1]["state"] != "stopped":
+            assert time.monotonic() < deadline, "B's Stop did not stop A's painter"
+            time.sleep(0.02)
+        step = interrupted_at(folder)
+        assert process_state(painter) not in ("", "Z")  # A's painter stopped the run, not itself
+        # A resumes the run and is killed while it paints.
+        assert api(port, token, "POST", f"/api/runs/{name}/resume")[0] == 200
+        wait_for_snapshot(folder, step + 3, first)
+        first.kill()
+        first.wait()
+        assert gone(painter)
+        later = interrupted_at(folder)
+        assert later >= step + 3 and (folder / f"{later}.png").is_file()
+        status = api(served.port, served.token, "GET", f"/api/runs/{name}")[1]
+        assert status["state"] == "stopped" and status["resumable"] and status["done"] == later + 1
+    finally:
+        b.output_dir = saved_output
