@@ -226,9 +226,7 @@ class Arrays:
 
 def request_bytes(plan, arrays):
     """A request file's bytes: the plan as JSON and the arrays, an .npz."""
-    buffer = io.BytesIO()
-    np.savez(buffer, plan=np.array(json.dumps(plan)), **arrays)
-    return buffer.getvalue()
+    return harness.pack("plan", plan, arrays)
 
 
 class Plan:
@@ -683,9 +681,7 @@ def measure_here(namespace):
         results = {}
         for name in names:
             meta, out = harness.evaluate(namespace, plan, arrays, name)
-            buffer = io.BytesIO()
-            np.savez(buffer, meta=np.array(json.dumps(meta)), **out)
-            results[name] = buffer.getvalue()
+            results[name] = harness.pack("meta", meta, out)
         return results
     return measure
 

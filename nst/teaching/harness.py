@@ -296,11 +296,23 @@ def evaluate(namespace, plan, arrays, name):
     return {"function": name, "calls": metas}, out
 
 
+def pack(key, document, arrays):
+    """The bytes of an .npz holding `document` as JSON under `key` and the `arrays`: a request (key "plan") or
+    results (key "meta")."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: np.array(json.dumps(document))}, **arrays)
+    return buffer.getvalue()
+
+
 def run(namespace, request, results, name):
-    """In the kernel: measure function `name` of `namespace` as the request file says; write the results file."""
+    """In the kernel: measure function `name` of `namespace` as the request file says; write the results file
+    (read by the runner once this cell has ended)."""
     if request not in _LOADED:
         _LOADED.clear()
         _LOADED[request] = load(request)
     plan, arrays = _LOADED[request]
     meta, out = evaluate(namespace, plan, arrays, name)
-    np.savez(results, meta=np.array(json.dumps(meta)), **out)
+    with open(results, "wb") as f:
+        f.write(pack("meta", meta, out))
