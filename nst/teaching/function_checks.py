@@ -537,9 +537,9 @@ def replay_data(helper, points, store):
 
 
 def second_request(plan, first, grades):
-    """(request bytes, {function: the case indices checked again}) for the functions not right as they are
-    whose helper is not right either and that called it: each case again, the helper replaced by our own
-    replayed at the arguments it got."""
+    """(request bytes, its plan, {function: the case indices checked again}) for the functions not right as
+    they are whose helper is not right either and that called it: each case again, the helper replaced by our
+    own replayed at the arguments it got; (None, None, {}) when there are none."""
     store, specs, indices = Arrays(), {name: [] for name in GRADED}, {}
     for name, helper in HELPERS.items():
         evals = first.get(name)
@@ -565,8 +565,9 @@ def second_request(plan, first, grades):
         else:
             specs[name] = []
     if not indices:
-        return None, {}
-    return request_bytes({"functions": specs}, store.arrays), indices
+        return None, None, {}
+    second = {"functions": specs}
+    return request_bytes(second, store.arrays), second, indices
 
 
 def calls_helper(evals):
@@ -618,46 +619,34 @@ def grade_functions(plan, measure, names=GRADED):
     bytes, plan dict, names)` runs the request wherever the learner's functions are and returns {name: results
     bytes, or a NoResult saying why there are none}."""
     names = with_helpers(names)
-    first_raw = measure(plan.request, plan.plan, names)
-    first, failed = {}, {}
-    for name in names:
-        raw = first_raw.get(name)
-        try:
-            if isinstance(raw, NoResult):
-                raise raw
-            if raw is None:
-                raise NoResult("not checked: no result came back")
-            first[name] = read_results(raw, plan.plan, name)
-        except NoResult as exc:
-            failed[name] = str(exc)
+    first, failed = read_all(measure(plan.request, plan.plan, names), plan.plan, names)
     grades = {}
     for name in names:  # without help first: which functions are right as they are
         grades[name] = result(False, failed[name]) if name in failed else verdict(plan, name, first, None, grades)
-    request, indices = second_request(plan, first, grades)
-    if request is not None:
-        again(plan, measure, request, indices, first, failed, grades)
+    request, second_plan, indices = second_request(plan, first, grades)
+    if request is not None:  # then those whose helper is wrong, with ours replayed in its place
+        second, _ = read_all(measure(request, second_plan, tuple(indices)), second_plan, indices)
+        for name in indices:  # one without second results is graded from its first
+            grades[name] = verdict(plan, name, first, (second, indices), grades)
     for name, grade in grades.items():  # the points from our table, never from what a sandbox reported
         grade["points"], grade["max_points"] = (POINTS[name] if grade["passed"] else 0), POINTS[name]
     return grades
 
 
-def again(plan, measure, request, indices, first, failed, grades):
-    """The second round: the functions in `indices` measured with the reference helper replayed, then graded
-    again into `grades`."""
-    second_plan = json.loads(str(np.load(io.BytesIO(request), allow_pickle=False)["plan"][()]))
-    second_raw = measure(request, second_plan, tuple(indices))
-    second = {}
-    for name in indices:
+def read_all(raw, plan, names):
+    """({name: {call id: Evaluation}}, {name: why there is no result}) of what `measure` returned."""
+    evaluations, failed = {}, {}
+    for name in names:
         try:
-            raw = second_raw.get(name)
-            if not isinstance(raw, bytes):
-                raise NoResult("not checked")
-            second[name] = read_results(raw, second_plan, name)
-        except NoResult:
-            pass  # graded from its first results
-    for name in indices:
-        if name not in failed:
-            grades[name] = verdict(plan, name, first, (second, indices), grades)
+            found = raw.get(name)
+            if isinstance(found, NoResult):
+                raise found
+            if not isinstance(found, bytes):
+                raise NoResult("not checked: no result came back")
+            evaluations[name] = read_results(found, plan, name)
+        except NoResult as exc:
+            failed[name] = str(exc)
+    return evaluations, failed
 
 
 # --- in this process ----------------------------------------------------------------------------------------

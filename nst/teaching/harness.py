@@ -115,9 +115,13 @@ def numbers(value):
     return array if array.size <= MAX_ELEMENTS else None
 
 
+def kind_and_dtype(value):
+    return {"kind": kind_of(value), "dtype": str(getattr(getattr(value, "dtype", None), "name", "") or "")}
+
+
 def describe(value, out, key):
     """The meta of a value; its numbers go to out[key]."""
-    meta = {"kind": kind_of(value), "dtype": str(getattr(getattr(value, "dtype", None), "name", "") or "")}
+    meta = kind_and_dtype(value)
     array = numbers(value)
     if array is not None:
         out[key] = array
@@ -242,7 +246,7 @@ def gradient(fn, args, tensors, weights, out, key, with_helper):
         with t.GradientTape() as tape:
             tape.watch(tensors)
             value = fn(*args)
-            meta = {"kind": kind_of(value), "dtype": str(getattr(getattr(value, "dtype", None), "name", "") or "")}
+            meta = kind_and_dtype(value)
             if not t.is_tensor(value):
                 return meta, None
             loss = t.reduce_sum(t.reshape(t.cast(value, t.float32), weights.shape) * weights)
