@@ -26,6 +26,7 @@ import tensorflow as tf
 from nst import costs
 from nst.teaching import harness, mistakes
 from nst.teaching.homework_values import EXPECTED, GRADED, TOLERANCE, homework_random_normals
+from nst.teaching.sandbox import NST_HIDDEN
 
 POINTS = dict.fromkeys(GRADED, 1)  # the points of each function: ours, whatever a submission reports
 REFERENCES = {name: getattr(costs, name) for name in GRADED}
@@ -44,7 +45,6 @@ REALISTIC_STYLE = {"conv1_1": (1, 75, 100, 64), "conv2_1": (1, 38, 50, 128), "co
 REPLAY_LIMIT = 2_000_000  # entries of a reference helper's Jacobian sent to replay it (the small inputs only)
 MAX_RESULTS_BYTES = 256 << 20  # what one function's results may unpack to
 UNKNOWN = "unknown"  # a known mistake's value not computed on an input (it matches whatever came back there)
-NST_HIDDEN = "nst is not available while grading: the graded functions must be your own code"
 RIGHT = "right (the homework's output, other shapes, the gradient, inside tf.function)"
 HOMEWORK_SHAPE = {"compute_content_cost": "4×4×3", "gram_matrix": "3×2", "compute_layer_style_cost": "4×4×3"}
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from nst.errors import NstError
 from nst.teaching.homework_values import GRADED
+from nst.teaching.sandbox import NST_HIDDEN
 NOT_GRADED_TAG = "not-graded"
 DEFAULT_TIMEOUT = 120
 DEFAULT_MEMORY, DEFAULT_DISK = "4G", "1G"
@@ -82,7 +83,7 @@ Exit 0 when every submission was graded (whatever the scores), 2 on bad input.""
                    "required: refuse to grade without it")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per submission and line: submission, functions (name -> passed, "
-                   "points, max_points, feedback), score, max_score, notes")
+                   "points, max_points, feedback), score, max_score, notes, seconds")
     p.add_argument("--csv", type=Path, metavar="FILE",
                    help="also write FILE: one row per submission, its points per function and the total")
     p.add_argument("--gradescope", type=Path, metavar="FILE",
@@ -223,7 +224,7 @@ def python_of(source):
 
 
 def defined_in(source):
-    """The names a cell defines at its top level (def, class, assignment)."""
+    """The names a cell defines at its top level (def, class, assignment, import)."""
     tree = python_of(source)
     names = set()
     for node in tree.body if tree is not None else ():
@@ -232,6 +233,8 @@ def defined_in(source):
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
     if tree is None:  # a cell that does not parse still says what it meant to define
         names.update(re.findall(r"^def\s+(\w+)", source, re.M))
     return names
@@ -447,9 +450,14 @@ def assemble(path, nb, grades, info, limits, seconds=None):
             feedback = not_defined(nb, name, outcome, not_run, limits)
         else:
             found = re.match(r"raises NameError: name '(\w+)' is not defined", feedback)
-            if found and found.group(1) in imports:
-                feedback = (f"nst is not available while grading: the graded functions must be your own code (it "
-                            f"uses {found.group(1)}, which code cell {imports[found.group(1)]} imports from nst)")
+            missing = found.group(1) if found else None
+            if missing in imports:
+                feedback = (f"{NST_HIDDEN} (it uses {missing}, which code cell {imports[missing]} imports from nst)")
+            elif missing is not None:  # a cell that should have defined it failed: say which, and why
+                failing = [n for n in sorted(outcome) if missing in defined_in(code_cells(nb)[n].source)]
+                if failing:
+                    feedback += (f": {cell_name(nb, failing[-1])}, which defines {missing}, "
+                                 f"{describe(outcome[failing[-1]], limits)}")
         functions[name] = {"passed": bool(grade["passed"]), "points": grade["points"],
                            "max_points": grade["max_points"], "feedback": clean(feedback)}
     notes = []
@@ -457,6 +465,10 @@ def assemble(path, nb, grades, info, limits, seconds=None):
         what = describe(outcome[number], limits)
         if outcome[number]["kind"] != "error":
             notes.append(f"{cell_name(nb, number)} {what}")
+        elif NST_HIDDEN in what:
+            notes.append(f"{cell_name(nb, number)} imports nst, which grading hides: the cells that run when grading "
+                         "may use NumPy and TensorFlow, not nst (a notebook made from an older student version needs "
+                         "the current version's first cells)")
     for number in output_cut:
         notes.append(f"{cell_name(nb, number)} printed more than {limits.output >> 20} MB: the rest of its output "
                      "was not kept")

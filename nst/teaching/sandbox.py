@@ -34,9 +34,8 @@ INSIDE = Path("/tmp/nst-grade")  # where the sandbox's own folder is, inside bub
 TOKEN = "NST_GRADE_SANDBOX"  # marks the processes of a submission (to find them without bubblewrap)
 LINE_CAP = 64 << 20  # the longest message a runner may send
 EXCHANGE = 128 << 20  # the folder for requests and results, apart from the submission's own (which it may fill)
-STUB = ('"""nst is hidden while grading."""\n'
-        'raise ModuleNotFoundError("nst is not available while grading: the graded functions must be your own '
-        'code", name="nst")\n')
+NST_HIDDEN = "nst is not available while grading: the graded functions must be your own code"
+STUB = f'"""nst is hidden while grading."""\nraise ModuleNotFoundError({NST_HIDDEN!r}, name="nst")\n'  # nst/__init__
 LIMITS_SOURCE = """\
 import os, resource, sys
 memory, disk = int(sys.argv[1]), int(sys.argv[2])

@@ -324,3 +324,27 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
     assert {"text file": "notes.txt", "missing file": "absent.ipynb", "empty folder": "empty",
             "two for gradescope": "one submission, got 2", "bad memory": "--memory", "no jobs": "--jobs"}[what] in captured.err
+
+
+def test_feedback_names_the_cell_that_should_have_defined_a_missing_name():
+    """An older student notebook imported nst in its first cell, before TensorFlow: grading hides nst, so `tf` is
+    never defined; the feedback and a note say which cell and why, not only that `tf` is missing."""
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from nst.teaching.grader import assemble
+    from nst.teaching.sandbox import NST_HIDDEN, Limits
+
+    nb = new_notebook(cells=[new_markdown_cell("# homework"), new_code_cell(
+        "from nst.console import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf"),
+        new_code_cell("def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.add(J_content, J_style)")])
+    error = f"raised ModuleNotFoundError: {NST_HIDDEN}"
+    grades = {"total_cost": checks.result(False, "raises NameError: name 'tf' is not defined (on the homework's "
+                                                 "test inputs)")}
+    info = {"outcome": {"1": {"kind": "error", "what": error, "seconds": 0.1, "left_out": False}}, "not_run": []}
+    grade = assemble("old.ipynb", nb, grades, info, Limits())
+    assert grade["functions"]["total_cost"]["feedback"] == (
+        f"raises NameError: name 'tf' is not defined (on the homework's test inputs): code cell 1, which defines tf, "
+        f"{error}")
+    assert grade["notes"] == ["code cell 1 imports nst, which grading hides: the cells that run when grading may use "
+                              "NumPy and TensorFlow, not nst (a notebook made from an older student version needs the "
+                              "current version's first cells)"]
