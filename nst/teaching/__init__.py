@@ -1,8 +1,11 @@
 """The teaching kit: the homework as an exercise, the student version to hand out, and the grader.
 
     student          `nst teach student`: the student version of a homework notebook
-    grader           `nst grade`: submissions run and graded function by function
-    function_checks  the graded functions checked by behaviour (run in a submission's kernel)
+    grader           `nst grade`: submissions graded function by function, several sandboxes at once
+    sandbox          each submission in a sandbox of its own (bubblewrap), its limits, the talk with it
+    runner           inside a sandbox: the notebook's cells in a kernel, the functions measured as asked
+    harness          inside a sandbox's kernel: the graded functions called, their raw results as data
+    function_checks  the verdict, in the grader: inputs, references, comparisons, known mistakes, points
     mistakes         the known mistakes, each a wrong variant with a sentence naming it
     homework_values  the homework's own test inputs and published expected outputs, for the notebooks
     notebook         what the notebooks share: their settings and the VGG-19 model they run on

@@ -1,37 +1,40 @@
-"""`nst grade`: homework notebooks graded by what their functions do.
+"""`nst grade`: homework notebooks graded by what their functions do, each submission in a sandbox of its own.
 
-Each submission runs in a fresh kernel of
-this Python (cells tagged not-graded skipped, errors allowed, a time limit), then each graded function is checked
-in that kernel by `nst.teaching.function_checks`; per function passed or not, points and feedback, as text, JSON lines or a CSV.
-
-Grading runs the submissions' code on this machine, as nbgrader does.
+A submission's cells run in a kernel inside its sandbox (`nst.teaching.sandbox`, `nst.teaching.runner`); its
+graded functions are then called there on inputs sent only at that moment (the homework's and fresh random ones
+from a secret seed) and their raw results come back as data. The verdict, the known mistake, the points and the
+feedback are computed here, in the grader's own process (`nst.teaching.function_checks`). Several sandboxes run
+at once; the output and the CSV keep the submissions' order. Text, JSON lines, a CSV, Gradescope's results.json.
 """
 
 import argparse
-import contextlib
+import ast
+import base64
+import concurrent.futures
 import csv
 import io
 import json
-import logging
-import math
 import os
 import re
-import subprocess
+import secrets
 import sys
+import threading
 import time
 from pathlib import Path
 
 from nst.errors import NstError
-
-GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost")
+from nst.teaching.homework_values import GRADED
+from nst.teaching.sandbox import NST_HIDDEN
 NOT_GRADED_TAG = "not-graded"
-MIME = "application/vnd.nst.grade+json"  # nst.teaching.function_checks.show displays a grade under this type
 DEFAULT_TIMEOUT = 120
+DEFAULT_MEMORY, DEFAULT_DISK = "4G", "1G"
 MAX_KERNELS = 3  # kernels one submission may use when its cells crash them
-AFTER_TIMEOUT_SECONDS = 10  # each cell after the one cut at the time limit, so later functions are still defined
-SETUP_SECONDS = 300  # the grader's own set-up in the kernel (TensorFlow, nst.teaching.function_checks), not the submission's time
-TIMEOUT_ERROR = {"ename": "nst-grade-time-limit", "evalue": "", "traceback": []}  # nbclient's reply at a time limit
-SETUP_SOURCE = '__import__("nst.console").console.import_tensorflow_quietly()\n__import__("nst.teaching.function_checks")'
+SETUP_SECONDS = 300  # starting a submission's first kernel and importing TensorFlow: not the submission's time
+MEMORY_PER_JOB = 2 << 30  # --jobs by default: the cores, at most one sandbox per 2 GiB of memory
+ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b.?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+NOT_ISOLATED = ("nst grade: WARNING: submissions are NOT isolated ({reason}): each runs with its limits (memory, "
+                "disk, time) in a temporary folder and its own process group, but can read and write your files "
+                "and reach the network; install bubblewrap, or pass --isolation required to refuse")
 
 
 def build_grade_parser():
@@ -40,68 +43,138 @@ def build_grade_parser():
         description="""\
 Grade homework notebooks (notebooks/homework-student.ipynb filled in).
 
-Each runs in a fresh Python kernel, cells tagged not-graded skipped, a failing cell not stopping the
-others; then each graded function (compute_content_cost, gram_matrix, compute_layer_style_cost,
-compute_style_cost, total_cost) is checked by what it does: the homework's outputs, other shapes,
-the gradient, tf.function. A wrong function gets feedback naming its mistake.
+Each submission runs in a sandbox of its own (bubblewrap on Linux: no network, the system read-only,
+this project, the other submissions and your files hidden, all its processes ended with it), in a
+fresh kernel, cells tagged not-graded skipped, a failing cell not stopping the others. Its graded
+functions (compute_content_cost, gram_matrix, compute_layer_style_cost, compute_style_cost,
+total_cost) are then called there on inputs sent only then (the homework's, and fresh random ones
+per run, realistic shapes among them); their results come back as data, and the verdict is made
+here: the homework's outputs, other shapes, the gradient, tf.function. A wrong function gets
+feedback naming its mistake. One point per function, from the grader's own table.
 
-Grading RUNS the submitted code on this machine, as nbgrader does.
+Without bubblewrap (macOS, containers without user namespaces) the same limits apply but submissions
+are NOT isolated; a warning says so, and --isolation required refuses instead.
 Exit 0 when every submission was graded (whatever the scores), 2 on bad input.""",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  nst grade my-homework.ipynb                  check your own notebook\n"
         "  nst grade submissions/ --csv grades.csv      grade a class: every .ipynb in submissions/\n"
-        "  nst grade a.ipynb b.ipynb --json             one JSON object per line, for your own tools\n\n"
-        "One point per function. A function that uses another graded one (compute_layer_style_cost uses\n"
-        "gram_matrix, compute_style_cost uses compute_layer_style_cost) is graded on its own steps: when only\n"
-        "the function it uses is wrong, it gets its point and the feedback names the culprit.")
+        "  nst grade a.ipynb b.ipynb --json             one JSON object per line, for your own tools\n"
+        "  nst grade /autograder/submission/*.ipynb --gradescope /autograder/results/results.json\n\n"
+        "A function that uses another graded one (compute_layer_style_cost uses gram_matrix,\n"
+        "compute_style_cost uses compute_layer_style_cost) is graded on its own steps: when only the\n"
+        "function it uses is wrong, it gets its point and the feedback names the culprit.")
     p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                    help="a notebook (.ipynb), or a folder: every .ipynb in it")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help="time limit of a submission's cells together (default: %(default)s); a cell still running "
-                   f"then is interrupted and the cells after it get {AFTER_TIMEOUT_SECONDS} s each; checking each "
-                   "function has the same limit (an endless loop costs that function its point)")
+                   help="time of one submission, its cells and the checks of its functions together (default: "
+                   "%(default)s; starting its kernel and importing TensorFlow not counted): the cells may use 50%% "
+                   "of it, a cell still running then is stopped and the cells after it share the next 10%%, the "
+                   "checks get the rest (an endless loop costs that function its point, not the others theirs)")
+    p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
+                   help="memory of each process of a submission, as address space (default: %(default)s; "
+                   "TensorFlow itself takes about 1.7G of it)")
+    p.add_argument("--disk", default=DEFAULT_DISK, metavar="SIZE",
+                   help="what a submission may write: its folder in all, and any one file (default: %(default)s)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="submissions graded at once (default: the number of cores, at most one per 2 GiB of memory)")
+    p.add_argument("--isolation", choices=("auto", "required"), default="auto",
+                   help="auto (default): bubblewrap where it works, else grade without isolation and say so; "
+                   "required: refuse to grade without it")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object per submission and line: submission, functions (name -> passed, "
-                   "points, max_points, feedback), score, max_score")
+                   "points, max_points, feedback), score, max_score, notes, seconds")
     p.add_argument("--csv", type=Path, metavar="FILE",
                    help="also write FILE: one row per submission, its points per function and the total")
-    p.add_argument("--debug", action="store_true", help="show the kernels' own messages and full tracebacks")
+    p.add_argument("--gradescope", type=Path, metavar="FILE",
+                   help="also write FILE in Gradescope's autograder format (results.json: score, one test per "
+                   "function with its score, max_score and feedback); one submission")
+    p.add_argument("--debug", action="store_true", help="show the sandboxes' and kernels' own messages and full "
+                   "tracebacks")
     return p
+
+
+def size(text, option):
+    """Bytes in "4G", "512M", "100K" or a plain number; NstError naming the option otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*", str(text), re.IGNORECASE)
+    if not match or float(match.group(1)) <= 0:
+        raise NstError(f"{option} must be a size such as 4G, 512M or a number of bytes, got {text!r}")
+    return int(float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " "))
+
+
+def default_jobs():
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return cores
+    return max(1, min(cores, memory // MEMORY_PER_JOB))
 
 
 def grade_main(argv):
     """`nst grade ...`: exit 0 when every submission was graded, 2 (one line on stderr) on bad input."""
     args = build_grade_parser().parse_args(argv)
-    from nst.console import run_command
+    from nst.console import import_tensorflow_quietly, run_command
 
     def command():
+        from nst.teaching.sandbox import Limits, bwrap_flags
+
         if not args.timeout > 0:
             raise NstError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+        if args.jobs is not None and args.jobs < 1:
+            raise NstError(f"--jobs must be 1 or more, got {args.jobs}")
+        memory, disk = size(args.memory, "--memory"), size(args.disk, "--disk")
         paths = submission_paths(args.submissions)
         notebooks = [read_submission(path) for path in paths]
-        if args.csv is not None and (args.csv.is_dir() or not args.csv.parent.is_dir()):
-            raise NstError(f"cannot write {args.csv}: " + ("it is a folder" if args.csv.is_dir() else
-                                                           f"no folder {args.csv.parent}"))
+        for option in ("csv", "gradescope"):
+            target = getattr(args, option)
+            if target is not None and (target.is_dir() or not target.parent.is_dir()):
+                raise NstError(f"cannot write {target}: " + ("it is a folder" if target.is_dir() else
+                                                             f"no folder {target.parent}"))
+        if args.gradescope is not None and len(paths) != 1:
+            raise NstError(f"--gradescope writes the results of one submission, got {len(paths)}")
+        bwrap, flags_or_reason = bwrap_flags()
+        if bwrap is None and args.isolation == "required":
+            raise NstError(f"--isolation required, but {flags_or_reason}: install bubblewrap (Debian/Ubuntu: "
+                           "apt-get install bubblewrap) or grade without --isolation required")
+        if bwrap is None:
+            print(NOT_ISOLATED.format(reason=flags_or_reason), file=sys.stderr, flush=True)
+        jobs = min(args.jobs or default_jobs(), len(paths))
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        limits = Limits(budget=args.timeout, memory=memory, disk=disk, setup_seconds=SETUP_SECONDS,
+                        max_kernels=MAX_KERNELS, threads=threads)
+        if not args.debug:
+            import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
+        from nst.teaching.function_checks import Plan
+
+        plan = Plan(secrets.randbits(63))  # inputs nobody can know before this run
+        grader = ClassGrader(plan, limits, None if bwrap is None else (bwrap, flags_or_reason), paths, args.debug)
         grades = []
-        for path, nb in zip(paths, notebooks):
-            grade = grade_submission(path, nb, args.timeout, debug=args.debug)
+        for grade in grader.grade(paths, notebooks, jobs):
             grades.append(grade)
             print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
         if args.csv is not None:
-            from nst.files import write_text_atomic
-
-            write_text_atomic(args.csv, grades_csv(grades))
+            write_utf8(args.csv, grades_csv(grades))
+        if args.gradescope is not None:
+            write_utf8(args.gradescope, json.dumps(gradescope(grades[0]), ensure_ascii=False, indent=1) + "\n")
         if not args.json:
             print(summary(grades, args.csv))
 
-    try:  # the grader itself needs no TensorFlow: the checks run in the submissions' kernels
+    try:
         return run_command(command, debug=args.debug, tensorflow=False)
     except KeyboardInterrupt:
         if args.debug:
             raise
-        print("nst: grading interrupted (the kernel of the submission being graded was shut down)", file=sys.stderr)
+        print("nst: grading interrupted (every submission's sandbox was stopped)", file=sys.stderr)
         return 130
+
+
+def write_utf8(path, text):
+    """Write `text` to `path` atomically, in UTF-8 (feedback has α, β and ·), with an ordinary file's mode."""
+    from nst.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 # --- the submissions ----------------------------------------------------------------------------------------
@@ -136,213 +209,331 @@ def read_submission(path):
     return nb
 
 
-def graded_cells(nb):
-    """[(position in the notebook, 1-based, code cell)] of the cells that run when grading: every code cell but
-    those tagged not-graded (weights, the optimisation, pictures)."""
-    return [(k, cell) for k, cell in enumerate(nb.cells, 1)
-            if cell.cell_type == "code" and NOT_GRADED_TAG not in cell.get("metadata", {}).get("tags", [])]
+def code_cells(nb):
+    """{number of the code cell (1-based, as Jupyter counts them when the notebook runs in order): cell}."""
+    return dict(enumerate((c for c in nb.cells if c.cell_type == "code"), 1))
 
 
-def solution_cell(nb, name):
-    """1-based position of the cell whose nbgrader grade_id is `name`, or None."""
-    for k, cell in enumerate(nb.cells, 1):
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name:
-            return k
-    return None
-
-
-# --- running one submission in its kernel ------------------------------------------------------------------
-
-def kernel_manager(log):
-    """A kernel manager whose "python3" is always this interpreter's ipykernel (the one with this nst), whatever
-    kernel specs the user has installed."""
-    from ipykernel.kernelspec import RESOURCES, get_kernel_dict
-    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    class ThisPython(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):
-            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
-
-    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisPython(), log=log)
-
-
-def kernel_environment():
-    """The kernel's environment: ours, with this nst importable first and TensorFlow's start-up noise off."""
-    env = dict(os.environ)
-    top = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join([top] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return env
-
-
-def error_line(cell):
-    """The last line of the error a cell raised ("NameError: name 'x' is not defined"), or None."""
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "error":
-            value = " ".join(str(output.get("evalue", "")).split())
-            value = re.sub(r"\([^()]*?\d+\.py, (line \d+)\)", r"(\1)", value)  # IPython's cell file names
-            return f"{output.get('ename', 'Error')}: {value}" if value else output.get("ename", "Error")
-    return None
-
-
-def grade_submission(path, nb, timeout, debug=False):
-    """{submission, functions: name -> {passed, points, max_points, feedback}, score, max_score} of one notebook.
-
-    Its cells run in a fresh kernel in the notebook's folder: together at most `timeout` seconds (a cell running
-    then is interrupted, the cells after it get AFTER_TIMEOUT_SECONDS each), errors allowed; then each graded
-    function is checked there, `timeout` seconds each. A function the notebook could not define gets 0 with the
-    error of its cell as feedback. A cell or a check that kills the kernel (or ignores the interrupt) is left out
-    and the rest runs again in a new kernel, at most MAX_KERNELS kernels in all.
-    """
-    outcome = {}  # position of a cell in the notebook -> (what stopped it, whether a new kernel leaves it out)
-    checked = {}  # graded function -> its grade
-    for _ in range(MAX_KERNELS):
-        if run_in_kernel(path, graded_cells(nb), outcome, checked, timeout, debug):
-            break
-    functions = {name: public(checked[name]) if name in checked
-                 else failed(f"not checked: the notebook stopped its kernel {MAX_KERNELS} times") for name in GRADED}
-    for name, grade in functions.items():  # why a function is missing: what happened to its cell
-        if name in checked and not checked[name].get("defined", True):
-            grade["feedback"] = not_defined(nb, name, outcome)
-    score = sum(grade["points"] for grade in functions.values())
-    return {"submission": str(path), "functions": functions, "score": score,
-            "max_score": sum(grade["max_points"] for grade in functions.values())}
-
-
-def run_in_kernel(path, cells, outcome, checked, timeout, debug):
-    """Run the graded cells (but those cut or crashed before, as `outcome` says) and the checks not yet in
-    `checked` in a fresh kernel, recording into both. True when done; False when the kernel died or would not
-    stop (that cell or check is recorded, so the next run leaves it out)."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
-
-    log = logging.Logger("nst.teaching.grader", logging.DEBUG if debug else logging.CRITICAL + 1)
-    client = NotebookClient(nbformat.v4.new_notebook(), km=kernel_manager(log), allow_errors=True,
-                            interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, log=log,
-                            resources={"metadata": {"path": str(Path(path).resolve().parent)}})
-
-    def run(source, seconds):
-        cell = nbformat.v4.new_code_cell(source)
-        client.nb.cells.append(cell)
-        return cell, run_cell(client, cell, len(client.nb.cells) - 1, seconds)
-
-    quiet = None if debug else subprocess.DEVNULL
-    running = None
+def python_of(source):
+    """A cell's source as Python: IPython's magics and shell lines left out; None when it does not parse."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n")]
     try:
-        with start_kernel(client, env=kernel_environment(), stdout=quiet, stderr=quiet, cleanup_kc=True):
-            cell, status = run(SETUP_SOURCE, SETUP_SECONDS)
-            if status != "ran" or error_line(cell):
-                raise NstError("cannot grade: the grading kernel could not import TensorFlow and nst.teaching.function_checks ("
-                               f"{error_line(cell) or status}); is `nst` installed in {sys.executable}?")
-            deadline = time.monotonic() + timeout
-            for position, source_cell in cells:
-                if outcome.get(position, ("", False))[1]:  # cut or crashed in a kernel before
-                    continue
-                running = position
-                cell, status = run(source_cell.source, max(deadline - time.monotonic(), 0) or AFTER_TIMEOUT_SECONDS)
-                if status == "stuck":
-                    outcome[position] = ("ran past the time limit and did not stop when interrupted", True)
-                    return False
-                if status == "timeout":
-                    outcome[position] = (f"ran past the time limit ({timeout:g} s) and was interrupted", True)
-                    deadline = time.monotonic()  # the budget is spent: the cells after get their few seconds
-                elif error_line(cell):
-                    outcome[position] = (f"raised {error_line(cell)}", False)
-            for name in GRADED:
-                if name in checked:
-                    continue
-                running = name
-                wrong = [n for n in checked if not checked[n].get("right_as_is")]
-                cell, status = run(f'__import__("nst.teaching.function_checks").teaching.function_checks.show({name!r}, globals(), {wrong!r})', timeout)
-                checked[name] = check_result(cell, status, timeout)
-                if status == "stuck":
-                    return False
-    except DeadKernelError:
-        if running in GRADED:
-            checked[running] = failed("the kernel died while checking it (a crash, or a call that exits Python)")
-        elif running is not None:
-            outcome[running] = ("stopped the kernel: a crash, or a call that exits Python", True)
-        return False
-    return True
+        return ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
-@contextlib.contextmanager
-def start_kernel(client, **kwargs):
-    """client.setup_kernel(**kwargs), a kernel that cannot start being a one-line NstError."""
-    with contextlib.ExitStack() as stack:
+def defined_in(source):
+    """The names a cell defines at its top level (def, class, assignment, import)."""
+    tree = python_of(source)
+    names = set()
+    for node in tree.body if tree is not None else ():
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+    if tree is None:  # a cell that does not parse still says what it meant to define
+        names.update(re.findall(r"^def\s+(\w+)", source, re.M))
+    return names
+
+
+def cell_of(nb, name):
+    """The number of the code cell defining graded function `name`: nbgrader's grade_id, else the last code cell
+    with a top-level definition of it; None when there is none."""
+    cells = code_cells(nb)
+    for number, cell in cells.items():
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name:
+            return number
+    found = [number for number, cell in cells.items() if name in defined_in(cell.source)]
+    return found[-1] if found else None
+
+
+def cell_name(nb, number):
+    """"code cell 7 (the one defining total_cost)" (or without the parenthesis when it defines none)."""
+    cell = code_cells(nb).get(number)
+    graded = [name for name in GRADED if cell is not None and (
+        name in defined_in(cell.source) or cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == name)]
+    return f"code cell {number}" + (f" (the one defining {', '.join(graded)})" if graded else "")
+
+
+def nst_imports(nb):
+    """{name: code cell number} of the names the notebook imports from nst (which grading hides)."""
+    names = {}
+    for number, cell in code_cells(nb).items():
+        tree = python_of(cell.source)
+        for node in ast.walk(tree) if tree is not None else ():
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "nst":
+                        names[alias.asname or alias.name.split(".")[0]] = number
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "nst" and not node.level:
+                for alias in node.names:
+                    names[alias.asname or alias.name] = number
+    return names
+
+
+# --- grading a class ----------------------------------------------------------------------------------------
+
+class ClassGrader:
+    """Grades submissions, several sandboxes at once; Ctrl-C stops all of them."""
+
+    def __init__(self, plan, limits, isolation, paths, debug=False):
+        from nst.teaching.sandbox import nst_locations
+
+        self.plan, self.limits, self.isolation, self.debug = plan, limits, isolation, debug
+        self.secret = nst_locations() | {Path(p).resolve().parent for p in paths}
+        self.running, self.lock, self.stopping = set(), threading.Lock(), threading.Event()
+
+    def grade(self, paths, notebooks, jobs):
+        """The grades, one by one in the submissions' order, as they are ready."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+        futures = [pool.submit(self.grade_one, path, nb) for path, nb in zip(paths, notebooks)]
         try:
-            stack.enter_context(client.setup_kernel(**kwargs))
-        except Exception as exc:  # noqa: BLE001 (jupyter_client raises OS, runtime and timeout errors alike)
-            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-            raise NstError(f"cannot start a Python kernel for grading ({reason}): is ipykernel installed in "
-                           f"{sys.executable}?") from None
-        yield  # leaving shuts the kernel down
+            for future in futures:
+                while True:  # waking now and then, so that Ctrl-C is seen at once
+                    try:
+                        grade = future.result(timeout=0.5)
+                        break
+                    except concurrent.futures.TimeoutError:
+                        continue
+                yield grade
+        except BaseException:
+            self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def stop(self):
+        self.stopping.set()
+        with self.lock:
+            for box in list(self.running):
+                box.kill()
+
+    def grade_one(self, path, nb):
+        from nst.teaching.sandbox import Sandbox
+
+        if self.stopping.is_set():
+            raise KeyboardInterrupt
+        started = time.monotonic()
+        with Sandbox(path, self.limits, self.isolation, self.secret, self.debug) as box:
+            with self.lock:
+                self.running.add(box)
+            if self.stopping.is_set():  # stopped while this one started
+                box.kill()
+            try:
+                grades, info = Conversation(box, self.plan, self.limits).run()
+            finally:
+                with self.lock:
+                    self.running.discard(box)
+        if self.stopping.is_set():
+            raise KeyboardInterrupt
+        return assemble(path, nb, grades, info, self.limits, time.monotonic() - started)
 
 
-def run_cell(client, cell, index, seconds):
-    """Run one cell with a time limit: "ran" (with or without an error), "timeout" (interrupted at the limit) or
-    "stuck" (it did not stop when interrupted: the kernel cannot go on)."""
-    import nbformat
+class Conversation:
+    """What the grader and one sandbox say to each other: the cells' outcome, requests, results."""
 
-    if not timed_out(client, cell, index, seconds):
-        return "ran"
-    probe = nbformat.v4.new_code_cell("pass")  # an interrupted kernel answers again within seconds
-    return "stuck" if timed_out(client, probe, index, AFTER_TIMEOUT_SECONDS) else "timeout"
+    def __init__(self, box, plan, limits):
+        self.box, self.plan, self.limits = box, plan, limits
+        self.info = {"outcome": {}, "not_run": [], "output_cut": [], "gone": None}
+        self.rounds = 0
+
+    def absorb(self, message):
+        if isinstance(message.get("outcome"), dict):
+            self.info["outcome"] = message["outcome"]
+            for key in ("not_run", "output_cut"):
+                self.info[key] = message.get(key) if isinstance(message.get(key), list) else []
+
+    def run(self):
+        from nst.teaching.function_checks import grade_functions
+        from nst.teaching.sandbox import SandboxGone
+
+        try:
+            message = self.box.receive()
+            while "setup_failed" not in message and "outcome" not in message:
+                message = self.box.receive()
+            if "setup_failed" in message:
+                reason = " ".join(str(message["setup_failed"]).split())[:300]
+                raise NstError(f"cannot grade: the grading kernel could not import TensorFlow ({reason}); is "
+                               f"`nst` installed in {sys.executable}, and --memory large enough?")
+            self.absorb(message)
+        except SandboxGone as exc:
+            self.info["gone"] = str(exc)
+        grades = grade_functions(self.plan, self.measure)
+        try:
+            if self.info["gone"] is None:
+                self.box.send({"done": True})
+                while True:
+                    self.absorb(self.box.receive())
+        except SandboxGone:
+            pass
+        return grades, self.info
+
+    def measure(self, request, plan, names):
+        from nst.teaching.function_checks import NoResult
+        from nst.teaching.sandbox import SandboxGone, decode
+
+        if self.info["gone"] is not None:
+            return {name: NoResult(f"not checked: {self.info['gone']}") for name in names}
+        self.rounds += 1
+        r = self.rounds
+        payload = self.plan.request_text if request is self.plan.request else None
+        results = {}
+        try:
+            self.box.send({"round": r, "names": list(names),
+                           "request": payload or base64.b64encode(request).decode("ascii")})
+            while len(results) < len(names):
+                message = self.box.receive()
+                self.absorb(message)
+                name = message.get("function")
+                if message.get("round") != r or name not in names or name in results:
+                    continue
+                if "results" in message:
+                    try:
+                        results[name] = decode(message)
+                    except (ValueError, TypeError):
+                        results[name] = NoResult("no result: what its sandbox sent for it is not results")
+                else:
+                    results[name] = NoResult(self.failure(message))
+        except SandboxGone as exc:
+            self.info["gone"] = str(exc)
+            for name in names:
+                results.setdefault(name, NoResult(f"not checked: {exc}"))
+        return results
+
+    def failure(self, message):
+        kind = message.get("failed")
+        if kind == "timeout":
+            seconds = message.get("seconds")
+            share = f"its share of the time ({seconds:g} s)" if isinstance(seconds, (int, float)) else "its time"
+            return f"did not finish within {share}: an endless loop?"
+        if kind == "stuck":
+            return "did not finish within its time and did not stop when interrupted: an endless loop?"
+        if kind == "died":
+            return "the kernel died while checking it (a crash, or a call that exits Python)"
+        if kind == "kernels":
+            return f"not checked: the notebook stopped its kernel {self.limits.max_kernels} times"
+        if kind == "time":
+            return f"not checked: the submission's time (--timeout {self.limits.budget:g}) ran out before it"
+        detail = " ".join(str(message.get("detail", "")).split())[:300]
+        return f"the check stopped: {detail or 'no reason given'}"
 
 
-def timed_out(client, cell, index, seconds):
-    """Execute `cell`; whether it ran past `seconds` (then nbclient has interrupted the kernel and waited a few
-    seconds for the cell's last outputs, so none of them land in a later cell)."""
-    replies = []
-    client.on_cell_executed = lambda execute_reply, **_: replies.append(execute_reply)
-    client.timeout = max(1, math.ceil(seconds))
-    client.execute_cell(cell, index)
-    return bool(replies) and replies[-1].get("content", {}).get("ename") == TIMEOUT_ERROR["ename"]
+# --- one submission's grade -------------------------------------------------------------------------------
+
+def clean(text, limit=1000):
+    """Text from a submission made safe to print on one line: terminal escape sequences and control characters
+    removed, white space collapsed."""
+    return " ".join(ESCAPES.sub("", str(text)).split())[:limit]
 
 
-def check_result(cell, status, timeout):
-    """The grade a check cell displayed, or a 0 saying why there is none."""
-    if status != "ran":
-        return failed(f"did not finish within the time limit ({timeout:g} s): an endless loop?")
-    for output in cell.get("outputs", []):
-        if output.get("output_type") == "display_data" and MIME in output.get("data", {}):
-            return dict(output["data"][MIME])
-    return failed(f"the check stopped: {error_line(cell) or 'it displayed no result'}")
+def assemble(path, nb, grades, info, limits, seconds=None):
+    """{submission, functions: name -> {passed, points, max_points, feedback}, score, max_score, notes, seconds
+    (how long grading it took)}."""
+    outcome = {}
+    for key, value in info["outcome"].items():
+        if str(key).isdigit() and isinstance(value, dict) and value.get("kind") in (
+                "error", "timeout", "stuck", "crashed"):
+            outcome[int(key)] = value
+    not_run, output_cut = (sorted({n for n in info.get(key, []) if isinstance(n, int) and n in code_cells(nb)})
+                           for key in ("not_run", "output_cut"))
+    imports = nst_imports(nb)
+    functions = {}
+    for name in GRADED:
+        grade = dict(grades.get(name) or {"passed": False, "points": 0, "max_points": 1, "defined": True,
+                                           "feedback": f"not checked: {info.get('gone') or 'no result'}"})
+        feedback = grade["feedback"]
+        if not grade.get("defined", True):
+            feedback = not_defined(nb, name, outcome, not_run, limits)
+        else:
+            found = re.match(r"raises NameError: name '(\w+)' is not defined", feedback)
+            missing = found.group(1) if found else None
+            if missing in imports:
+                feedback = (f"{NST_HIDDEN} (it uses {missing}, which code cell {imports[missing]} imports from nst)")
+            elif missing is not None:  # a cell that should have defined it failed: say which, and why
+                failing = [n for n in sorted(outcome) if missing in defined_in(code_cells(nb)[n].source)]
+                if failing:
+                    feedback += (f": {cell_name(nb, failing[-1])}, which defines {missing}, "
+                                 f"{describe(outcome[failing[-1]], limits)}")
+        functions[name] = {"passed": bool(grade["passed"]), "points": grade["points"],
+                           "max_points": grade["max_points"], "feedback": clean(feedback)}
+    notes = []
+    for number in sorted(outcome):
+        what = describe(outcome[number], limits)
+        if outcome[number]["kind"] != "error":
+            notes.append(f"{cell_name(nb, number)} {what}")
+        elif NST_HIDDEN in what:
+            notes.append(f"{cell_name(nb, number)} imports nst, which grading hides: the cells that run when grading "
+                         "may use NumPy and TensorFlow, not nst (a notebook made from an older student version needs "
+                         "the current version's first cells)")
+    for number in output_cut:
+        notes.append(f"{cell_name(nb, number)} printed more than {limits.output >> 20} MB: the rest of its output "
+                     "was not kept")
+    if not_run:
+        notes.append(f"code cell{'s' if len(not_run) > 1 else ''} {', '.join(map(str, not_run))} did not run: the "
+                     f"time for the cells ({cells_time(limits):g} s of --timeout {limits.budget:g}) ran out")
+    if info.get("gone"):
+        notes.append(clean(info["gone"], 300))
+    score = sum(g["points"] for g in functions.values())
+    grade = {"submission": str(path), "functions": functions, "score": score,
+             "max_score": sum(g["max_points"] for g in functions.values()), "notes": [clean(n) for n in notes]}
+    if seconds is not None:
+        grade["seconds"] = round(seconds, 1)
+    return grade
 
 
-def failed(feedback):
-    return {"passed": False, "points": 0, "max_points": 1, "feedback": feedback}
+def cells_time(limits):
+    from nst.teaching.runner import CELLS_SHARE
+
+    return round(CELLS_SHARE * limits.budget, 1)
 
 
-def public(grade):
-    return {key: grade[key] for key in ("passed", "points", "max_points", "feedback")}
+def describe(outcome, limits):
+    """What happened to a cell, in words."""
+    seconds = outcome.get("seconds")
+    after = f" after {seconds:g} s" if isinstance(seconds, (int, float)) else ""
+    kind = outcome["kind"]
+    if kind == "timeout":
+        return (f"was stopped{after}: the time for the cells ({cells_time(limits):g} s of --timeout "
+                f"{limits.budget:g}) ran out")
+    if kind == "stuck":
+        return f"was stopped{after} at the time limit and did not stop when interrupted, so its kernel was ended"
+    if kind == "crashed":
+        return "stopped its kernel (a crash, or a call that exits Python), so the cells ran again without it"
+    return clean(outcome.get("what", "raised an error"), 300)
 
 
-def not_defined(nb, name, outcome):
+def not_defined(nb, name, outcome, not_run, limits):
     """Feedback for a function the notebook did not define: what happened to its cell (or to the notebook)."""
-    position = solution_cell(nb, name)
-    if position is not None and position in outcome:
-        return f"not defined: its cell (cell {position}) {outcome[position][0]}"
-    if position is not None and NOT_GRADED_TAG in nb.cells[position - 1].get("metadata", {}).get("tags", []):
-        return f"not defined: its cell (cell {position}) is tagged {NOT_GRADED_TAG}, so it does not run"
+    number = cell_of(nb, name)
+    if number is not None and number in outcome:
+        return f"not defined: its cell (code cell {number}) {describe(outcome[number], limits)}"
+    if number is not None and NOT_GRADED_TAG in code_cells(nb)[number].get("metadata", {}).get("tags", []):
+        return f"not defined: its cell (code cell {number}) is tagged {NOT_GRADED_TAG}, so it does not run"
+    if number is not None and number in not_run:
+        cut = [n for n in sorted(outcome) if outcome[n]["kind"] in ("timeout", "stuck")]
+        why = f": {cell_name(nb, cut[0])} {describe(outcome[cut[0]], limits)}" if cut else ""
+        return f"not defined: its cell (code cell {number}) did not run, the time for the cells ran out{why}"
     if outcome:
         first = min(outcome)
-        return (f"not defined: the notebook has no function {name} (its first failing cell, cell {first}, "
-                f"{outcome[first][0]})")
+        return (f"not defined: the notebook has no function {name} (its first failing cell, {cell_name(nb, first)}, "
+                f"{describe(outcome[first], limits)})")
     return f"not defined: the notebook has no function {name}"
 
 
 # --- reporting -----------------------------------------------------------------------------------------------
 
 def format_grade(grade):
-    """A submission's grade as text: a header line with the score, then one line per function."""
-    lines = [f"{grade['submission']}: {grade['score']:g}/{grade['max_score']:g}"]
+    """A submission's grade as text: a header line with the score, one line per function, then its notes."""
+    lines = [f"{clean(grade['submission'])}: {grade['score']:g}/{grade['max_score']:g}"]
     width = max(map(len, grade["functions"]))
     for name, g in grade["functions"].items():
         feedback = g["feedback"] if g["passed"] else f"FAILED: {g['feedback']}"
         lines.append(f"  {name:<{width}}  {g['points']:g}/{g['max_points']:g}  {feedback}")
+    lines += [f"  note: {note}" for note in grade.get("notes", [])]
     return "\n".join(lines)
 
 
@@ -355,6 +546,14 @@ def grades_csv(grades):
         writer.writerow([grade["submission"], *(grade["functions"][name]["points"] for name in GRADED),
                          grade["score"]])
     return out.getvalue()
+
+
+def gradescope(grade):
+    """A submission's grade in Gradescope's autograder format (results.json)."""
+    tests = [{"name": name, "score": g["points"], "max_score": g["max_points"],
+              "status": "passed" if g["passed"] else "failed", "output": g["feedback"]}
+             for name, g in grade["functions"].items()]
+    return {"score": grade["score"], "output": "\n".join(grade.get("notes", [])), "tests": tests}
 
 
 def summary(grades, csv_path=None):

@@ -8,6 +8,8 @@ its RandomStandardNormal op, then Mul and Add, so the k-th call (k = 0, 1, ...) 
 
 import numpy as np
 
+# The homework's graded functions, in its order.
+GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost")
 # The homework's "Expected Output" boxes.
 EXPECTED = {
     "J_content": 6.76559,

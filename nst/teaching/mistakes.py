@@ -3,8 +3,9 @@
 Each one is a wrong variant of the function, computed the way the mistake computes it, with one sentence that
 names the mistake and its fix for the learner.
 
-The grader (`nst.teaching.function_checks`) calls a wrong variant on the same inputs as the learner's function; when both give the
-same numbers, the sentence is the feedback. Mistakes that only show in behaviour (shapes hard-coded to the
+The grader (`nst.teaching.function_checks`) calls a wrong variant on the same inputs as the learner's function
+(in its own process: the learner's values come back as data); when both give the same numbers, the sentence is
+the feedback. Mistakes that only show in behaviour (shapes hard-coded to the
 homework's 4x4x3, NumPy calls that cut the gradient, a missing `return`) have their sentences here too.
 """
 
@@ -148,15 +149,20 @@ MISTAKES = {  # graded function -> function returning its [(sentence, wrong vari
 }
 
 
-def built_on(name, theirs):
-    """The reference formula of graded function `name` built on the learner's own graded functions `theirs`
-    (name -> function) where it uses one: what the learner's function gives when only its helper is wrong.
-    None when `name` uses none of them."""
-    if name == "compute_layer_style_cost" and "gram_matrix" in theirs:
-        return lambda a_S, a_G: layer_style_cost(a_S, a_G, gram=theirs["gram_matrix"])
-    if name == "compute_style_cost" and "compute_layer_style_cost" in theirs:
-        return lambda S, G, style_layers: style_cost(S, G, style_layers, theirs["compute_layer_style_cost"])
-    return None
+def built_on(name, args, helper_values):
+    """The reference formula of graded function `name` on `args`, built on the values the learner's own helper
+    gave on the formula's steps (`function_checks.helper_inputs`: the two unrolled activations for
+    compute_layer_style_cost, each style layer's cost for compute_style_cost): what the learner's function gives
+    when only its helper is wrong."""
+    if name == "compute_layer_style_cost":
+        a_S, a_G = args
+        GS, GG = (tf.constant(v, tf.float32) for v in helper_values)
+        _, n_H, n_W, n_C = a_G.shape
+        return tf.reduce_sum(tf.square(GS - GG)) / float(4 * n_C**2 * (n_H * n_W) ** 2)
+    if name == "compute_style_cost":
+        _, _, style_layers = args
+        return tf.add_n([coeff * tf.constant(v, tf.float32) for (_, coeff), v in zip(style_layers, helper_values)])
+    raise ValueError(f"{name} uses no other graded function")
 
 
 # --- mistakes seen in behaviour only -------------------------------------------------------------------------
@@ -189,11 +195,12 @@ def gradient_cut():
             "which TensorFlow cannot differentiate, so use TensorFlow operations from the inputs to the result")
 
 
-def dependency_wrong(helper):
-    return (f"{helper}, which this function uses, is not right yet: fix {helper} and this function gives the right "
-            "values too")
+def dependency_wrong(helper, through=None):
+    uses = f"which this function uses through {through}" if through else "which this function uses"
+    return f"{helper}, {uses}, is not right yet: fix {helper} and this function gives the right values too"
 
 
-def helped(helper):
-    return (f"right in itself, but its values are off because {helper}, which it uses, is not right yet (with a "
+def helped(helper, through=None):
+    uses = f"which it uses through {through}" if through else "which it uses"
+    return (f"right in itself, but its values are off because {helper}, {uses}, is not right yet (with a "
             f"correct {helper} it passes)")

@@ -1,0 +1,322 @@
+"""The graded functions measured inside a submission's sandbox: their raw results as data, never a verdict.
+
+`nst grade` sends a request (an .npz: the inputs as arrays and a JSON plan of calls) only once the submission's
+cells have run; `run(namespace, request, results, name)` calls the learner's function `name` as the plan says and
+writes what it gave to an .npz: the value (as numbers, with its type and dtype), the gradient of a weighted sum
+of it with respect to each tensor input, the value inside tf.function, the arguments it passed to another
+graded function (a "helper", to be replayed later), or the error it raised. Comparing with the reference,
+naming mistakes and points happen in the grader, outside the sandbox (`nst.teaching.function_checks`).
+
+A helper can be replaced by a stand-in that replays the reference helper from data: at the k-th call it returns
+the reference's value at the point the learner's function passed at its k-th call when its own results were
+taken, plus the reference's Jacobian there times the difference of the arguments (a first-order expansion):
+the same value and gradient as the reference at those points, inside tf.function too, and no reference code in
+the sandbox.
+
+Self-contained (NumPy and TensorFlow only): the sandbox hides `nst`, so the runner executes this file's source in
+the kernel. `nst.teaching.function_checks` imports it to measure functions in-process too.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+MAX_ELEMENTS = 4_000_000  # a result (value, gradient, recorded argument) larger than this is not kept
+TENSOR, NUMPY, NONE = "tensor", "numpy", "none"  # the kinds of a value, besides a type name
+
+
+def tf():
+    import tensorflow
+
+    return tensorflow
+
+
+def prepare():
+    """Import TensorFlow (its start-up messages muted) and warm it up: the first tf.function and gradient of a
+    kernel take a second that should not count against a learner's function."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        t = tf()
+        x = t.constant([[1.0, 2.0]])
+        with t.GradientTape() as tape:
+            tape.watch(x)
+            y = t.function(lambda a: t.reduce_sum(t.matmul(a, a, transpose_b=True)))(x)
+        tape.gradient(y, x)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# --- the request ----------------------------------------------------------------------------------------------
+
+def load(path):
+    """(plan, arrays) of a request file; arrays stay float32 as sent."""
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {key: data[key] for key in data.files}
+    return json.loads(str(arrays.pop("plan"))), arrays
+
+
+def build_args(specs, arrays):
+    """(positional arguments, their tensors in order) from a call's argument specs: {"tensor": key},
+    {"float": x}, {"tensors": {layer: key}} (a dict of tensors, keys sorted) or {"layers": [[name, coeff]]}."""
+    t = tf()
+    args, tensors = [], []
+    for spec in specs:
+        if "tensor" in spec:
+            x = t.constant(arrays[spec["tensor"]])
+            args.append(x)
+            tensors.append(x)
+        elif "float" in spec:
+            args.append(float(spec["float"]))
+        elif "tensors" in spec:
+            d = {name: t.constant(arrays[key]) for name, key in sorted(spec["tensors"].items())}
+            args.append(d)
+            tensors.extend(d.values())
+        elif "layers" in spec:
+            args.append(tuple((str(name), float(coeff)) for name, coeff in spec["layers"]))
+        else:
+            raise ValueError(f"unknown argument {spec}")
+    return args, tensors
+
+
+# --- measuring ----------------------------------------------------------------------------------------------
+
+def error_text(exc):
+    """(type name, "Type: last line of the message") of an exception."""
+    lines = str(exc).strip().splitlines()
+    name = type(exc).__name__
+    return name, f"{name}: {lines[-1]}" if lines else name
+
+
+def kind_of(value):
+    t = tf()
+    if value is None:
+        return NONE
+    if t.is_tensor(value):
+        return TENSOR
+    if type(value).__module__ == "numpy":
+        return NUMPY
+    return type(value).__name__
+
+
+def numbers(value):
+    """value as a float64 array, or None when it is not numbers (or too many of them)."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except Exception:  # noqa: BLE001 (any object may come back)
+        return None
+    return array if array.size <= MAX_ELEMENTS else None
+
+
+def kind_and_dtype(value):
+    return {"kind": kind_of(value), "dtype": str(getattr(getattr(value, "dtype", None), "name", "") or "")}
+
+
+def describe(value, out, key):
+    """The meta of a value; its numbers go to out[key]."""
+    meta = kind_and_dtype(value)
+    array = numbers(value)
+    if array is not None:
+        out[key] = array
+    return meta
+
+
+def call(fn, args):
+    """(value, None) or (None, exception) of fn(*args); an interrupt passes."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 (the learner's code may raise anything)
+        return None, exc
+
+
+class Spy:
+    """Stands in for a helper: records each call's arguments (as float32 arrays), then calls the learner's own.
+    When that one is missing or raises, it gives zeros of the shape the helper should give ("square": an
+    n x n matrix for an argument of n rows, "scalar"), so that the calls after are seen too."""
+
+    def __init__(self, original, fallback):
+        self.original, self.fallback, self.calls = original, fallback, []
+
+    def __call__(self, *args, **kwargs):
+        t = tf()
+        recorded = []
+        for x in args:
+            array = numbers(x)
+            recorded.append(None if array is None else array.astype(np.float32))
+        self.calls.append(recorded if not kwargs else None)
+        if self.original is not None:
+            try:
+                return self.original(*args, **kwargs)
+            except Exception:  # noqa: BLE001 (a wrong helper may raise: its value is not what is measured here)
+                pass
+        if self.fallback == "square" and args and recorded[0] is not None and recorded[0].ndim == 2:
+            n = recorded[0].shape[0]
+            return t.zeros([n, n])
+        return t.zeros([])
+
+
+class StandIn:
+    """Replays the reference helper from data: call k returns value_k + sum_j J_kj (x_j - point_kj)."""
+
+    def __init__(self, calls):
+        self.calls, self.count = calls, 0  # calls: [(value, [(point, jacobian)])]
+
+    def __call__(self, *args):
+        t = tf()
+        k, self.count = self.count, self.count + 1
+        if k >= len(self.calls):
+            raise RuntimeError("it calls the function it uses more often than when its own values were taken")
+        value, parts = self.calls[k]
+        if len(args) != len(parts):
+            raise RuntimeError("it calls the function it uses with other arguments than before")
+        out = t.constant(value)
+        for x, (point, jac) in zip(args, parts):
+            d = t.reshape(t.cast(x, t.float32) - point, [-1, 1])
+            out = out + t.reshape(t.matmul(jac, d), value.shape)
+        return out
+
+
+def stand_in(spec, arrays):
+    return StandIn([(arrays[c["value"]], [(arrays[p], arrays[j]) for p, j in zip(c["points"], c["jacobians"])])
+                    for c in spec["calls"]])
+
+
+def unwrapped(fn):
+    """A tf.function's Python function (so a helper put in place is seen, not a trace cached before)."""
+    return getattr(fn, "python_function", fn)
+
+
+def measure(namespace, name, spec, arrays, out):
+    """Measure one call of the plan: the learner's `name` in `namespace` on the call's arguments. Its meta; its
+    arrays go to `out` under the call's id."""
+    t = tf()
+    cid = spec["id"]
+    fn = namespace.get(name)
+    if not callable(fn):
+        return {"defined": False}
+    meta = {"defined": True}
+    helper = spec.get("helper")
+    saved = namespace.get(helper, None) if helper else None
+    replay = stand_in(spec["stand_in"], arrays) if spec.get("stand_in") else None
+    target = unwrapped(fn) if replay is not None else fn
+
+    def with_helper(run):
+        """run() with the helper in the namespace replaced by the stand-in (its count restarted)."""
+        if replay is None:
+            return run()
+        replay.count = 0
+        had = helper in namespace
+        namespace[helper] = replay
+        try:
+            return run()
+        finally:
+            if had:
+                namespace[helper] = saved
+            else:
+                namespace.pop(helper, None)
+
+    args, tensors = build_args(spec["args"], arrays)
+    value, error = with_helper(lambda: call(target, args))
+    if error is not None:
+        meta["error"] = error_text(error)
+    else:
+        meta["value"] = describe(value, out, f"{cid}.value")
+    if spec.get("gradient") and tensors:
+        meta["gradient"] = gradient(target, args, tensors, arrays[spec["gradient"]], out, f"{cid}.grad", with_helper)
+    if spec.get("trace"):
+        traced, error = with_helper(lambda: call(t.function(target), args))
+        meta["trace"] = {"error": error_text(error)} if error is not None else describe(traced, out, f"{cid}.trace")
+    if spec.get("record"):
+        meta["record"] = record(namespace, spec["record"], unwrapped(fn), args, out, f"{cid}.rec")
+    return meta
+
+
+def gradient(fn, args, tensors, weights, out, key, with_helper):
+    """The gradient of sum(value * weights) with respect to each tensor input: its meta, the arrays to out."""
+    t = tf()
+
+    def run():
+        with t.GradientTape() as tape:
+            tape.watch(tensors)
+            value = fn(*args)
+            meta = kind_and_dtype(value)
+            if not t.is_tensor(value):
+                return meta, None
+            loss = t.reduce_sum(t.reshape(t.cast(value, t.float32), weights.shape) * weights)
+        return meta, tape.gradient(loss, tensors)
+
+    try:
+        meta, grads = with_helper(run)
+    except Exception as exc:  # noqa: BLE001
+        return {"error": error_text(exc)}
+    if grads is not None:
+        meta["none"] = [g is None for g in grads]
+        for j, g in enumerate(grads):
+            if g is not None:
+                out[f"{key}{j}"] = np.asarray(g, dtype=np.float32)
+    return meta
+
+
+def record(namespace, spec, fn, args, out, key):
+    """Call fn with the helper in the namespace spied on (spec: {"helper": name, "fallback": ...}): how many
+    calls, and their arguments to out."""
+    helper = spec["helper"]
+    had, saved = helper in namespace, namespace.get(helper)
+    spy = Spy(saved if callable(saved) else None, spec.get("fallback"))
+    namespace[helper] = spy
+    try:
+        _, error = call(fn, args)
+    finally:
+        if had:
+            namespace[helper] = saved
+        else:
+            namespace.pop(helper, None)
+    meta = {"calls": len(spy.calls), "error": error_text(error) if error is not None else None, "arguments": []}
+    for k, recorded in enumerate(spy.calls):
+        meta["arguments"].append(None if recorded is None else [x is not None for x in recorded])
+        for j, x in enumerate(recorded or []):
+            if x is not None:
+                out[f"{key}{k}.{j}"] = x
+    return meta
+
+
+# --- one function of a request ----------------------------------------------------------------------------
+
+_LOADED = {}
+
+
+def evaluate(namespace, plan, arrays, name):
+    """(meta, arrays) of every call of the plan's function `name`."""
+    out, metas = {}, {}
+    for spec in plan["functions"].get(name, []):
+        metas[spec["id"]] = measure(namespace, name, spec, arrays, out)
+    return {"function": name, "calls": metas}, out
+
+
+def pack(key, document, arrays):
+    """The bytes of an .npz holding `document` as JSON under `key` and the `arrays`: a request (key "plan") or
+    results (key "meta")."""
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **{key: np.array(json.dumps(document))}, **arrays)
+    return buffer.getvalue()
+
+
+def run(namespace, request, results, name):
+    """In the kernel: measure function `name` of `namespace` as the request file says; write the results file
+    (read by the runner once this cell has ended)."""
+    if request not in _LOADED:
+        _LOADED.clear()
+        _LOADED[request] = load(request)
+    plan, arrays = _LOADED[request]
+    meta, out = evaluate(namespace, plan, arrays, name)
+    with open(results, "wb") as f:
+        f.write(pack("meta", meta, out))
