@@ -77,7 +77,7 @@ def graded_class(tmp_path_factory):
     mixed = mixed_notebook(folder)
     correct = folder / "zz-correct.ipynb"
     correct.write_bytes((NOTEBOOKS / "homework.ipynb").read_bytes())
-    order = [hostile["hog"], hostile["saboteur"], hostile["forger"], mixed, correct]
+    order = [hostile["hog"], mixed, hostile["saboteur"], hostile["forger"], correct]  # the two long ones side by side
     csv_path = folder / "grades.csv"
     temp = tmp_path_factory.mktemp("temp")  # where the sandboxes' own folders are made, to see them removed
     out, err = io.StringIO(), io.StringIO()
