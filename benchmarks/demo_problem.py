@@ -1,5 +1,5 @@
-"""What the quality benchmarks share: the real-size random-weight net, the demo images, the homework's start
-image per seed, fixed targets, and J of an image evaluated in fp32.
+"""What the quality benchmarks share: the nets (real-size random weights, or the real ImageNet VGG-16), the demo
+images, the homework's start image per seed, fixed targets, and J of an image evaluated in fp32.
 
 Used by bf16_quality.py, time_to_quality.py, bf16_error.py, bf16_speed.py and bf16_costs.py (the machine description comes from bench.py).
 """
@@ -32,13 +32,27 @@ def real_net(seed=0):
         return load_vgg_model(write_test_vgg(Path(tmp) / "vgg19-real-conv.mat", widths=REAL_WIDTHS, seed=seed))
 
 
-def demo_images(width, height):
-    """The demo content and style (images/grace_hopper.jpg, images/swirls.jpg) at width x height, normalized
-    (1, H, W, 3), as a default run reads them."""
+def imagenet_net():
+    """The real ImageNet VGG-16 (nst.weights.imagenet: pretrained-model/imagenet-vgg-verydeep-16.mat, built
+    once), loaded as a run loads it (average pooling, kernels as stored)."""
+    from nst.vgg import load_vgg_model
+    from nst.weights.imagenet import imagenet_vgg16
+
+    return load_vgg_model(imagenet_vgg16())
+
+
+NETWORKS = {"random": real_net, "imagenet": imagenet_net}
+NETWORK_LABELS = {"random": "random-weight VGG-19 (real conv widths)", "imagenet": "real ImageNet VGG-16"}
+
+
+def demo_images(width, height, content=None, style=None):
+    """The content and style (default the demo's: images/grace_hopper.jpg, images/swirls.jpg) at width x height,
+    normalized (1, H, W, 3), as a run reads them."""
     from nst.config import DEMO_CONTENT, DEMO_STYLE
     from nst.images import load_image, reshape_and_normalize_image
 
-    return tuple(reshape_and_normalize_image(load_image(path, width, height)) for path in (DEMO_CONTENT, DEMO_STYLE))
+    return tuple(reshape_and_normalize_image(load_image(path, width, height))
+                 for path in (content or DEMO_CONTENT, style or DEMO_STYLE))
 
 
 def homework_start(content, seed):
@@ -52,13 +66,13 @@ class Problem:
     """Fixed targets of the demo images at one size on one net; `costs(precision)` builds J in that precision,
     `J_fp32(image)` evaluates an image in fp32 (the objective every mode is judged by)."""
 
-    def __init__(self, model, width, height):
+    def __init__(self, model, width, height, content=None, style=None):
         from nst.config import Config
         from nst.objective import cost_function
         from nst.targets import content_target, style_targets
 
         self.model, self.width, self.height = model, width, height
-        self.content, self.style = demo_images(width, height)
+        self.content, self.style = demo_images(width, height, content, style)
         ref = Config()
         self.a_C = content_target(model, self.content, ref.content_layer)
         self.grams = style_targets(model, self.style, ref.style_layers)

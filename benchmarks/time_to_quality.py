@@ -3,8 +3,10 @@
     python benchmarks/time_to_quality.py            # 400x300
     python benchmarks/time_to_quality.py --quick    # 200x150
     python benchmarks/time_to_quality.py --quick --modes adam-fp32,adam-bf16   # some modes only
+    python benchmarks/time_to_quality.py --network imagenet   # the real ImageNet VGG-16 (nst.weights.imagenet)
 
-On the benchmark net (real VGG-19 conv widths, random weights) with the demo images and the homework's start
+On the benchmark net (--network random: real VGG-19 conv widths, random weights; --network imagenet: the real
+ImageNet VGG-16 in MatConvNet's layout) with the demo images (or --content, --style) and the homework's start
 image (seed 0): first the reference, 200 Adam steps in fp32; its final J (in fp32) is the target. Then each
 mode runs from the same start until its image's J, evaluated in fp32 every --check steps (L-BFGS: every
 iteration), is at or below the target, or until it has spent 3x the reference's steps (not reached).
@@ -13,7 +15,9 @@ Modes: adam-fp32 (the reference itself), adam-bf16, lbfgs-fp32, lbfgs-bf16 (scip
 half-size start, the result upsampled, then the full size until the target).
 Seconds are the optimiser's wall time, tracing included (a user pays it), the fp32 checks excluded. The
 machine may be shared: steps/evaluations to the target do not depend on the load, seconds do.
-Writes benchmarks/results/time_to_quality[_quick].json after every mode.
+Each mode's record keeps the load average (os.getloadavg) before and after it.
+Writes benchmarks/results/time_to_quality[_quick].json (--network imagenet: time_to_quality_imagenet_<size>.json)
+after every mode.
 """
 
 import argparse
@@ -152,11 +156,16 @@ def main(argv=None):
     parser.add_argument("--coarse-steps", type=int, default=100,
                         help="--scales 2: Adam steps / L-BFGS evaluations at half size (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the homework's start image")
+    parser.add_argument("--network", choices=("random", "imagenet"), default="random")
+    parser.add_argument("--content", type=Path, default=None, help="content image (default: the demo's)")
+    parser.add_argument("--style", type=Path, default=None, help="style image (default: the demo's)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     width, height = (200, 150) if args.quick else (400, 300)
     if args.size:
         width, height = (int(v) for v in args.size.split("x"))
+    if args.out is None and args.network == "imagenet":
+        args.out = ROOT / "benchmarks" / "results" / f"time_to_quality_imagenet_{width}x{height}.json"
     out = args.out or ROOT / "benchmarks" / "results" / f"time_to_quality{'_quick' * args.quick}.json"
     modes = [m for m in args.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES[1:]]
@@ -164,39 +173,44 @@ def main(argv=None):
         parser.error(f"unknown mode(s) {', '.join(unknown)}")
 
     from bench import machine
-    from demo_problem import Problem, homework_start, real_net
+    from demo_problem import NETWORK_LABELS, NETWORKS, Problem, homework_start
 
     t0 = time.perf_counter()
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, flags {' '.join(info['flags'])}, native bf16: "
           f"{info['native_bf16'] or 'no'}; TF {info['tensorflow']}, GPUs {info['gpus']}", flush=True)
-    model = real_net()
-    problems = (Problem(model, width, height), Problem(model, width // 2, height // 2))
+    model = NETWORKS[args.network]()
+    problems = tuple(Problem(model, w, h, args.content, args.style) for w, h in ((width, height), (width // 2, height // 2)))
     start = homework_start(problems[0].content, args.seed)
     coarse_start = homework_start(problems[1].content, args.seed)
     results = {"machine": info, "command": "python benchmarks/time_to_quality.py " + " ".join(argv or sys.argv[1:]),
-               "size": f"{width}x{height}", "seed": args.seed, "check_every": args.check,
+               "network": NETWORK_LABELS[args.network], "content": str(args.content or "images/grace_hopper.jpg"),
+               "style": str(args.style or "images/swirls.jpg"), "size": f"{width}x{height}", "seed": args.seed, "check_every": args.check,
                "coarse_steps": args.coarse_steps, "modes": []}
 
-    clock = Clock()
+    clock, load = Clock(), os.getloadavg()
     _, target, _ = adam_until(problems[0], "fp32", start, None, REFERENCE_STEPS, args.check, clock)
     reference = {"mode": "adam-fp32", "optimizer": "adam", "precision": "fp32", "steps": REFERENCE_STEPS,
-                 "final_J_fp32": target, "reached": True, "seconds": clock.seconds()}
+                 "final_J_fp32": target, "reached": True, "seconds": clock.seconds(),
+                 "load_average": {"before": load, "after": os.getloadavg()}}
     results["target_J_fp32"] = target
     results["modes"].append(reference)
     print(f"{width}x{height}: target J {target:.6g} (200 fp32 Adam steps) in {reference['seconds']:.1f} s", flush=True)
     for mode in modes:
+        load = os.getloadavg()
         record = run_mode(mode, problems, start, coarse_start, target, args.check, args.coarse_steps)
+        record["load_average"] = {"before": load, "after": os.getloadavg()}
         record["speedup_vs_reference"] = reference["seconds"] / record["seconds"] if record["reached"] else None
         results["modes"].append(record)
         results["wall_s"] = time.perf_counter() - t0
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"  {mode}: {'reached' if record['reached'] else 'NOT reached'} after {record['steps']} "
               f"{'steps' if record['optimizer'] == 'adam' else 'evaluations'}"
               + (f" (+ {record['coarse']['steps']} at {record['coarse']['size']})" if "coarse" in record else "")
               + f", {record['seconds']:.1f} s, J {record['final_J_fp32']:.6g}"
               + (f", {record['speedup_vs_reference']:.2f}x the reference" if record["reached"] else "")
-              + f"  [{results['wall_s']:.0f} s]", flush=True)
+              + f"  [{results['wall_s']:.0f} s, load {record['load_average']['before'][0]:.1f}]", flush=True)
     print_table(results)
     print(f"wrote {out}")
 

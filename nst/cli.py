@@ -7,7 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
-from nst.config import PRECISIONS, Config
+from nst.config import LBFGS_EVALUATIONS, PRECISIONS, Config
 
 DEFAULTS = Config()
 
@@ -27,7 +27,9 @@ def build_parser():
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
                    help="MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) (default: %(default)s; downloaded when missing)")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
-    p.add_argument("--iterations", type=int, default=DEFAULTS.iterations, help="Adam steps (default: %(default)s)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help=f"Adam steps (default: {DEFAULTS.iterations}); with --optimizer lbfgs its budget of cost "
+                   f"evaluations (default: {LBFGS_EVALUATIONS}, where its picture is the homework's)")
     p.add_argument("--width", type=int, default=DEFAULTS.width, help="image width in pixels (default: %(default)s)")
     p.add_argument("--height", type=int, default=DEFAULTS.height, help="image height in pixels (default: %(default)s)")
     p.add_argument("--noise-ratio", type=float, default=DEFAULTS.noise_ratio,
@@ -87,7 +89,7 @@ def add_gatys_options(p):
     g = p.add_argument_group("beyond the homework (all off by default)")
     g.add_argument("--optimizer", choices=("adam", "lbfgs"), default=DEFAULTS.optimizer,
                    help="adam (the homework's) or lbfgs: scipy L-BFGS-B, --iterations = max iterations and "
-                   "cost evaluations (default: %(default)s)")
+                   f"cost evaluations, {LBFGS_EVALUATIONS} unless given (default: %(default)s)")
     g.add_argument("--tv-weight", type=float, default=DEFAULTS.tv_weight,
                    help="weight of the total-variation smoothing cost added to J (default: %(default)s)")
     g.add_argument("--style-blend", type=float, nargs="+", default=DEFAULTS.style_blend, metavar="W",
@@ -114,9 +116,13 @@ def add_gatys_options(p):
 
 
 def config_from_args(args):
-    """A Config from parsed arguments: every argument whose dest is a Config field sets that field."""
+    """A Config from parsed arguments: every argument whose dest is a Config field sets that field. No
+    --iterations: Config's 200 (the homework's Adam steps), or LBFGS_EVALUATIONS with --optimizer lbfgs."""
     names = {field.name for field in dataclasses.fields(Config)}
-    return Config(**{name: value for name, value in vars(args).items() if name in names})
+    fields = {name: value for name, value in vars(args).items() if name in names}
+    if fields.get("iterations") is None:
+        fields["iterations"] = LBFGS_EVALUATIONS if fields.get("optimizer") == "lbfgs" else DEFAULTS.iterations
+    return Config(**fields)
 
 
 def given_fields(argv, args):
@@ -166,6 +172,13 @@ def main(argv=None, models=None):
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
 
+    prepared = []
+
+    def prepare():  # bad input is reported before TensorFlow's import
+        from nst.inputs import prepare_run
+
+        prepared.append(prepare_run(cfg, given))
+
     def run():
         import tensorflow as tf
 
@@ -173,12 +186,12 @@ def main(argv=None, models=None):
         from nst.transfer import style_transfer
 
         try:
-            style_transfer(cfg, given=given, models=models)
+            style_transfer(cfg, prepared=prepared[0], models=models)
         except (MemoryError, tf.errors.ResourceExhaustedError):
             raise NstError("not enough memory for a run at this size: pass a smaller --width and --height") from None
 
     try:
-        if run_command(run, debug=args.debug):
+        if run_command(prepare, debug=args.debug, tensorflow=False) or run_command(run, debug=args.debug):
             return 2
     except RunInterrupted as exc:
         print(f"nst: {exc}", file=sys.stderr)

@@ -29,8 +29,22 @@ def unroll(a):
 
 
 def style_gram(a):
-    """The Gram matrix of one layer's activations a (1, n_H, n_W, n_C): (n_C, n_C)."""
-    return gram_matrix(unroll(a))
+    """The Gram matrix of one layer's activations a (1, n_H, n_W, n_C): (n_C, n_C), gram_matrix(unroll(a)).
+
+    Computed as F^T F with F = reshape(a, (n_H n_W, n_C)), the same sum without a transposed copy of the
+    activations, and with its gradient as one matmul, dF = F (dG + dG^T), where TF's own gradient of the
+    homework's form takes two matmuls of F, a transpose of the result and their sum.
+    """
+    F = tf.reshape(a, [-1, a.shape[-1]])
+
+    @tf.custom_gradient
+    def gram(F):
+        def grad(dG):
+            return tf.matmul(F, dG + tf.transpose(dG))
+
+        return tf.matmul(F, F, transpose_a=True), grad
+
+    return gram(F)
 
 
 def layer_style_cost_from_gram(G_S, a_G):

@@ -6,20 +6,55 @@ The decisions are pure functions of their inputs (the text of /proc/cpuinfo, Ten
 so they can be checked with real inputs from any machine; `hardware()` gathers those inputs from this one.
 """
 
+import dataclasses
 import os
 
 # CPU flags (as /proc/cpuinfo names them) of native bf16 arithmetic: AVX-512 BF16 (dot products) and AMX.
 NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 # NVIDIA GPUs compute bf16 natively from compute capability 8.0 (Ampere) on.
 NATIVE_BF16_GPU_CAPABILITY = (8, 0)
-# Speed of a --precision bf16 Adam step over fp32 at 400x300 on the real-size random-weight VGG-19, measured by
-# benchmarks/bf16_speed.py (fp32 and bf16 steps alternated, 20 pairs, median of the pairs' ratios: 1.94x) on a
-# 2-core AMD EPYC (Zen 4 class, avx512_bf16, no AMX) shared with other jobs (bf16_quality.py's 400x300 runs
-# there: 1.88x); on the same machine quiet, benchmarks/time_to_quality.py's 200 fp32 against 205 bf16 Adam
-# steps at 400x300 gave 1.78x per step, and an earlier quiet run of that class 1.8x (5 interleaved rounds). The
-# quiet figure is the one quoted. See BENCHMARKS.md. The log's hint on fp32 runs where bf16 is native quotes it;
-# CPUs with AMX and GPUs gain more, AVX2-only CPUs nothing.
-BF16_SPEEDUP = 1.8
+
+
+@dataclasses.dataclass(frozen=True)
+class CpuKind:
+    """What the step does on one kind of CPU, and the measurements that chose it (docs/benchmarks/choices.md).
+
+    flag: the /proc/cpuinfo flag that makes a CPU this kind (None: any CPU). input_gradient: "rotated" or "tf"
+    per precision (nst.vgg.conv2d_same). bf16_speedup: a --precision bf16 Adam step's speed-up over fp32 at
+    400x300 measured on this kind (None where bf16 is not native: no gain). measured: where, and what.
+    """
+
+    name: str
+    flag: str | None
+    input_gradient: dict
+    bf16_speedup: float | None
+    measured: str
+
+
+CPU_KINDS = (
+    CpuKind("AMX", "amx_bf16", {"fp32": "tf", "bf16": "rotated"}, 4.0,
+            "Intel Xeon with AMX, 2 cores, 400x300: fp32 step 0.716 and 0.685 s with TF's own input gradient, "
+            "0.827 s rotated; bf16 0.203 s rotated (TF's own not measured there), 4x fp32"),
+    CpuKind("avx512_bf16 without AMX", "avx512_bf16", {"fp32": "rotated", "bf16": "tf"}, 1.8,
+            "AMD EPYC Zen 4 class, 2 cores, 400x300, benchmarks/choices.py (shared, load 8-10): fp32 step fastest "
+            "with the rotated kernel (min 1.73 vs 1.98 s), bf16 with TF's own (min 0.91 vs 0.96 s; an earlier quiet "
+            "ablation: 3 % faster), which also keeps no rotated copy (23 MiB); XLA 1.7x slower; one inter-op "
+            "thread no faster; bf16 1.8x fp32 (quiet)"),
+    CpuKind("no native bf16", None, {"fp32": "rotated", "bf16": "rotated"}, None,
+            "AMD EPYC with AVX2 only, 2 cores, 400x300: rotated 1.35x faster than TF's own in fp32, about 10x in "
+            "bf16 (TF's bf16 backward conv ran at 5 GFLOP/s); bf16 0.96-1.12x fp32"),
+)
+
+
+def input_gradient(cpuinfo, precision):
+    """How the step computes each conv's gradient w.r.t. its input on this CPU: "rotated" or "tf" (nst.vgg)."""
+    return cpu_kind(cpuinfo).input_gradient[precision]
+
+
+def cpu_kind(cpuinfo):
+    """The first of CPU_KINDS whose flag the CPU has (the last kind, flag None, takes any other CPU)."""
+    flags = cpu_flags(cpuinfo)
+    return next(kind for kind in CPU_KINDS if kind.flag is None or kind.flag in flags)
 
 
 def read_cpuinfo(path="/proc/cpuinfo"):
@@ -93,8 +128,9 @@ def precision_hint(precision, cpuinfo, gpus):
     --precision auto would be; on bf16 runs where it is not, that bf16 is emulated there."""
     reason = native_bf16(cpuinfo, gpus)
     if precision["used"] == "fp32" and precision["requested"] == "fp32" and reason is not None:
-        return (f"{reason} (native bf16): --precision auto would be about {BF16_SPEEDUP:.1f}x faster "
-                "(a result as good as fp32's, see BENCHMARKS.md)")
+        speedup = None if gpus else cpu_kind(cpuinfo).bf16_speedup
+        faster = f"about {speedup:.1f}x faster (as measured on CPUs of this kind)" if speedup else "faster"
+        return f"{reason} (native bf16): --precision auto would be {faster}, a result as good as fp32's (BENCHMARKS.md)"
     if precision["used"] == "bf16" and reason is None:
         return "bf16 is not native on this hardware: --precision bf16 is likely no faster than fp32 here"
     return None

@@ -1,5 +1,6 @@
 """L-BFGS instead of Adam (`--optimizer lbfgs`, as Gatys et al.): scipy's L-BFGS-B on the pixels, bounded to 0..255."""
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ def pixel_bounds(shape):
     return lower, lower + 255.0
 
 
-def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.write, functions=None):
+def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.write, functions=None, timing=None):
     """model_nn with L-BFGS (scipy.optimize.minimize, method L-BFGS-B) instead of Adam, as Gatys et al.
 
     At most cfg.iterations L-BFGS iterations, stopping at the first iteration end after cfg.iterations cost
@@ -27,8 +28,14 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
     what model_nn writes (i = iteration): `<i>.png` when i % cfg.save_every == 0 with the homework's log lines,
     `costs.csv` (costs after each iteration), `generated_image.jpg`; logs the numbers of iterations and
     evaluations at the end. `functions`: the caller's cost functions, as for model_nn. Returns (generated image (1, H, W, 3) float32, history [(i, J, J_content, J_style)]).
+    `timing` (a dict, optional) gets "seconds_per_evaluation": the optimiser's wall time / evaluations.
+
+    scipy's L-BFGS-B runs with its BLAS (OpenBLAS) on one thread: its vector operations on the image's pixels are
+    short, and OpenBLAS's idle threads spin for a while after each, taking a core from the TF evaluation that
+    follows (docs/benchmarks/finished-picture.md).
     """
     import scipy.optimize
+    from threadpoolctl import threadpool_limits
 
     out = Path(cfg.output_dir)
     a_C = content_target(model, content_image, cfg.content_layer)
@@ -65,10 +72,15 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
         if last["evaluations"] >= cfg.iterations:
             raise StopIteration
 
+    blas = threadpool_limits(1, user_api="blas")  # restored below (left at one thread if minimize raises)
+    started = time.perf_counter()
     result = scipy.optimize.minimize(
         fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
         options={"maxiter": cfg.iterations, "maxfun": cfg.iterations, "gtol": 0.0},
     )
+    if timing is not None:
+        timing["seconds_per_evaluation"] = (time.perf_counter() - started) / max(1, last["evaluations"])
+    blas.restore_original_limits()
     bar.close()
     generated = result.x.reshape(shape).astype(np.float32)
     if not history:  # stopped before the first iteration ended (e.g. converged at once)

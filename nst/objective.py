@@ -2,23 +2,31 @@
 
 import tensorflow as tf
 
+from nst import device
 from nst.costs import total_variation_cost
 from nst.cost_functions import cost_parts
 
 
-def cost_function(model, a_C, style_target, cfg, functions=None):
+def cost_function(model, a_C, style_target, cfg, functions=None, input_gradient=None):
     """image (1, H, W, 3) -> (J, J_content, J_style) for fixed targets a_C and `style_target` (the style Grams; the
-    style image's activations when the caller gives its own cost `functions`, see nst.cost_functions)."""
+    style image's activations when the caller gives its own cost `functions`, see nst.cost_functions).
+
+    input_gradient: how the gradient through each conv is computed ("rotated" or "tf", see nst.vgg.conv2d_same);
+    None: the choice for this machine's CPU and cfg.precision (nst.device.input_gradient).
+    """
     layers = [cfg.content_layer] + [name for name, _ in cfg.style_layers]
     content_cost, style_cost, total = cost_parts(cfg, functions)
+    if input_gradient is None:
+        input_gradient = device.input_gradient(device.read_cpuinfo(), cfg.precision)
 
     compute = compute_dtype(cfg.precision)
 
     def costs(image):
         if compute == tf.float32:  # the default: the image's own dtype (float32; float64 in the gradient test)
-            acts = model(image, layers)
+            acts = model(image, layers, input_gradient)
         else:  # --precision bf16: convolutions in bfloat16, Grams and costs in float32
-            acts = {name: tf.cast(a, tf.float32) for name, a in model(tf.cast(image, compute), layers).items()}
+            acts = {name: tf.cast(a, tf.float32)
+                    for name, a in model(tf.cast(image, compute), layers, input_gradient).items()}
         J_content = content_cost(a_C, acts[cfg.content_layer])
         J_style = style_cost(style_target, acts)
         J = total(J_content, J_style, cfg.alpha, cfg.beta)

@@ -115,8 +115,8 @@ def model_nn(model, content_image, style_image, input_image, cfg, log=tqdm.write
                     save_checkpoint(out, cfg, image.numpy(), state, i, history)
             bar.update(1)
             pending = (i, image.numpy() if i % cfg.save_every == 0 else None)
-    if pending is not None:
-        J, Jc, Js = costs(image)
+    if pending is not None:  # the last image's costs, traced like the steps' (an eager call rounds otherwise in bf16)
+        J, Jc, Js = tf.function(lambda: costs(image), jit_compile=cfg.xla or None)()
         finish(*pending, J, Jc, Js)
     bar.close()
     if timing is not None:

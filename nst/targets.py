@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from nst.costs import style_gram
 from nst.errors import NstError
-from nst.vgg import LAYER_ORDER
+from nst.weights.matconvnet import LAYER_ORDER
 
 
 def style_targets(model, style_image, style_layers):

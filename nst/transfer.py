@@ -8,37 +8,26 @@ outputs.
 import dataclasses
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
 
-from nst.checkpoint import resumed_config
 from nst.colors import preserve_colors
-from nst.config import style_paths
 from nst.files import prepare_output_dir
 from nst.cost_functions import check_functions
-from nst.images import MEANS, load_image, read_image, reshape_and_normalize_image, resize_image, save_image, to_uint8
+from nst.images import MEANS, reshape_and_normalize_image, resize_image, save_image, to_uint8
+from nst.inputs import prepare_run
 from nst.interrupt import run_interrupts
 from nst.lbfgs import model_lbfgs
 from nst.optimize import model_nn
 from nst.report import image_size, write_report
-from nst.start_image import INIT_KEYWORDS, initial_image
+from nst.start_image import initial_image
 from nst.vgg import build_vgg
 from nst.weights.download import ensure_weights
 from nst.weights.cache import read_weights
 
 
-class Inputs(NamedTuple):
-    """The images of a run: content (1, H, W, 3) normalized at the output size; the style files and the
-    --init file (or None) as read, (h, w, 3) in 0..255."""
-
-    content: np.ndarray
-    style_files: list
-    init_file: np.ndarray | None
-
-
-def style_transfer(cfg, log=tqdm.write, functions=None, given=None, models=None):
+def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None):
     """Run neural style transfer as configured; returns (generated image (1, H, W, 3), history).
 
     With the defaults this is the homework's run. Options beyond the homework: several style images blended,
@@ -46,16 +35,18 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, models=None)
     scale's), --preserve-colors (applied to the returned image and generated_image.jpg).
     `functions`: the caller's cost functions by their homework names (see model_nn); default nst.costs's.
     `given`: with --resume, the Config fields the user set (the command line's flags; see resumed_config).
+    `prepared`: (cfg, inputs) from nst.inputs.prepare_run(cfg, given) when the caller has settled them already
+    (the command line does, before importing TensorFlow); `cfg` and `given` are then not used.
     `models`: a dict the caller keeps between runs (the studio's painter), see load_model.
     Ctrl-C/SIGTERM: at once before the first step, at the next step during the loop, ignored after the last
     step (the outputs are written: the run finishes); nst.interrupt.
     """
     if functions is not None:
         functions = check_functions(functions)
-    cfg = settle_config(cfg, given)
+    cfg, inputs = prepare_run(cfg, given) if prepared is None else prepared
+    if cfg.deterministic:
+        make_deterministic(cfg.seed)
     cfg, precision = settle_device(cfg, log)
-    inputs = read_inputs(cfg)
-    prepare_output_dir(cfg.output_dir)
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
     model, weights_sha256 = load_model(weights, cfg, models)
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
@@ -91,17 +82,6 @@ def load_model(weights, cfg, models=None):
     return model, sha256
 
 
-def settle_config(cfg, given=None):
-    """The Config to run: the checkpoint's for --resume (`given`: see resumed_config), checked; --deterministic
-    switched on."""
-    if cfg.resume is not None:
-        cfg = resumed_config(cfg, given)
-    cfg.check()
-    if cfg.deterministic:
-        make_deterministic(cfg.seed)
-    return cfg
-
-
 def settle_device(cfg, log):
     """GPU memory growth on (where TF still allows it), the device line logged, --precision auto resolved.
 
@@ -122,14 +102,6 @@ def settle_device(cfg, log):
     if hint is not None:
         log(hint)
     return dataclasses.replace(cfg, precision=precision["used"]), precision
-
-
-def read_inputs(cfg):
-    """Read (and check) the content image, the style images and the --init file, in that order."""
-    content = reshape_and_normalize_image(load_image(cfg.content, cfg.width, cfg.height, max_pixels=cfg.max_pixels))
-    style_files = [read_image(path, max_pixels=cfg.max_pixels) for path in style_paths(cfg.style)]
-    init_file = None if cfg.init in INIT_KEYWORDS else read_image(cfg.init, max_pixels=cfg.max_pixels)
-    return Inputs(content, style_files, init_file)
 
 
 def optimise(model, inputs, cfg, log, functions=None):

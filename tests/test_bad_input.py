@@ -191,3 +191,38 @@ def test_odd_images_are_accepted(name, files, small_vgg, tmp_path, capsys):
     assert generated.shape == (1, 24, 32, 3) and np.isfinite(history[0][1])
     for out in (out_cli, out_api):
         assert iio.imread(out / "generated_image.jpg").shape == (24, 32, 3)
+
+
+BEFORE_TENSORFLOW = [case for case, (overrides, _) in BAD.items() if "weights" not in overrides]
+"""The cases found before TensorFlow is imported (the weights file is read after it)."""
+
+
+def test_bad_input_is_reported_before_tensorflow_is_imported(files, small_vgg, tmp_path):
+    """The CLI (a fresh process, as `python -m nst` is) gives the one-line error and exit code 2 for every case but
+    the weights file's with TensorFlow never imported: `tensorflow` is not in sys.modules after any of them.
+    Then, in the same process, TensorFlow imported as nst does imports no Keras, and tf.keras still works."""
+    import json
+    import subprocess
+    import sys
+
+    argvs = [argv_for(config_for(files, small_vgg, tmp_path / case, BAD[case][0])) for case in BEFORE_TENSORFLOW]
+    script = ("import contextlib, io, json, sys\nfrom nst.cli import main\nresults = []\n"
+              "for argv in json.loads(sys.argv[1]):\n"
+              "    err = io.StringIO()\n"
+              "    with contextlib.redirect_stderr(err):\n"
+              "        code = main(argv)\n"
+              "    results.append([code, err.getvalue(), 'tensorflow' in sys.modules])\n"
+              "from nst.console import import_tensorflow_quietly\n"
+              "import_tensorflow_quietly()\n"
+              "import tensorflow as tf\n"
+              "keras = ['keras' in sys.modules, tf.keras.layers.Dense(2)(tf.ones((1, 3))).shape == (1, 2)]\n"
+              "print(json.dumps([results, keras]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argvs)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    results, keras = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert keras == [False, True]  # not imported with TensorFlow, importable after it
+    for case, (code, err, tensorflow) in zip(BEFORE_TENSORFLOW, results):
+        assert code == 2 and err.startswith("nst: error: ") and len(err.strip().splitlines()) == 1, (case, err)
+        assert all(word in err for word in BAD[case][1]), (case, err)
+        assert not tensorflow, f"{case}: TensorFlow was imported before the error was reported"

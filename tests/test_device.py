@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from nst.cli import build_parser, config_from_args
 from nst.config import Config
-from nst.device import (BF16_SPEEDUP, choose_precision, cpu_flags, cpu_model, device_line, enable_memory_growth,
-                        hardware, native_bf16, precision_hint, read_cpuinfo)
+from nst.device import (CPU_KINDS, choose_precision, cpu_flags, cpu_kind, cpu_model, device_line, enable_memory_growth,
+                        hardware, input_gradient, native_bf16, precision_hint, read_cpuinfo)
 from nst.errors import NstError
 from nst.transfer import style_transfer
 
@@ -77,12 +77,29 @@ def test_auto_on_this_machine_follows_its_real_cpuinfo():
 
 def test_precision_hint_once_where_bf16_would_pay():
     fp32 = choose_precision("fp32", ZEN4, [])
-    assert precision_hint(fp32, ZEN4, []) == (f"CPU has avx512_bf16 (native bf16): --precision auto would be about "
-                                              f"{BF16_SPEEDUP:.1f}x faster (a result as good as fp32's, see "
-                                              "BENCHMARKS.md)")
+    assert precision_hint(fp32, ZEN4, []) == ("CPU has avx512_bf16 (native bf16): --precision auto would be about "
+                                              "1.8x faster (as measured on CPUs of this kind), a result as good as "
+                                              "fp32's (BENCHMARKS.md)")
+    assert "about 4.0x faster" in precision_hint(fp32, SAPPHIRE_RAPIDS, [])  # the speed-up of the CPU's kind
+    assert precision_hint(fp32, ZEN2, [A100]) == ("GPU NVIDIA A100-SXM4-40GB has compute capability 8.0 (native "
+                                                  "bf16): --precision auto would be faster, a result as good as "
+                                                  "fp32's (BENCHMARKS.md)")  # no figure: not measured on a GPU
     assert precision_hint(fp32, ZEN2, []) is None
     assert precision_hint(choose_precision("auto", ZEN4, []), ZEN4, []) is None
     assert "not native" in precision_hint(choose_precision("bf16", ZEN2, []), ZEN2, [])
+
+
+def test_each_cpu_kind_gets_its_measured_conv_input_gradient():
+    """The choice is a pure function of the CPU flags: each kind gets the input gradient its step was measured
+    faster with (docs/benchmarks/choices.md); a CPU of no known kind gets the AVX2-only EPYC's."""
+    assert [cpu_kind(info).name for info in (SAPPHIRE_RAPIDS, ZEN4, ZEN2, "")] == [
+        "AMX", "avx512_bf16 without AMX", "no native bf16", "no native bf16"]
+    assert (input_gradient(SAPPHIRE_RAPIDS, "fp32"), input_gradient(SAPPHIRE_RAPIDS, "bf16")) == ("tf", "rotated")
+    assert (input_gradient(ZEN4, "fp32"), input_gradient(ZEN4, "bf16")) == ("rotated", "tf")
+    assert (input_gradient(ZEN2, "fp32"), input_gradient(ZEN2, "bf16")) == ("rotated", "rotated")
+    assert all(set(kind.input_gradient) == {"fp32", "bf16"} and set(kind.input_gradient.values()) <= {"rotated", "tf"}
+               for kind in CPU_KINDS)
+    assert [kind.bf16_speedup for kind in CPU_KINDS][0] > [kind.bf16_speedup for kind in CPU_KINDS][1] > 1
 
 
 def test_device_line():
@@ -125,5 +142,6 @@ def test_a_run_logs_its_device_and_records_its_precision(small_vgg, tmp_path):
     lines, manifest = runs["fp32"]
     assert manifest["precision"] == {"requested": "fp32", "used": "fp32", "reason": "requested"}
     hints = [line for line in lines if "--precision auto would be" in line]
-    assert hints == ([f"{native} (native bf16): --precision auto would be about {BF16_SPEEDUP:.1f}x faster "
-                      "(a result as good as fp32's, see BENCHMARKS.md)"] if native else [])
+    speedup = cpu_kind(cpuinfo).bf16_speedup
+    assert hints == ([f"{native} (native bf16): --precision auto would be about {speedup:.1f}x faster (as measured "
+                      "on CPUs of this kind), a result as good as fp32's (BENCHMARKS.md)"] if native else [])

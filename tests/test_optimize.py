@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from nst.config import Config
 from nst.objective import cost_function
-from nst.optimize import adam_state, adam_update, model_nn
+from nst.optimize import adam_state, adam_update, make_train_step, model_nn
 from nst.targets import content_target, style_targets
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import homework_cost
@@ -87,3 +87,18 @@ def test_model_nn_costs_fall_and_files(small_vgg, tmp_path):
     assert J_final == pytest.approx(history[-1][1], rel=1e-5)
     J, Jc, Js = (float(v) for v in history[3][1:])
     assert J == pytest.approx(10 * Jc + 40 * Js, rel=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_last_costs_row_comes_from_the_traced_computation_of_the_steps(small_vgg, tmp_path, precision):
+    """Every row of costs.csv, the last one too, is what the compiled step computes: the last row equals the costs
+    that one more step returns for the same image (an untraced call rounds differently in bf16)."""
+    model, content, style, image = small_problem(small_vgg, h=32, w=24)
+    cfg = Config(output_dir=tmp_path, iterations=3, save_every=10, progress=False, precision=precision)
+    _, history = model_nn(model, content, style, image, cfg, log=lambda line: None)
+    costs = cost_function(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), cfg)
+    x = tf.Variable(image)
+    step = make_train_step(costs, x, adam_state(x), cfg.learning_rate)
+    rows = [[float(v) for v in step()] for _ in range(cfg.iterations + 1)]
+    assert [list(row[1:]) for row in history] == rows[1:]

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from nst.cli import build_parser, config_from_args, main
 from nst.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
-from nst.config import Config
+from nst.config import LBFGS_EVALUATIONS, Config
 from nst.costs import total_variation_cost
 from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
@@ -78,6 +78,23 @@ def test_lbfgs_reaches_lower_cost_than_adam_at_the_same_evaluations(small_vgg, p
     costs = cost_function(model, content_target(model, content, cfg.content_layer),
                           style_targets(model, style, cfg.style_layers), cfg)
     assert float(costs(tf.constant(generated))[0]) == pytest.approx(history[-1][1], rel=1e-4)
+
+
+def test_lbfgs_without_iterations_spends_its_own_default_budget(small_vgg, pics, tmp_path, capsys):
+    """`--optimizer lbfgs` alone: LBFGS_EVALUATIONS evaluations (where its picture is the homework's), not the
+    200 Adam steps' count; `--iterations N` is N as asked; Adam and Config keep the homework's 200."""
+    common = [str(a) for a in ("--content", pics["photo"], "--style", pics["stripes"], "--weights", small_vgg,
+                               "--width", W, "--height", H, "--seed", 1, "--no-progress", "--optimizer", "lbfgs")]
+    evaluations = {}
+    for name, extra in (("default", []), ("asked", ["--iterations", "7"])):
+        assert main(common + ["--output-dir", str(tmp_path / name)] + extra) == 0
+        log = capsys.readouterr().out
+        evaluations[name] = int(re.search(r"L-BFGS: \d+ iterations, (\d+) evaluations \(evaluation budget spent\)",
+                                          log).group(1))
+    assert LBFGS_EVALUATIONS <= evaluations["default"] <= LBFGS_EVALUATIONS + 5, evaluations
+    assert 7 <= evaluations["asked"] <= 12, evaluations
+    assert config_from_args(build_parser().parse_args([])).iterations == Config().iterations == 200
+    assert config_from_args(build_parser().parse_args(["--optimizer", "lbfgs"])).iterations == LBFGS_EVALUATIONS
 
 
 # --- 2. total variation --------------------------------------------------------------------------------------

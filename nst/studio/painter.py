@@ -133,8 +133,9 @@ def paint(job, models):
     from nst.cli import main as cli_main
 
     folder = Path(job["folder"])
-    lock = take_lock(folder)
+    lock = None
     try:
+        lock = take_lock(folder)
         with run_output(folder):
             if lock is None:
                 print(f"nst: error: another painter is painting in {folder}", file=sys.stderr)
@@ -146,6 +147,10 @@ def paint(job, models):
             except Exception:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
                 traceback.print_exc()
                 return 1
+    except KeyboardInterrupt:  # a Stop that came before the CLI's own Ctrl-C handling took over: nothing ran
+        with open(folder / STDERR, "a") as err:
+            err.write("nst: interrupted before the first step; nothing was saved\n")
+        return 130
     finally:
         if lock is not None:
             os.close(lock)

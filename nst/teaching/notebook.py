@@ -45,18 +45,19 @@ def notebook_settings(default_output, environ=None):
 
 
 def notebook_model(weights):
-    """(model, weights file): VGG-19 from `weights`; when that file is missing, from a small generated net with
-    random weights, announced by a markdown banner and a printed warning."""
+    """(model, weights file): the VGG-19 (or VGG-16) of `weights`, its network named; when that file is missing,
+    a small generated VGG-19 with random weights, announced by a markdown banner and a printed warning."""
     from IPython.display import Markdown, display
 
     from nst.weights.testnet import write_test_vgg
     from nst.vgg import load_vgg_model
 
     weights = Path(weights)
-    if weights.is_file():
-        print("real VGG-19 weights:", weights)
-    else:
+    if not weights.is_file():
         weights = write_test_vgg(Path(tempfile.mkdtemp()) / "small-vgg19.mat", seed=0)
         display(Markdown(BANNER))
         print(WARNING)
-    return load_vgg_model(weights), weights
+        return load_vgg_model(weights), weights
+    model = load_vgg_model(weights)
+    print(f"real weights: {weights.name}, {model.network} ({len(model.weights)} conv layers)")
+    return model, weights

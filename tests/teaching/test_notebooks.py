@@ -1,5 +1,6 @@
-"""notebooks/walkthrough.ipynb: committed without outputs; executes (nbclient + ipykernel) on a small net, and its
-expected-output cells print our values beside the homework's, matching."""
+"""notebooks/walkthrough.ipynb: committed with the outputs of a run on the real ImageNet VGG-16, pictures shown;
+executes (nbclient + ipykernel) on a small net, and its expected-output cells print our values beside the
+homework's, matching."""
 
 import re
 from pathlib import Path
@@ -16,10 +17,18 @@ SECTIONS = ["1 - Problem Statement", "2 - Transfer Learning", "3.1 - Computing t
             "4 - Solving the optimization problem"]
 
 
-def test_committed_with_outputs_cleared_and_sections_in_order():
+def test_committed_with_real_pictures_and_sections_in_order():
+    """As committed (notebooks/execute_walkthrough.py): every code cell ran, in order, on the ImageNet VGG-16, no
+    error, no random-network banner; its pictures are in the file, which stays under 1.5 MB."""
+    assert NOTEBOOK.stat().st_size < 1_500_000
     nb = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    assert code and [c.execution_count for c in code] == list(range(1, len(code) + 1))
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    text = stdout(nb)
+    assert "real weights: imagenet-vgg-verydeep-16.mat, VGG-16 (13 conv layers)" in text and "not meaningful" not in text
+    assert "generated has the lower J" in text
+    assert sum("image/jpeg" in o.get("data", {}) for c in code for o in c.outputs) >= 6  # its figures, as JPEG
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     positions = [text.find(s) for s in SECTIONS]
     assert -1 not in positions and positions == sorted(positions)
