@@ -187,6 +187,7 @@ class Sandbox:
         self.nonce = secrets.token_hex(16)  # in the runner's messages and ours only: the submission's lines lack it
         self.stderr_tail = b""
         self.wall_deadline = None
+        self.namespace_pid = None
 
     def __enter__(self):
         self.root = Path(tempfile.mkdtemp(prefix="nst-grade-"))
@@ -218,13 +219,21 @@ class Sandbox:
             base, code_in, work_in = self.root, code, self.root / "work"
         env = self.environment(base, code_in)
         command = [sys.executable, "-P", str(code_in / "runner.py")]
-        if self.isolation is not None:
-            command = self.bwrap(code, env) + command
+        info, keep = (os.pipe() if self.isolation is not None else (None, None)), ()
+        if self.isolation is not None:  # bubblewrap says on `info` which pid its namespace's first process has
+            command = self.bwrap(code, env, info[1]) + command
+            keep = (info[1],)
         command = [sys.executable, "-c", LIMITS_SOURCE, str(self.limits.memory), str(self.limits.disk), *command]
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=self.root / "work",
-                                        env=env if self.isolation is None else {"PATH": os.environ.get("PATH", "")},
-                                        start_new_session=True)
+        try:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, cwd=self.root / "work", pass_fds=keep,
+                                            env=env if self.isolation is None else {"PATH": os.environ.get("PATH", "")},
+                                            start_new_session=True)
+        finally:
+            if info[1] is not None:
+                os.close(info[1])
+        if info[0] is not None:
+            self.namespace_pid = namespace_pid(info[0])
         threading.Thread(target=self.read_lines, daemon=True).start()
         threading.Thread(target=self.read_stderr, daemon=True).start()
         settings = {"notebook": str(work_in / "submission.ipynb"), "harness": str(code_in / "harness.py"),
@@ -251,9 +260,9 @@ class Sandbox:
                "OMP_NUM_THREADS": str(self.limits.threads), TOKEN: self.token}
         return env
 
-    def bwrap(self, code, env):
+    def bwrap(self, code, env, info_fd):
         path, flags = self.isolation
-        args = [path, *flags, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        args = [path, *flags, "--info-fd", str(info_fd), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
         for option, folder in mount_plan(self.secret | {self.root.resolve()}):
             args += [option, str(folder)] + ([str(folder)] if option == "--ro-bind" else [])
         args += ["--size", str(self.limits.disk), "--tmpfs", str(INSIDE),
@@ -317,19 +326,30 @@ class Sandbox:
         return message
 
     def kill(self):
-        if self.process is not None and self.process.poll() is None:
-            try:
+        """End the sandbox and everything in it: with bubblewrap, the first process of its namespaces (the
+        system then ends every process in them, and bubblewrap exits once they are gone); without, its process
+        group."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            if self.namespace_pid is not None:  # bubblewrap's child, not yet reaped while bubblewrap runs
+                os.kill(self.namespace_pid, signal.SIGKILL)
+            else:
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        except OSError:
+            pass
 
     def close(self):
         if self.process is not None:
             self.kill()
             try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # bubblewrap itself stuck: its whole group
+                try:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                self.process.wait()
             if self.isolation is None:
                 kill_marked(self.token)
             for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
@@ -339,6 +359,25 @@ class Sandbox:
                     pass
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def namespace_pid(fd):
+    """The pid of the first process in bubblewrap's namespaces, from what it writes on its --info-fd (None when
+    it wrote nothing: it failed)."""
+    data = b""
+    try:
+        while len(data) < 65536:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        pid = json.loads(data).get("child-pid")
+    except (ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 1 else None
 
 
 def kill_marked(token):

@@ -2,6 +2,7 @@
 other correct ways, the known mistakes, hostile notebooks, and notebooks built from cells (nbgrader solution cells,
 not-graded cells, plain code)."""
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -242,7 +243,7 @@ MISTAKES = {
 }
 
 
-MARKER = "nst-grade-test-left-behind"  # in the command line of the process a saboteur leaves behind
+MARKER = f"nst-grade-test-left-behind-{os.getpid()}"  # in the command line of a process left behind (this run's)
 WRITTEN = [PACKAGE_ROOT / "nst-grade-test-sabotage.txt", Path(sys.prefix) / "nst-grade-test-sabotage.txt"]
 WRONG = {  # wrong functions: a constant each
     "compute_content_cost": "def compute_content_cost(a_C, a_G):\n    return tf.constant(1.0)",

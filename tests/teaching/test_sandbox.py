@@ -15,6 +15,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import re
 import stat
 import sys
@@ -37,19 +38,28 @@ from tests.teaching.submissions import (CORRECT, MARKER, NOTEBOOKS, PRELUDE, WRI
 TIMEOUT = 15
 
 
-def processes_with(marker):
-    found = []
+def processes_with(marker, ours=False):
+    """The processes whose command line holds `marker` (with ours=True: among this test process's descendants
+    only; others on the machine may be grading too)."""
+    found, parents = [], {}
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+            if not entry.name.isdigit():
+                continue
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if marker.encode() in (entry / "cmdline").read_bytes():
                 found.append(int(entry.name))
-        except OSError:
+        except (OSError, IndexError, ValueError):
             pass
-    return found
 
+    def descends(pid):
+        while pid > 1:
+            pid = parents.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
 
-def grading_folders():
-    return {p.name for p in Path(tempfile.gettempdir()).glob("nst-grade-*")}
+    return [pid for pid in found if descends(pid)] if ours else found
 
 
 @pytest.fixture(scope="module")
@@ -67,19 +77,20 @@ def graded_class(tmp_path_factory):
     mixed = mixed_notebook(folder)
     correct = folder / "zz-correct.ipynb"
     correct.write_bytes((NOTEBOOKS / "homework.ipynb").read_bytes())
-    order = [hostile["hog"], hostile["saboteur"], hostile["forger"], mixed, correct]
+    order = [hostile["hog"], mixed, hostile["saboteur"], hostile["forger"], correct]  # the two long ones side by side
     csv_path = folder / "grades.csv"
-    before = grading_folders()
+    temp = tmp_path_factory.mktemp("temp")  # where the sandboxes' own folders are made, to see them removed
     out, err = io.StringIO(), io.StringIO()
     started = time.monotonic()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         patch.setenv("HOME", str(home))
         patch.setenv("IPYTHONDIR", str(home / ".ipython"))
+        patch.setattr(tempfile, "tempdir", str(temp))
         exit_code = main(["grade", *map(str, order), "--jobs", "2", "--timeout", str(TIMEOUT), "--memory", "3G",
                           "--disk", "256M", "--json", "--csv", str(csv_path)])
     grades = {Path(g["submission"]).stem: g for g in map(json.loads, out.getvalue().splitlines())}
     return {"exit": exit_code, "grades": grades, "order": order, "csv": csv_path, "folder": folder, "home": home,
-            "stderr": err.getvalue(), "seconds": time.monotonic() - started, "before": before, "stdout": out.getvalue()}
+            "stderr": err.getvalue(), "seconds": time.monotonic() - started, "temp": temp, "stdout": out.getvalue()}
 
 
 def points(grade):
@@ -116,7 +127,7 @@ def test_a_saboteur_leaves_nothing_behind_and_spoils_only_its_own_kernels(graded
     assert not list(graded_class["home"].rglob("*"))  # no startup file in anybody's HOME
     assert sorted(p.name for p in graded_class["folder"].iterdir()) == sorted(
         [*(p.name for p in graded_class["order"] if p.parent == graded_class["folder"]), "grades.csv"])
-    assert grading_folders() <= graded_class["before"]  # every sandbox's folder removed
+    assert list(graded_class["temp"].iterdir()) == []  # every sandbox's folder removed
     # its own later kernels were spoiled by its numpy/ and its startup file, and that is all it achieved
     assert grade["notes"][0].startswith("code cell 8 stopped its kernel"), grade["notes"]
     assert all(g["feedback"] == "not checked: the notebook stopped its kernel 3 times"
@@ -211,7 +222,7 @@ def test_ctrl_c_stops_every_sandbox(tmp_path, capsys):
 
     def interrupt_once_two_run():
         deadline = time.monotonic() + 120
-        while len(processes_with("/runner/runner.py")) < 2 and time.monotonic() < deadline:
+        while len(processes_with("/runner/runner.py", ours=True)) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         interrupted.append(time.monotonic())
         _thread.interrupt_main()  # as Ctrl-C does: KeyboardInterrupt in the main thread
@@ -221,7 +232,7 @@ def test_ctrl_c_stops_every_sandbox(tmp_path, capsys):
     assert time.monotonic() - interrupted[0] < 15
     err = capsys.readouterr().err
     assert err == "nst: grading interrupted (every submission's sandbox was stopped)\n"
-    assert processes_with("/runner/runner.py") == [] and processes_with(MARKER) == []
+    assert processes_with("/runner/runner.py", ours=True) == [] and processes_with(MARKER) == []
 
 
 def test_the_mounts_hide_the_project_and_show_python_again(tmp_path, monkeypatch):
