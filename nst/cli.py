@@ -116,13 +116,10 @@ def add_gatys_options(p):
 
 
 def config_from_args(args):
-    """A Config from parsed arguments: every argument whose dest is a Config field sets that field. No
-    --iterations: Config's 200 (the homework's Adam steps), or LBFGS_EVALUATIONS with --optimizer lbfgs."""
+    """A Config from parsed arguments: every argument whose dest is a Config field sets that field (no
+    --iterations: the optimiser's default, nst.config.default_iterations)."""
     names = {field.name for field in dataclasses.fields(Config)}
-    fields = {name: value for name, value in vars(args).items() if name in names}
-    if fields.get("iterations") is None:
-        fields["iterations"] = LBFGS_EVALUATIONS if fields.get("optimizer") == "lbfgs" else DEFAULTS.iterations
-    return Config(**fields)
+    return Config(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def given_fields(argv, args):

@@ -14,8 +14,8 @@ BETA = 40.0
 # `--optimizer lbfgs` without --iterations: the cost evaluations after which L-BFGS's picture is the homework's
 # (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (benchmarks/lbfgs_default.py,
 # docs/options.md). The homework's 200 would drive J an order of magnitude lower: style wins and the face goes.
-# Config itself keeps the homework's 200 Adam steps; the command line applies this default.
 LBFGS_EVALUATIONS = 35
+ADAM_STEPS = 200  # the homework's
 
 PRECISIONS = ("fp32", "bf16", "auto")  # --precision: auto = bf16 where the hardware has it natively (nst.device)
 POOLINGS = ("avg", "max")  # --pooling
@@ -36,7 +36,7 @@ class Config:
     style: Path = DEMO_STYLE
     weights: Path = DEFAULT_WEIGHTS
     output_dir: Path = Path("output")
-    iterations: int = 200
+    iterations: int | None = None  # None: the optimiser's default, ADAM_STEPS or LBFGS_EVALUATIONS
     width: int = 400
     height: int = 300
     noise_ratio: float = 0.6
@@ -70,6 +70,10 @@ class Config:
     # or "auto" (bf16 where the hardware computes it natively, else fp32; nst.device)
     xla: bool = False  # compile the Adam step with XLA (tf.function(jit_compile=True))
 
+    def __post_init__(self):
+        if self.iterations is None:
+            self.iterations = default_iterations(self.optimizer)
+
     def check(self):
         """Raise NstError (one line) for values no run can use."""
         from nst.errors import NstError
@@ -90,6 +94,12 @@ class Config:
         if self.precision not in PRECISIONS:
             raise NstError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         return self
+
+
+def default_iterations(optimizer):
+    """The steps a run takes without --iterations: the homework's 200 Adam steps, or L-BFGS's budget of cost
+    evaluations where its picture is the homework's (LBFGS_EVALUATIONS)."""
+    return LBFGS_EVALUATIONS if optimizer == "lbfgs" else ADAM_STEPS
 
 
 def style_paths(style):

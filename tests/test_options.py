@@ -16,6 +16,7 @@ from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
 from nst.objective import cost_function
 from nst.start_image import initial_image
+from nst.studio.runs import parse_settings
 from nst.targets import blended_style_targets, content_target, positions, style_targets
 from nst.transfer import scale_sizes, style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
@@ -82,7 +83,8 @@ def test_lbfgs_reaches_lower_cost_than_adam_at_the_same_evaluations(small_vgg, p
 
 def test_lbfgs_without_iterations_spends_its_own_default_budget(small_vgg, pics, tmp_path, capsys):
     """`--optimizer lbfgs` alone: LBFGS_EVALUATIONS evaluations (where its picture is the homework's), not the
-    200 Adam steps' count; `--iterations N` is N as asked; Adam and Config keep the homework's 200."""
+    200 Adam steps' count; `--iterations N` is N as asked; Adam keeps the homework's 200. From Python, Config
+    without iterations has the same defaults, and so does the studio's form left empty."""
     common = [str(a) for a in ("--content", pics["photo"], "--style", pics["stripes"], "--weights", small_vgg,
                                "--width", W, "--height", H, "--seed", 1, "--no-progress", "--optimizer", "lbfgs")]
     evaluations = {}
@@ -95,6 +97,11 @@ def test_lbfgs_without_iterations_spends_its_own_default_budget(small_vgg, pics,
     assert 7 <= evaluations["asked"] <= 12, evaluations
     assert config_from_args(build_parser().parse_args([])).iterations == Config().iterations == 200
     assert config_from_args(build_parser().parse_args(["--optimizer", "lbfgs"])).iterations == LBFGS_EVALUATIONS
+    assert Config(optimizer="lbfgs").iterations == LBFGS_EVALUATIONS == 35
+    assert Config(optimizer="lbfgs", iterations=200).iterations == 200
+    assert parse_settings({"optimizer": "lbfgs", "iterations": ""})[0]["iterations"] == LBFGS_EVALUATIONS
+    assert parse_settings({"optimizer": "adam"})[0]["iterations"] == 200
+    assert parse_settings({"optimizer": "lbfgs", "iterations": "60"})[0]["iterations"] == 60
 
 
 # --- 2. total variation --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
+from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config, default_iterations
 from nst.errors import NstError
 from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
@@ -126,6 +126,7 @@ def make_app(studio):
             "images": list(shipped_images()),
             "default_content": DEMO_CONTENT.name, "default_style": DEMO_STYLE.name,
             "defaults": runs.DEFAULT_SETTINGS, "weights_note": weights_note(studio),
+            "default_iterations": {name: default_iterations(name) for name in ("adam", "lbfgs")},
             "running": active.name if active else None,
             "runs_dir": str(studio.runs_dir.absolute()), "max_pixels": studio.max_pixels,
         })

@@ -50,6 +50,16 @@ function setDefaults() {
     updatePreview(role);
   }
   setFields(info.defaults);
+  showIterationsDefault();
+}
+
+// Iterations left empty: the optimiser's own default (200 Adam steps, fewer L-BFGS evaluations), shown as the
+// placeholder; switching the optimiser clears a number that was the other optimiser's default.
+function showIterationsDefault(switched) {
+  const field = $("iterations"), optimizer = $("optimizer").value, previous = field.dataset.optimizer;
+  if (switched && Number(field.value) === info.default_iterations[previous]) field.value = "";
+  field.placeholder = `${info.default_iterations[optimizer]} (${optimizer}'s default)`;
+  field.dataset.optimizer = optimizer;
 }
 
 function setFields(settings) {
@@ -68,6 +78,7 @@ function dropRunOption(role) {
 function fillForm(s) {
   if (s.state === "damaged") return;
   setFields(s.settings || {});
+  showIterationsDefault();
   for (const role of ROLES) {
     const entry = (s.inputs || {})[role] || {}, select = $(`${role}-choice`);
     dropRunOption(role);
@@ -264,6 +275,7 @@ function init() {
     $(`${role}-choice`).addEventListener("change", () => updatePreview(role));
   }
   $("defaults").addEventListener("click", setDefaults);
+  $("optimizer").addEventListener("change", () => showIterationsDefault(true));
   $("stop").addEventListener("click", async () => {
     const name = current;
     try { await api(`/api/runs/${encodeURIComponent(name)}/stop`, { method: "POST" }); stopping = name; }

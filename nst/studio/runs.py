@@ -27,7 +27,7 @@ import threading
 import time
 from pathlib import Path
 
-from nst.config import Config
+from nst.config import Config, default_iterations
 from nst.costs_csv import read_costs_csv
 from nst.errors import NstError
 from nst.files import prepare_output_dir, write_text_atomic
@@ -63,7 +63,9 @@ SETTINGS = {
     "preserve_colors": (bool, "--preserve-colors"),
     "precision": (str, "--precision"),
 }
-DEFAULT_SETTINGS = {name: getattr(DEFAULTS, name) for name in SETTINGS}
+DEFAULT_SETTINGS = {name: getattr(DEFAULTS, name) for name in SETTINGS} | {"iterations": None}
+"""The form's defaults: the homework's, with iterations left to the optimiser (200 Adam steps, fewer L-BFGS
+evaluations: nst.config.default_iterations)."""
 
 
 @dataclasses.dataclass
@@ -178,6 +180,8 @@ def parse_settings(form):
         except ValueError:
             what = "a whole number" if kind is int else "a number"
             raise NstError(f"{flag} must be {what}, got {text[:40]!r}") from None
+    if settings["iterations"] is None:
+        settings["iterations"] = default_iterations(settings["optimizer"])
     drawn = settings["seed"] is None
     if drawn:
         settings["seed"] = secrets.randbelow(MAX_SEED + 1)
@@ -509,7 +513,7 @@ def read_status(studio, folder, alive):
         state = "stopped"
     else:
         state = "failed"
-    total = settings.get("iterations") or DEFAULTS.iterations
+    total = settings.get("iterations") or default_iterations(settings.get("optimizer"))
     done = max(int(costs[-1][0]) + 1 if costs else 0, steps_in_progress_bar(console) or 0)
     if state == "finished" and is_plain_file(folder / "generated_image.jpg"):
         image = "generated_image.jpg"

@@ -221,6 +221,27 @@ def test_opening_a_run_fills_the_form_and_start_repeats_it(painted, repeated):
 
 
 @browser_only
+def test_an_empty_iterations_field_is_the_chosen_optimizers_default(served, browser):
+    """The form leaves iterations to the optimiser: 200 Adam steps, 35 L-BFGS evaluations (the picture of the
+    homework, not a faceless one); switching optimiser clears the other one's default, never a number typed."""
+    from selenium.webdriver.support.ui import Select
+
+    open_page(browser, served.url)
+    browser.find_element("css selector", "details > summary").click()  # the optimiser is under Advanced
+    field, optimizer = element(browser, "iterations"), Select(element(browser, "optimizer"))
+    assert field.get_attribute("value") == "" and field.get_attribute("placeholder") == "200 (adam's default)"
+    optimizer.select_by_visible_text("lbfgs")
+    assert field.get_attribute("placeholder") == "35 (lbfgs's default)"
+    optimizer.select_by_visible_text("adam")
+    field.send_keys("200")
+    optimizer.select_by_visible_text("lbfgs")
+    assert field.get_attribute("value") == ""  # the Adam default does not follow to L-BFGS
+    field.send_keys("60")
+    optimizer.select_by_visible_text("adam")
+    assert field.get_attribute("value") == "60"
+
+
+@browser_only
 def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, served, browser, pictures):
     url, studio = served.url, served.studio
     before = sorted(studio.runs_dir.iterdir())
