@@ -2,26 +2,11 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from nst.costs import (
     STYLE_LAYERS, compute_content_cost, compute_layer_style_cost, compute_style_cost, gram_matrix, total_cost,
 )
-
-
-def homework_random_normals(*shapes):
-    """The homework's test inputs: `tf.random_normal(shape, mean=1, stddev=4)` after `tf.set_random_seed(1)`.
-
-    In TF1 graph mode an op without a seed got the op seed graph._last_id: random_normal builds 3 constants
-    (shape, mean, stddev) before its RandomStandardNormal op, then Mul and Add, so the k-th call (k = 0, 1, ...)
-    in a fresh graph got op seed 3 + 6k. TF2's compat graph numbers ops differently, so the seeds are passed.
-    """
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.set_random_seed(1)
-        tensors = [tf.compat.v1.random_normal(shape, mean=1, stddev=4, seed=3 + 6 * k) for k, shape in enumerate(shapes)]
-        with tf.compat.v1.Session(graph=graph) as sess:
-            return sess.run(tensors)
+from nst.teaching.homework_values import homework_random_normals  # the homework's seeded TF1 inputs
 
 
 def test_published_content_cost():
