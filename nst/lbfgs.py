@@ -1,6 +1,7 @@
 """L-BFGS instead of Adam (`--optimizer lbfgs`, as Gatys et al.): scipy's L-BFGS-B on the pixels, bounded to 0..255."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,17 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
     x0 = np.clip(np.asarray(input_image, dtype=np.float64), lower, upper).ravel()
     last = {"x": None, "costs": None, "evaluations": 0}
 
-    def fun(x):
+    def evaluate(x):
         J, Jc, Js, grad = value_and_grad(tf.constant(x.reshape(shape), dtype=tf.float32))
-        last.update(x=x.copy(), costs=(float(J), float(Jc), float(Js)), evaluations=last["evaluations"] + 1)
-        return float(J), grad.numpy().astype(np.float64).ravel()
+        return (float(J), float(Jc), float(Js)), grad.numpy().astype(np.float64).ravel()
+
+    def fun(x):
+        if last["evaluations"] == 0 and np.array_equal(x, x0):  # computed while scipy set up (below)
+            costs, grad = first.result()
+        else:
+            costs, grad = evaluate(x)
+        last.update(x=x.copy(), costs=costs, evaluations=last["evaluations"] + 1)
+        return costs[0], grad
 
     history = []
     bar = tqdm(total=cfg.iterations, unit="step", disable=not cfg.progress, dynamic_ncols=True)
@@ -74,10 +82,14 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
 
     blas = threadpool_limits(1, user_api="blas")  # restored below (left at one thread if minimize raises)
     started = time.perf_counter()
-    result = scipy.optimize.minimize(
-        fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()), callback=callback,
-        options={"maxiter": cfg.iterations, "maxfun": cfg.iterations, "gtol": 0.0},
-    )
+    # The first evaluation (at x0) runs while scipy sets up: its bounds are checked and coded in Python loops over
+    # every pixel, about a second at 400x300 (docs/benchmarks/finished-picture.md).
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(evaluate, x0)
+        result = scipy.optimize.minimize(
+            fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()),
+            callback=callback, options={"maxiter": cfg.iterations, "maxfun": cfg.iterations, "gtol": 0.0},
+        )
     if timing is not None:
         timing["seconds_per_evaluation"] = (time.perf_counter() - started) / max(1, last["evaluations"])
     blas.restore_original_limits()
