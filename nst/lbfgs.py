@@ -83,7 +83,7 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
     blas = threadpool_limits(1, user_api="blas")  # restored below (left at one thread if minimize raises)
     started = time.perf_counter()
     # The first evaluation (at x0) runs while scipy sets up: its bounds are checked and coded in Python loops over
-    # every pixel, about a second at 400x300 (docs/benchmarks/finished-picture.md).
+    # every pixel, 0.8 s at 400x300 on a Zen 4 core (docs/benchmarks/finished-picture.md).
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(evaluate, x0)
         result = scipy.optimize.minimize(
