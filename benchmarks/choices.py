@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,24 +27,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 VARIANTS = ("fp32-rotated", "fp32-tf", "bf16-rotated", "bf16-tf", "fp32-rotated-xla", "bf16-rotated-xla")
 THREADS = {"default": None, "inter-op 1": 1}
-
-
-def matmul_rates():
-    """GFLOP/s of a 4096x4096 tf.matmul in fp32 and bf16 (best of 5 after a warm-up)."""
-    import tensorflow as tf
-
-    rates = {}
-    for name, dtype in (("fp32", tf.float32), ("bf16", tf.bfloat16)):
-        a = tf.cast(tf.random.normal((4096, 4096)), dtype)
-        mm = tf.function(lambda a: tf.matmul(a, a))
-        mm(a).numpy()
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            mm(a).numpy()
-            times.append(time.perf_counter() - t)
-        rates[name] = 2 * 4096**3 / min(times) / 1e9
-    return rates
 
 
 def worker(job):
@@ -79,19 +60,14 @@ def worker(job):
             times[variant].append(time.perf_counter() - t)
     out = {"times": times, "load_average": os.getloadavg()}
     if job.get("matmul"):
+        from bench import matmul_rates
+
         out["matmul_gflops"] = matmul_rates()
     return out
 
 
-def run(job):
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        sys.exit(f"worker {job} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def main(rounds, size, steps, variants):
-    from bench import conv_flops, machine
+    from bench import conv_flops, machine, run
 
     t0 = time.perf_counter()
     results = {"machine": machine(), "size": f"{size[0]}x{size[1]}", "rounds": rounds, "steps_per_round": steps,
@@ -103,7 +79,8 @@ def main(rounds, size, steps, variants):
     loads = []
     for r in range(rounds):
         for name, inter_op in THREADS.items():
-            out = run({"size": size, "steps": steps, "variants": variants, "inter_op": inter_op, "matmul": r == 0})
+            out = run({"size": size, "steps": steps, "variants": variants, "inter_op": inter_op, "matmul": r == 0},
+                      __file__)
             for v in variants:
                 times[name][v] += out["times"][v]
             loads.append(out["load_average"][0])
