@@ -1,0 +1,355 @@
+"""Print sizes: the tiled objective's memory, speed and exactness against the untiled one and the PyTorch peer.
+
+    python benchmarks/print_size.py tiles     # one tile's working set per segment and role (fresh process each)
+    python benchmarks/print_size.py lbfgs     # what scipy's L-BFGS-B holds per variable (no TensorFlow)
+    python benchmarks/print_size.py runs      # whole runs' peak RSS: untiled, tiled under budgets, the peer
+    python benchmarks/print_size.py ratio     # CPU seconds of a tiled evaluation / the untiled one, interleaved
+    python benchmarks/print_size.py exact     # tiled vs untiled J and gradient on the real-size net
+
+Each mode writes benchmarks/results/print_size_<mode>.json. Every measurement of memory runs in a process of its
+own and reads its peak resident set (VmHWM) from /proc; a tile's working set is the peak minus the resident set
+just before the tile ran (the network built, its inputs made). Timings are CPU seconds of the process (all its
+threads) beside wall seconds, and ratios of variants run interleaved in one process: on a shared machine CPU
+seconds hardly move with the load, wall seconds do. The nets: VGG-19 with the real conv widths and random
+weights (nst.weights.testnet, "random"), the real ImageNet VGG-16 ("imagenet": python -m nst.weights.imagenet).
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+RESULTS = ROOT / "benchmarks" / "results"
+PEER = Path(os.environ.get("NST_PEERS", "/work/shared/peers")) / "torch_gatys.py"
+PEER_PYTHON = os.environ.get("NST_PEER_PYTHON", "/work/wt/torchvenv/bin/python")
+
+
+def status_bytes(key, pid="self"):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) * 1024
+
+
+def reset_peak():
+    """Start VmHWM again from the current resident set (Linux: clear_refs 5)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def load_net(name):
+    from demo_problem import NETWORKS
+
+    return NETWORKS[name]()
+
+
+def run_worker(job, timeout=7200):
+    """`python print_size.py --worker JOB` in its own process; its last stdout line parsed."""
+    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout)
+    if proc.returncode != 0:
+        sys.exit(f"worker {job} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def load_note():
+    return {"load_average": os.getloadavg()}
+
+
+# --- tiles: one tile's working set ---------------------------------------------------------------------------
+
+def tile_worker(job):
+    """The working set of one tile of a segment, run as a sweep runs it: the interior-most tile of the segment's
+    tiling of a height x width image in a rows x columns grid, with its real owned ranges."""
+    import numpy as np
+    import tensorflow as tf
+
+    from nst.engine import tiles
+    from nst.engine.memory import tile_tensor_bytes
+    from nst.engine.tiling import level_channels
+
+    net = load_net(job["net"])
+    s = tiles.setting(net, job["height"], job["width"], tiles.Weights(), job["precision"])
+    start, stop, role = job["start"], job["stop"], job["role"]
+    levels = tiles._segment_levels(s, start, stop, ())
+    tiling = tiles._tiling(s, start, stop, (job["rows"], job["columns"]), levels)
+    i, j = len(tiling.rows.crops) // 2, len(tiling.columns.crops) // 2
+    rng = np.random.default_rng(0)
+    dtype = np.float32 if start == 0 else s.compute.as_numpy_dtype
+
+    def whole(level, dt):
+        from nst.engine.tiling import level_size
+        return (level_size(s.height, s.layers, level), level_size(s.width, s.layers, level),
+                level_channels(s.layers, level), dt)
+
+    def crop_of(level, dt):
+        h, w, c, _ = whole(level, dt)
+        rows, columns = tiling.crop(i, j, level)
+        return rng.uniform(0, 50, (1, rows.stop - rows.start, columns.stop - columns.start, c)).astype(dt)
+
+    x = tf.constant(crop_of(start, dtype))
+    ranges = tf.constant(tiling.local_ranges(i, j, levels), tf.int32)
+    content = tiles._has_content(s, start, stop)
+    target = tf.constant(crop_of(s.content, np.float32) if content else tiles.NO_TARGET)
+    style = tiles._segment_style(s, start, stop)
+    if role == "forward":
+        run = tiles._function(s, start, stop, levels, "forward", tiling.shape, content, stop < s.deepest)
+
+        def call():
+            return run(x, ranges, target)
+    else:
+        run = tiles._function(s, start, stop, levels, "backward", tiling.shape, content)
+        Ms = [tf.constant(np.full((level_channels(s.layers, level),) * 2, 1e-9, np.float32)) for level in style]
+        g_out = tf.constant(crop_of(stop, np.float32)) if stop < s.deepest else None
+
+        def call():
+            return run(x, ranges, target, Ms, g_out)
+
+    before = status_bytes("VmRSS")
+    reset_peak()
+    result = call()
+    first = status_bytes("VmHWM") - before
+    del result
+    after_first = status_bytes("VmRSS") - before
+    started = time.process_time()
+    result = call()
+    seconds = time.process_time() - started
+    del result
+    style_levels, content_level = sorted(s.style), s.content
+    predicted = tile_tensor_bytes(tiling, "backward" if role == "backward" else "forward", style_levels,
+                                  content_level, np.dtype(s.compute.as_numpy_dtype).itemsize)
+    return {**job, "crop": list(tiling.shape), "tiles": tiling.count, "peak_bytes": first,
+            "kept_after_bytes": after_first, "second_peak_bytes": status_bytes("VmHWM") - before,
+            "tensor_bytes": predicted, "cpu_seconds": seconds}
+
+
+def tiles_mode():
+    from bench import machine
+
+    jobs = []
+    for net, segments in (("random", ((0, 3), (0, 6), (0, 11), (0, 17), (3, 6), (3, 11), (6, 11), (6, 17), (11, 17),
+                                      (11, 16), (16, 17), (3, 17))),):
+        for start, stop in segments:
+            for role in ("forward", "backward"):
+                for rows, columns in ((2, 3), (4, 6)):
+                    jobs.append({"net": net, "precision": "fp32", "height": 1080, "width": 1920, "start": start,
+                                 "stop": stop, "role": role, "rows": rows, "columns": columns})
+    for start, stop in ((0, 3), (0, 17), (6, 17)):
+        for role in ("forward", "backward"):
+            jobs.append({"net": "random", "precision": "bf16", "height": 1080, "width": 1920, "start": start,
+                         "stop": stop, "role": role, "rows": 2, "columns": 3})
+    out = {"machine": machine(), "command": "python benchmarks/print_size.py tiles", **load_note(), "tiles": []}
+    for job in jobs:
+        result = run_worker(job)
+        out["tiles"].append(result)
+        print(f"{job['precision']} [{job['start']}, {job['stop']}) {job['role']:8} crop {result['crop']}: "
+              f"peak {result['peak_bytes'] / 2**20:.0f} MiB, counted tensors {result['tensor_bytes'] / 2**20:.0f} MiB "
+              f"({result['peak_bytes'] / result['tensor_bytes']:.2f}x)", flush=True)
+    write("tiles", out)
+
+
+# --- lbfgs: scipy's L-BFGS-B -----------------------------------------------------------------------------------
+
+def lbfgs_worker(job):
+    """scipy.optimize.minimize(method="L-BFGS-B") as nst.lbfgs calls it (Bounds of n float64 pairs, jac=True) on an
+    ill-conditioned quadratic of n variables, `iterations` iterations with `pairs` correction pairs: the peak
+    resident set beyond the problem's own arrays, per variable, and the seconds before the first evaluation."""
+    import numpy as np
+    import scipy.optimize
+
+    n, pairs, iterations = job["n"], job["pairs"], job["iterations"]
+    x0 = np.zeros(n)
+    lower, upper = np.full(n, -100.0), np.full(n, 150.0)
+    target, weight = np.linspace(-50, 50, n), np.geomspace(1.0, 1e4, n)
+    buffer = np.empty(n)
+    first = {}
+
+    def fun(x):
+        if not first:
+            first.update(seconds=time.perf_counter() - started, peak=status_bytes("VmHWM") - base,
+                         resident=status_bytes("VmRSS") - base)
+        np.subtract(x, target, out=buffer)
+        value = float(np.dot(weight * buffer, buffer))
+        return value, 2.0 * weight * buffer  # a new float64 gradient per call, as nst.lbfgs returns
+
+    base = status_bytes("VmRSS")
+    reset_peak()
+    started = time.perf_counter()
+    result = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower, upper),
+                                     options={"maxcor": pairs, "maxiter": iterations, "maxfun": 2 * iterations,
+                                              "gtol": 0.0, "ftol": 0.0})
+    total = time.perf_counter() - started
+    return {**job, "iterations_done": int(result.nit), "evaluations": int(result.nfev),
+            "peak_bytes_per_variable": (status_bytes("VmHWM") - base) / n,
+            "setup_peak_bytes_per_variable": first["peak"] / n,
+            "resident_at_first_evaluation_per_variable": first["resident"] / n,
+            "seconds_to_first_evaluation": first["seconds"], "seconds": total}
+
+
+def lbfgs_mode():
+    import scipy
+
+    out = {"command": "python benchmarks/print_size.py lbfgs", "scipy": scipy.__version__, **load_note(), "runs": []}
+    for n, pairs in ((1_000_000, 3), (1_000_000, 10), (4_000_000, 3), (4_000_000, 10), (4_000_000, 5)):
+        result = run_worker({"mode": "lbfgs", "n": n, "pairs": pairs, "iterations": pairs + 5})
+        out["runs"].append(result)
+        print(f"n {n:,} pairs {pairs}: peak {result['peak_bytes_per_variable']:.1f} B/variable (set-up "
+              f"{result['setup_peak_bytes_per_variable']:.1f}), first evaluation after "
+              f"{result['seconds_to_first_evaluation']:.1f} s", flush=True)
+    write("lbfgs", out)
+
+
+# --- runs: a whole run's peak -----------------------------------------------------------------------------------
+
+def problem_of(net, width, height, precision, optimizer="adam"):
+    from nst.config import CONTENT_LAYER, STYLE_LAYERS
+    from nst.engine.memory import Problem
+    from nst.engine.tiles import layers_of
+    from nst.engine.tiling import level_of
+
+    layers = layers_of(net)
+    weights_bytes = sum(int(W.shape.num_elements() + b.shape.num_elements()) * 4 for W, b in net.weights.values())
+    return Problem(layers, weights_bytes, height, width, tuple(level_of(layers, name) for name, _ in STYLE_LAYERS),
+                   level_of(layers, CONTENT_LAYER), 2 if precision == "bf16" else 4, optimizer)
+
+
+def run_worker_job(job):
+    """A run as nst's would go: the network, the demo images at width x height, the targets, `steps` Adam steps
+    (the untiled compiled step, or the tiled objective's value and gradient then a compiled Adam update), with
+    the resident set after each stage and the peak (VmHWM), the plan and its predicted peak."""
+    started = time.perf_counter()
+    stages = {}
+
+    def stage(name):
+        stages[name] = {"rss_bytes": status_bytes("VmRSS"), "peak_bytes": status_bytes("VmHWM"),
+                        "seconds": time.perf_counter() - started}
+
+    import numpy  # noqa: F401
+    import PIL.Image  # noqa: F401
+    import scipy.optimize  # noqa: F401
+
+    from nst.console import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    stage("TensorFlow imported")
+    from demo_problem import demo_images, homework_start
+    from nst.config import Config
+    from nst.engine import memory, tiles
+    from nst.engine.tiling import Plan
+    from nst.objective import cost_function
+    from nst.optimize import adam_state, adam_update, make_train_step
+    from nst.targets import content_target, style_targets
+
+    width, height, precision = job["width"], job["height"], job.get("precision", "fp32")
+    net = load_net(job["net"])
+    tf.constant(0.0) + 1.0  # the runtime started
+    stage("network built")
+    problem = problem_of(net, width, height, precision)
+    if job["plan"] == "untiled":
+        choice = memory.Choice(None, memory.untiled_bytes(problem), 0)
+    elif job["plan"].startswith("budget:"):
+        choice = memory.plan_for(problem, float(job["plan"].split(":")[1]) * 2 ** 30)
+    else:
+        plan = Plan(**{k: tuple(map(tuple, v)) if k in ("forward", "backward") else
+                       (tuple(v) if k == "boundaries" else v) for k, v in json.loads(job["plan"]).items()})
+        choice = memory.Choice(plan, 0, 0)
+    cfg = Config(precision=precision)
+    content, style = demo_images(width, height)
+    start = homework_start(content, 1)
+    stage("images")
+    image = tf.Variable(start, name="generated_image")
+    del start
+    state = adam_state(image)
+    if choice.plan is None:
+        a_C = content_target(net, content, cfg.content_layer)
+        grams = style_targets(net, style, cfg.style_layers)
+        stage("targets")
+        step = make_train_step(cost_function(net, a_C, grams, cfg), image, state, cfg.learning_rate)
+    else:
+        a_C = tiles.content_target(net, content, cfg.content_layer, choice.plan)
+        grams = tiles.style_targets(net, style, cfg.style_layers, choice.plan)
+        stage("targets")
+        objective = tiles.tiled_objective(net, a_C, grams, tiles.Weights(), choice.plan, precision)
+        update = tf.function(lambda grad: adam_update(image, grad, state, cfg.learning_rate))
+
+        def step():
+            J, Jc, Js, grad = objective.value_and_grad(image)
+            update(grad)
+            return J, Jc, Js
+    del style
+    times = []
+    for k in range(job["steps"]):
+        wall, cpu = time.perf_counter(), time.process_time()
+        J = float(step()[0])
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
+        stage(f"step {k + 1}")
+    plan = choice.plan
+    return {**job, "stages": stages, "peak_bytes": status_bytes("VmHWM"), "J_after": J,
+            "seconds_per_step": [t[0] for t in times], "cpu_seconds_per_step": [t[1] for t in times],
+            "plan": None if plan is None else dataclasses.asdict(plan), "predicted_bytes": choice.bytes,
+            **load_note()}
+
+
+def peer_worker(job):
+    """The PyTorch peer (torch_gatys.py, its own venv) on the demo images at width x height: its peak resident
+    set (from /proc while it runs, and getrusage's children maximum) and seconds per step."""
+    import resource
+    import threading
+
+    from demo_problem import demo_images
+    from nst.images import save_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        content, style = demo_images(job["width"], job["height"])
+        paths = [Path(tmp) / "content.png", Path(tmp) / "style.png"]
+        for path, image in zip(paths, (content, style)):
+            save_image(path, image)
+        del content, style
+        proc = subprocess.Popen([PEER_PYTHON, str(PEER), *map(str, paths), "--iters", str(job["steps"] + 1),
+                                 "--warmup", "1", "--channels-last"], stdout=subprocess.PIPE, text=True,
+                                stderr=subprocess.DEVNULL, cwd=PEER.parent)
+        peak = [0]
+
+        def watch():
+            while proc.poll() is None:
+                try:
+                    peak[0] = max(peak[0], status_bytes("VmHWM", proc.pid))
+                except (OSError, StopIteration):
+                    pass
+                time.sleep(0.5)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        out, _ = proc.communicate()
+        watcher.join()
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
+    return {**job, "peer": result, "peak_bytes": peak[0],
+            "children_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, **load_note()}
+
+
+def write(mode, out):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"print_size_{mode}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
+MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode}
+WORKERS = {"tile": tile_worker, "lbfgs": lbfgs_worker, "run": run_worker_job, "peer": peer_worker}
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        job = json.loads(sys.argv[2])
+        print(json.dumps(WORKERS[job.get("mode", "tile")](job)))
+    elif len(sys.argv) == 2 and sys.argv[1] in MODES:
+        MODES[sys.argv[1]]()
+    else:
+        sys.exit(f"usage: python benchmarks/print_size.py {'|'.join(MODES)}")
