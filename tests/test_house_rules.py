@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 
 ROOT = PACKAGE_ROOT
 MODULES = sorted((ROOT / "nst").rglob("*.py"))
@@ -100,9 +100,9 @@ def test_cycles_are_found_in_a_made_up_graph():
 
 def test_the_import_graph_is_read_from_the_code():
     graph = import_graph()
-    assert "nst.config" in graph["nst.cli"] and "nst.transfer" in graph["nst.cli"]  # the second inside main()
-    assert "nst.weights.matconvnet" in graph["nst.config"]  # inside check_options()
-    assert "nst" in graph["nst.report"]  # `import nst` for its version
+    assert "nst.settings" in graph["nst.commands.cli"] and "nst.commands.run" in graph["nst.commands.cli"]  # the second inside main()
+    assert "nst.weights.matconvnet" in graph["nst.settings"]  # inside check_options()
+    assert "nst" in graph["nst.sinks.report"]  # `import nst` for its version
     assert graph["nst.errors"] == set()
 
 

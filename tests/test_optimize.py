@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.config import Config
+from nst.settings import Config
 from nst.objective import cost_function
 from nst.optimize import adam_state, adam_update, make_train_step, model_nn
-from nst.targets import content_target, style_targets
+from nst.engine.targets import content_target, style_targets
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import homework_cost
 

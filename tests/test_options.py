@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.cli import build_parser, config_from_args, main
-from nst.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
-from nst.config import LBFGS_EVALUATIONS, Config
+from nst.commands.cli import build_parser, config_from_args, main
+from nst.engine.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
+from nst.settings import LBFGS_EVALUATIONS, Config
 from nst.costs import total_variation_cost
 from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
 from nst.objective import cost_function
-from nst.start_image import initial_image
+from nst.engine.start import initial_image
 from nst.studio.runs import parse_settings
-from nst.targets import blended_style_targets, content_target, positions, style_targets
-from nst.transfer import scale_sizes, style_transfer
+from nst.engine.targets import blended_style_targets, content_target, positions, style_targets
+from nst.commands.run import scale_sizes, style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import forward, gram
 

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.cli import build_parser, config_from_args
-from nst.config import Config
+from nst.commands.cli import build_parser, config_from_args
+from nst.settings import Config
 from nst.errors import NstError
 from nst.objective import cost_function
 from nst.optimize import adam_state, make_train_step
-from nst.targets import content_target, style_targets
+from nst.engine.targets import content_target, style_targets
 from nst.vgg import conv2d_same, load_vgg_model
 
 

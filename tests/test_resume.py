@@ -12,11 +12,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from nst.checkpoint import load_checkpoint
-from nst.cli import main
-from nst.config import PACKAGE_ROOT, Config
+from nst.sinks.checkpoint import load_checkpoint
+from nst.commands.cli import main
+from nst.settings import PACKAGE_ROOT, Config
 from nst.errors import NstError, RunInterrupted
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 
 
 @pytest.fixture(scope="module")

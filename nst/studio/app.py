@@ -13,7 +13,7 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config, default_iterations
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config, default_iterations
 from nst.errors import NstError
 from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
@@ -248,7 +248,7 @@ def listen(host, port):
 def studio_main(argv=None):
     """`nst studio [--host H] [--port P] [--token T] ...`: serve the page until Ctrl-C."""
     args = build_parser().parse_args(argv)
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     def run():
         if not 0 <= args.port < 65536:

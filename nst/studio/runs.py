@@ -27,8 +27,8 @@ import threading
 import time
 from pathlib import Path
 
-from nst.config import Config, default_iterations
-from nst.costs_csv import read_costs_csv
+from nst.settings import Config, default_iterations
+from nst.sinks.costs_csv import read_costs_csv
 from nst.errors import NstError
 from nst.files import prepare_output_dir, write_text_atomic
 from nst.studio.painter import STDERR, lock_holder, reports, send, start_painter
@@ -65,7 +65,7 @@ SETTINGS = {
 }
 DEFAULT_SETTINGS = {name: getattr(DEFAULTS, name) for name in SETTINGS} | {"iterations": None}
 """The form's defaults: the homework's, with iterations left to the optimiser (200 Adam steps, fewer L-BFGS
-evaluations: nst.config.default_iterations)."""
+evaluations: nst.settings.default_iterations)."""
 
 
 @dataclasses.dataclass
