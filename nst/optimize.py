@@ -8,10 +8,10 @@ the command line's files and log lines (nst.sinks); `model_lbfgs` is the same wi
 from tqdm import tqdm
 
 from nst.commands.interrupt import run_interrupts
-from nst.commands.run import drive, resume_point
+from nst.commands.run import drive, resume_point, weights_of
 from nst.engine.adam import adam_state, adam_update, make_train_step  # noqa: F401 - the homework's Adam, here too
 from nst.engine.driver import LBFGS, Adam, Scale, paint
-from nst.engine.objective import Weights, objective
+from nst.engine.objective import objective
 from nst.engine.targets import blended_style_targets, content_target, style_activations
 from nst.errors import NstError
 from nst.sinks.progress import progress
@@ -45,7 +45,7 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
 def run_on_images(model, content_image, style_image, input_image, cfg, optimizer, log, timing, functions):
     """One scale of `optimizer` on normalized images with the command line's sinks; see model_nn."""
     styles = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
-    weights = Weights(cfg.content_layer, tuple(cfg.style_layers), cfg.alpha, cfg.beta, cfg.tv_weight)
+    weights = weights_of(cfg)
     model.check_layers(weights.layers)
     a_C = content_target(model, content_image, cfg.content_layer)
     if functions is not None:
@@ -57,7 +57,7 @@ def run_on_images(model, content_image, style_image, input_image, cfg, optimizer
     goal = objective(model, a_C, style_target, weights, cfg.precision, functions=functions)
     schedule = [Scale(input_image.shape[2], input_image.shape[1], optimizer)]
     resumed = resume_point(cfg, schedule)
-    sinks = [run_files(cfg, schedule, resumed), progress(log, cfg.save_every, cfg.progress)]
+    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]  # as the homework: log, then save
     with run_interrupts() as interrupts:
         events = paint(lambda w, h: goal, input_image, schedule, stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)

@@ -49,8 +49,9 @@ class Setting:
     """How one Config field is set and checked.
 
     flag: its command-line flag. A boolean field is set by its flag alone: to `not default` (`--no-progress`
-    turns progress off, `--preserve-colors` turns colours on); xla has --xla and --no-xla.
-    parse: text -> value (the parser's type); None for booleans. nargs: "+" for lists (one value stays itself).
+    turns progress off, `--preserve-colors` turns colours on).
+    parse: text -> value (the parser's type; None: the text, which Config reads itself, as --style-layers);
+    None for booleans. nargs: "+" for lists (one value stays itself).
     check: value -> None, or what follows the flag in the one-line message (" must be a whole number of at least
     1, got 0"). Not called for None where the field's default is None.
     resume: "same" (a resumed run has the run's value: a different one given is refused), "may change", or
@@ -183,7 +184,7 @@ class Config:
                                  check=a_layer, metavar="LAYER")
     style_layers: tuple = setting(homework.STYLE_LAYERS, "--style-layers",
                                   "style layers and weights, e.g. conv1_1:0.2,conv2_1:0.2 (default: conv1_1..conv5_1 "
-                                  "at 0.2)", group="gatys", parse=parse_style_layers, check=layers_and_weights,
+                                  "at 0.2)", group="gatys", check=layers_and_weights,
                                   metavar="L:W,...")
     progress: bool = setting(True, "--no-progress", "no progress bar", resume="may change")
     # --- options beyond the homework (all opt-in; the defaults are the homework's) ---
@@ -250,6 +251,22 @@ def default_iterations(optimizer):
 def settings():
     """{field name: Setting} in Config's order."""
     return {field.name: field.metadata["setting"] for field in dataclasses.fields(Config)}
+
+
+def studio_settings():
+    """The settings the studio's form offers: {name: (type: int, float, str or bool, flag)}, in Config's order."""
+    kinds = {}
+    for field in dataclasses.fields(Config):
+        spec = field.metadata["setting"]
+        if spec.studio:
+            kind = bool if isinstance(field.default, bool) else spec.parse if spec.parse in (int, float) else str
+            kinds[field.name] = (kind, spec.flag)
+    return kinds
+
+
+def default(name):
+    """The default of a Config field, as declared (iterations: None, the optimiser's own)."""
+    return Config.__dataclass_fields__[name].default
 
 
 def flag(name):

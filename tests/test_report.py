@@ -13,7 +13,8 @@ from PIL import Image
 
 from nst.commands.cli import main
 from nst.commands.compare import compare_images
-from nst.settings import ALPHA, BETA, DEMO_CONTENT, DEMO_STYLE
+from nst.homework import ALPHA, BETA
+from nst.settings import DEMO_CONTENT, DEMO_STYLE
 from nst.images import load_image
 
 W, H = 64, 48

@@ -46,10 +46,11 @@ def assert_same_run(a, b):
     rows_a, rows_b = costs(a), costs(b)
     assert [r[0] for r in rows_a] == [r[0] for r in rows_b]
     np.testing.assert_allclose(rows_a, rows_b, rtol=1e-6)
-    ca, cb = load_checkpoint(a), load_checkpoint(b)
-    assert ca["step"] == cb["step"]
-    for key in ("image", "m", "v", "beta1_power", "beta2_power"):
-        np.testing.assert_allclose(ca[key], cb[key], rtol=1e-5, atol=1e-4)
+    (ca, _), (cb, _) = load_checkpoint(a), load_checkpoint(b)
+    assert ca.step == cb.step
+    np.testing.assert_allclose(ca.image, cb.image, rtol=1e-5, atol=1e-4)
+    for key in ("m", "v", "beta1_power", "beta2_power"):
+        np.testing.assert_allclose(ca.adam[key], cb.adam[key], rtol=1e-5, atol=1e-4)
     diff = np.abs(iio.imread(a / "generated_image.jpg").astype(int) - iio.imread(b / "generated_image.jpg").astype(int))
     assert diff.max() <= 1
 
@@ -65,8 +66,8 @@ def straight(small_vgg, pictures, tmp_path_factory):
 def test_20_steps_then_resume_20_equals_40_straight(small_vgg, pictures, straight, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(args(small_vgg, pictures, out, 20)) == 0
-    ckpt = load_checkpoint(out)
-    assert ckpt["step"] == 19 and len(ckpt["history"]) == 20 and ckpt["config"].iterations == 20
+    ckpt, run = load_checkpoint(out)
+    assert ckpt.step == 19 and len(ckpt.history) == 20 and run.iterations == 20
     assert main(["--resume", str(out), "--iterations", "40", "--no-progress"]) == 0
     assert f"Done: {out / 'generated_image.jpg'}" in capsys.readouterr().out
     assert_same_run(out, straight)
@@ -96,11 +97,11 @@ def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight
     with pytest.raises(RunInterrupted) as info:
         style_transfer(cfg, log=log)
     message = str(info.value)
-    step = load_checkpoint(out)["step"]
+    step = load_checkpoint(out)[0].step
     assert step == 21 and f"interrupted after step {step} of 40" in message and "--resume" in message
     assert str(out / f"{step}.png") in message and (out / f"{step}.png").is_file()
     assert len(costs(out)) == step + 1 and not (out / "generated_image.jpg").exists()
-    assert load_checkpoint(crashed)["step"] == 11 and len(load_checkpoint(crashed)["history"]) == 11
+    assert load_checkpoint(crashed)[0].step == 11 and len(load_checkpoint(crashed)[0].history) == 11
 
     generated, history = style_transfer(Config(resume=out, progress=False))
     assert len(history) == 40 and generated.shape == (1, 24, 32, 3)
@@ -126,7 +127,7 @@ def test_sigterm_through_a_real_process_exits_130_then_resume(small_vgg, picture
     assert proc.returncode == 130, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nst: interrupted after step ") and "Traceback" not in stderr
-    step = load_checkpoint(out)["step"]
+    step = load_checkpoint(out)[0].step
     assert f"after step {step} of 1000000" in lines[0] and f"nst --resume {out}" in lines[0]
     assert (out / f"{step}.png").is_file() and len(costs(out)) == step + 1
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -190,7 +191,7 @@ def saved_at_10(small_vgg, pictures, tmp_path_factory):
             shutil.copy(out / "checkpoint.npz", saved)
 
     style_transfer(cfg, log=log)
-    assert load_checkpoint(saved.parent)["step"] == 11
+    assert load_checkpoint(saved.parent)[0].step == 11
     return saved
 
 

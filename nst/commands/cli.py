@@ -98,17 +98,25 @@ def main(argv=None, models=None, on_event=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] and argv[0] in SUBCOMMANDS:
         return run_subcommand(argv[0], argv[1:])
-    cfg, given, debug = parse_run(argv)
     from nst.commands.console import run_command
     from nst.commands.interrupt import raise_keyboard_interrupt
-    from nst.errors import RunInterrupted
     from nst.engine.events import Ended
+    from nst.errors import NstError, RunInterrupted
+
+    tell = on_event or (lambda event: None)
+    try:
+        cfg, given, debug = parse_run(argv)
+    except NstError as exc:  # a value Config cannot even hold (--style-layers conv1_1:lots)
+        if "--debug" in argv:
+            raise
+        print(f"nst: error: {exc}", file=sys.stderr)
+        tell(Ended("failed", str(exc)))
+        return 2
 
     out = Path(cfg.resume if cfg.resume is not None else cfg.output_dir)
     installed = threading.current_thread() is threading.main_thread()
     if installed:  # SIGTERM ends like Ctrl-C: saved state, exit 130
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
-    tell = on_event or (lambda event: None)
     prepared = []
 
     def prepare():  # bad input is reported before TensorFlow's import
@@ -120,7 +128,6 @@ def main(argv=None, models=None, on_event=None):
         import tensorflow as tf
 
         from nst.commands.run import style_transfer
-        from nst.errors import NstError
 
         try:
             style_transfer(cfg, prepared=prepared[0], models=models, on_event=on_event)

@@ -50,8 +50,7 @@ def image_costs(images, content, style, weights, cfg=None):
     default the homework's) gives the layers, alpha, beta, pooling."""
     import tensorflow as tf
 
-    from nst.commands.run import load_model
-    from nst.engine.objective import Weights
+    from nst.commands.run import load_model, weights_of
     from nst.engine.problem import Problem, objective_at
     from nst.images import reshape_and_normalize_image, resize_image
     from nst.settings import Config
@@ -63,7 +62,7 @@ def image_costs(images, content, style, weights, cfg=None):
                           cfg.kernel_layout, cfg.weights_cache)
     content_image = reshape_and_normalize_image(resize_image(_image(content, "content"), w, h))
     problem = Problem(model, content_image, (_image(style, "style"),),
-                      Weights(cfg.content_layer, tuple(cfg.style_layers), cfg.alpha, cfg.beta, cfg.tv_weight),
+                      weights_of(cfg),
                       precision="fp32" if cfg.precision == "auto" else cfg.precision)
     costs = objective_at(problem, w, h).costs
     out = {}

@@ -7,6 +7,7 @@ engine (nst.engine.driver.paint) with its events going to the sinks (the files, 
 then write the report.
 """
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -64,20 +65,20 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     if cfg.deterministic:
         make_deterministic(cfg.seed)
     precision = settle_device(cfg.precision, log)
+    cfg = dataclasses.replace(cfg, precision=precision["used"])  # what the run computes in, as its files say
     weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
     problem = Problem(model, inputs.content, tuple(inputs.style_files),
-                      Weights(cfg.content_layer, tuple(cfg.style_layers), cfg.alpha, cfg.beta, cfg.tv_weight),
-                      None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      precision["used"], functions=functions)
+                      weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
+                      cfg.precision, functions=functions)
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
     first = schedule[0]
     start = initial_image(cfg.init, content_at(problem, first.width, first.height), inputs.style_files[0],
                           inputs.init_file, cfg.noise_ratio, cfg.seed)
-    sinks = [run_files(cfg, schedule, resumed), progress(log, cfg.save_every, cfg.progress)]
+    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]  # as the homework: log, then save
     with run_interrupts() as interrupts:
         events = paint(lambda w, h: objective_at(problem, w, h), start, schedule, stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
@@ -106,6 +107,11 @@ def drive(events, sinks, interrupts):
             finished = event
         yield event
     return finished
+
+
+def weights_of(cfg):
+    """The objective's Weights (nst.engine.objective) of the run `cfg`."""
+    return Weights(cfg.content_layer, tuple(cfg.style_layers), cfg.alpha, cfg.beta, cfg.tv_weight)
 
 
 def schedule_of(cfg):

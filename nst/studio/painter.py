@@ -206,13 +206,12 @@ def warm_up(weights, models):
     from nst.commands.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from nst.settings import Config
-    from nst.errors import NstError
     from nst.commands.run import load_model
+    from nst.errors import NstError
 
     if weights and Path(weights).is_file():
         with contextlib.suppress(NstError):  # a bad file: the first run says so, in its folder
-            load_model(Path(weights), Config(weights=Path(weights)), models)
+            load_model(Path(weights), models=models)
 
 
 def main(argv=None):

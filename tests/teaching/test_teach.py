@@ -14,7 +14,7 @@ from nst import costs
 from nst.commands.cli import main
 from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
 from nst.errors import NstError
-from nst.lbfgs import model_lbfgs
+from nst.optimize import model_lbfgs
 from nst.optimize import model_nn
 from nst.teaching.student import clear_solutions
 from nst.weights.testnet import SMALL_WIDTHS
