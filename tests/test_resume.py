@@ -1,6 +1,7 @@
 """Interruptions (real SIGINT/SIGTERM), checkpoints and --resume: the same result as an uninterrupted run."""
 
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -247,3 +248,51 @@ def test_resume_from_python_compares_fields_that_differ_from_the_defaults(saved_
         style_transfer(Config(resume=out, height=30))
     style_transfer(Config(resume=out, width=32, seed=3, progress=False))  # the run's own values
     assert_same_run(out, straight)
+
+
+@pytest.mark.parametrize("stop_at", ["Iteration 10 :", "Scale 2/2: 32x24"])
+def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(small_vgg, pictures, tmp_path, stop_at):
+    """--scales 2: a SIGINT in the first scale or as the second begins saves the checkpoint of the scale it is in
+    (the output folder's, naming its scale); --resume continues there and ends where a straight run ends."""
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=20,
+                 save_every=10, seed=3, output_dir=out, progress=False, scales=2)
+
+    def log(line):
+        if line.startswith(stop_at):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted) as info:
+        style_transfer(cfg, log=log)
+    checkpoint, _ = load_checkpoint(out)
+    assert f"nst --resume {out}" in str(info.value)
+    assert (checkpoint.scale, "scale 1/2" in str(info.value)) == ((0, True) if stop_at.startswith("It") else (0, False))
+    assert not (out / "generated_image.jpg").exists()
+    generated, history = style_transfer(Config(resume=out, progress=False))
+    assert len(history) == 20 and generated.shape == (1, 24, 32, 3) and load_checkpoint(out)[0].scale == 1
+    style_transfer(dataclasses.replace(cfg, output_dir=ref))
+    assert_same_run(out, ref)
+    for name in ("costs.csv", "generated_image.jpg"):
+        assert (out / "scale1_16x12" / name).is_file()
+
+
+def test_lbfgs_stops_and_resumes_with_its_evaluations_left(small_vgg, pictures, tmp_path, capsys):
+    """L-BFGS: a SIGTERM-like stop saves the image it reached and a checkpoint without Adam's moments; --resume
+    starts L-BFGS afresh from that image with the evaluations left and ends within its budget, below the stop."""
+    out = tmp_path / "out"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=30,
+                 save_every=5, seed=3, output_dir=out, progress=False, optimizer="lbfgs")
+
+    def log(line):
+        if line.startswith("Iteration 5 :"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted):
+        style_transfer(cfg, log=log)
+    stopped, _ = load_checkpoint(out)
+    assert stopped.adam is None and stopped.step >= 5 and stopped.evaluations < 30
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    log_text = capsys.readouterr().out
+    final, _ = load_checkpoint(out)
+    assert final.evaluations >= 30 and final.history[: len(stopped.history)] == stopped.history
+    assert final.history[-1][1] < stopped.history[-1][1] and "L-BFGS:" in log_text
