@@ -134,7 +134,7 @@ def tiles_mode():
 
     jobs = []
     for net, segments in (("random", ((0, 3), (0, 6), (0, 11), (0, 17), (3, 6), (3, 11), (6, 11), (6, 17), (11, 17),
-                                      (11, 16), (16, 17), (3, 17))),):
+                                      (16, 17))),):
         for start, stop in segments:
             for role in ("forward", "backward"):
                 for rows, columns in ((2, 3), (4, 6)):

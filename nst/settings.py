@@ -28,8 +28,6 @@ PRECISIONS = ("fp32", "bf16", "auto")  # auto = bf16 where the hardware has it n
 POOLINGS = ("avg", "max")
 KERNEL_LAYOUTS = ("stored", "transposed")
 INIT_KEYWORDS = ("noise", "content", "style")
-BYTES_PER_PIXEL = 2048
-"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"
@@ -133,6 +131,34 @@ def an_image(value):
         return " must be noise, content, style or an image path"
 
 
+SIZE_UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12,
+              "ki": 2 ** 10, "mi": 2 ** 20, "gi": 2 ** 30, "ti": 2 ** 40}
+MIN_MEMORY = 10 ** 8
+"""--max-memory below this is refused at once: TensorFlow alone takes about 0.6 GB."""
+
+
+def parse_size(text, flag):
+    """"3G", "2.5GB", "3000M", "3GiB", "3000000000" -> bytes (int); K, M, G, T are powers of 1000 (as the GB nst
+    prints), KiB, MiB, GiB, TiB powers of 1024; NstError (one line) naming `flag` otherwise."""
+    import re
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kmgt]i?)?b?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise NstError(f"{flag} must be a size like 3G, 2500M or 3GiB, got {text!r}")
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    if not math.isfinite(number) or number * SIZE_UNITS[unit] > 2 ** 62:
+        raise NstError(f"{flag} must be a size like 3G, 2500M or 3GiB, got {text!r}")
+    return int(number * SIZE_UNITS[unit])
+
+
+def at_least_bytes(least):
+    def check(value):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            shown = value if not isinstance(value, int) or isinstance(value, bool) else gigabytes(value)
+            return f" must be at least {gigabytes(least)} (TensorFlow alone takes about 0.6 GB), got {shown}"
+    return check
+
+
 def parse_style_layers(text):
     """"conv1_1:0.2,conv2_1:0.2" (weight optional, default 1) -> (("conv1_1", 0.2), ("conv2_1", 0.2))."""
     layers = []
@@ -208,9 +234,11 @@ class Config:
     kernel_layout: str = setting("stored", "--kernel-layout", "use the .mat filters as stored (H x W, the homework) "
                                  "or transposed (W x H, as anishathalye/neural-style)", group="gatys",
                                  check=one_of(KERNEL_LAYOUTS), choices=KERNEL_LAYOUTS)
-    scales: int = setting(1, "--scales", "coarse-to-fine: optimise at 1/2^(N-1), ..., 1/2, 1 of the size, each result "
-                          "upsampled as the next start; --iterations per scale", group="gatys", parse=int,
-                          check=whole(1), metavar="N")
+    scales: int | None = setting(
+        None, "--scales", "coarse-to-fine: optimise at 1/2^(N-1), ..., 1/2, 1 of the size, each result upsampled as "
+        "the next start; --iterations per scale (default: 1 up to a megapixel; above, scales from about the "
+        "homework's size up, the coarsest with --iterations and each finer one with half as many as the one before)",
+        group="gatys", parse=int, check=whole(1), metavar="N")
     # --- limits, resume, determinism ---
     max_pixels: int | None = setting(50_000_000, "--max-pixels", "refuse image files with more than N pixels (width x "
                                      "height), checked from the header before decoding", group="robustness",
@@ -229,10 +257,20 @@ class Config:
                              "else fp32", group="performance", check=one_of(PRECISIONS), choices=PRECISIONS,
                              studio=True)
     xla: bool = setting(False, "--xla", "compile the step with XLA (jit_compile)", group="performance")
+    max_memory: int | None = setting(
+        None, "--max-memory", "the memory the run may hold, e.g. 3G (G = 10^9 bytes; K, M, T and KiB, MiB, GiB, TiB "
+        "too): larger sizes are computed in tiles, exactly, to fit; a size no plan fits is refused, naming the "
+        "budget it needs (default: 80 percent of the memory available when the run starts)", group="performance",
+        check=at_least_bytes(MIN_MEMORY), metavar="SIZE", resume="may change")
+    tile: int | None = setting(None, "--tile", "compute J and its gradient in tiles of about N x N pixels (with "
+                               "halos; exact), whatever the memory", group="performance", parse=int,
+                               check=whole(16), metavar="N", resume="may change")
 
     def __post_init__(self):
         if self.iterations is None:
             self.iterations = default_iterations(self.optimizer)
+        if isinstance(self.max_memory, str):
+            self.max_memory = parse_size(self.max_memory, "--max-memory")
         if isinstance(self.style_layers, str):
             self.style_layers = parse_style_layers(self.style_layers)
 
@@ -246,6 +284,35 @@ def default_iterations(optimizer):
     """The steps a run takes without --iterations: the homework's 200 Adam steps, or L-BFGS's budget of cost
     evaluations where its picture is the homework's (LBFGS_EVALUATIONS)."""
     return LBFGS_EVALUATIONS if optimizer == "lbfgs" else ADAM_STEPS
+
+
+PRINT_PIXELS = 1_000_000
+"""Sizes of more pixels than this are painted coarse to fine unless --scales says otherwise."""
+COARSEST_EDGE = 640
+"""The automatic coarse-to-fine schedule halves the size until both sides are at most this (about the homework's)."""
+
+
+def scale_count(cfg):
+    """The number of scales of the run `cfg`: --scales, else 1 up to PRINT_PIXELS and above it the fewest halvings
+    that bring both sides to COARSEST_EDGE or less (1920x1080: 3, from 480x270; 3840x2160: 4)."""
+    if cfg.scales is not None:
+        return cfg.scales
+    if cfg.width * cfg.height <= PRINT_PIXELS:
+        return 1
+    n = 1
+    while max(cfg.width, cfg.height) > COARSEST_EDGE * 2 ** (n - 1):
+        n += 1
+    return n
+
+
+def scale_iterations(cfg):
+    """The iterations of each scale of `cfg`, coarse to fine: --iterations at every scale when --scales is given (or
+    there is one); else (the automatic schedule) --iterations at the coarsest, where the composition is made, and
+    half as many at each finer one, which refines the strokes (at least 1)."""
+    n = scale_count(cfg)
+    if cfg.scales is not None or n == 1:
+        return [cfg.iterations] * n
+    return [max(1, cfg.iterations // 2 ** k) for k in range(n)]
 
 
 def settings():
@@ -301,7 +368,7 @@ def check_across(cfg):
     if cfg.style_blend is not None and len(tuple(cfg.style_blend)) != n_styles:
         raise NstError(f"--style-blend has {len(tuple(cfg.style_blend))} weight(s) for {n_styles} style image(s); "
                        "give one per --style image")
-    factor = 2 ** (cfg.scales - 1)
+    factor = 2 ** (scale_count(cfg) - 1)
     if cfg.width // factor < 2 or cfg.height // factor < 2:
         raise NstError(f"--scales {cfg.scales} makes the coarsest image smaller than 2x2 pixels at "
                        f"{cfg.width}x{cfg.height}; use fewer --scales or a larger size")
@@ -311,16 +378,49 @@ def check_across(cfg):
 
 
 def check_memory(cfg):
-    """NstError (one line) when --width x --height needs more memory than the machine has, estimated from the
-    size alone (BYTES_PER_PIXEL, a lower bound), before anything is allocated."""
-    memory = physical_memory()
-    if memory is None:
+    """NstError (one line) when the run `cfg` fits its memory budget (--max-memory, else memory.default_budget) by
+    no plan at its largest size, naming the budget that would do; before anything is allocated or written. The
+    network is taken to be VGG-19 with the real widths (the homework's; VGG-16 needs less): the run plans again
+    with its own once the weights are read (nst.engine.problem)."""
+    from nst.engine import memory
+
+    budget = cfg.max_memory if cfg.max_memory is not None else memory.default_budget()
+    if budget is None:
         return
-    need = cfg.width * cfg.height * BYTES_PER_PIXEL
-    if need > memory:
-        raise NstError(f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes(need)} of memory "
-                       f"(about {BYTES_PER_PIXEL // 1024} KB per pixel) and this machine has {gigabytes(memory)}: "
-                       "pass a smaller --width and --height")
+    problem = memory_problem(cfg)
+    where = f"--max-memory {gigabytes(budget)}" if cfg.max_memory is not None else \
+        f"{gigabytes(budget)} (80 percent of the memory available now; --max-memory sets it)"
+    size = f"--width {cfg.width} --height {cfg.height}"
+    if cfg.tile is not None:
+        need = memory.forced_plan(problem, cfg.tile).bytes
+        if need > budget:
+            raise NstError(f"{size} with --tile {cfg.tile} needs about {gigabytes(need)}, more than {where}: "
+                           "pass a smaller --tile, or drop it to let the run plan its tiles")
+        return
+    try:
+        memory.plan_for(problem, budget)
+    except memory.NoPlan as refused:
+        what = f"{size}{' with --optimizer lbfgs' if cfg.optimizer == 'lbfgs' else ''}"
+        raise NstError(f"{what} needs at least {gigabytes_up(refused.smallest)[:-1]} GB of memory by any plan of "
+                       "tiles, and "
+                       f"the budget is {where}: pass --max-memory {gigabytes_up(refused.smallest)} or more, or a "
+                       "smaller size") from None
+
+
+def memory_problem(cfg, layers=None, weights_bytes=None, width=None, height=None):
+    """The memory model's Problem (nst.engine.memory) of the run `cfg` at width x height (default its size), for
+    `layers` (default VGG-19 with the real widths)."""
+    from nst.engine import memory
+    from nst.engine.tiling import level_of
+
+    if layers is None:
+        layers, weights_bytes = memory.vgg_layers()
+    width, height = width or cfg.width, height or cfg.height
+    style_size = (max(1, round(height * cfg.style_scale)), max(1, round(width * cfg.style_scale)))
+    return memory.Problem(tuple(layers), weights_bytes, height, width,
+                          tuple(level_of(layers, name) for name, _ in cfg.style_layers),
+                          level_of(layers, cfg.content_layer), 2 if cfg.precision == "bf16" else 4, cfg.optimizer,
+                          style_shapes=(style_size,) * len(style_paths(cfg.style)))
 
 
 def physical_memory():
@@ -334,3 +434,9 @@ def physical_memory():
 def gigabytes(n):
     """`1.5 GB`, `20000 GB`: bytes in GB, two significant digits at least."""
     return f"{n / 1e9:.2g} GB" if n < 1e11 else f"{n / 1e9:.0f} GB"
+
+
+def gigabytes_up(n):
+    """`2.4G`: bytes in GB rounded up to a tenth (to a whole GB from 10 GB), as --max-memory takes them."""
+    tenths = math.ceil(n / 1e8)
+    return f"{tenths / 10:.1f}G" if tenths < 100 else f"{math.ceil(n / 1e9)}G"

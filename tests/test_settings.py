@@ -40,7 +40,7 @@ BAD_VALUES = {"iterations": 0, "width": -3, "height": 0, "noise_ratio": 2.0, "le
               "beta": float("inf"), "save_every": 0, "seed": -1, "content_layer": "conv9_9",
               "style_layers": (("conv1_1", -1.0),), "optimizer": "sgd", "tv_weight": -1.0, "style_blend": (-1.0,),
               "init": "", "style_scale": 0.0, "pooling": "min", "kernel_layout": "sideways", "scales": 0,
-              "max_pixels": 3, "precision": "fp16"}
+              "max_pixels": 3, "precision": "fp16", "max_memory": 10 ** 6, "tile": 8}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))

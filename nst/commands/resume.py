@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import Config, INIT_KEYWORDS, parse_style_layers, settings, style_paths
+from nst.settings import Config, INIT_KEYWORDS, parse_style_layers, scale_iterations, settings, style_paths
 from nst.sinks.checkpoint import load_checkpoint
 
 
@@ -52,8 +52,12 @@ def work_left(checkpoint, cfg):
     """None when the run `cfg` has steps left after `checkpoint`; else why not ("has already done 40 of its 40
     steps; pass --iterations N with N > 40 to continue it")."""
     done = len(checkpoint.history)
-    if checkpoint.scale >= cfg.scales - 1 and done >= cfg.iterations:
+    budgets = scale_iterations(cfg)
+    if checkpoint.scale >= len(budgets) - 1 and done >= budgets[-1]:
         what = "steps" if cfg.optimizer == "adam" else "iterations"
+        if len(budgets) > 1 and cfg.scales is None:
+            return (f"has already done {done} of the {budgets[-1]} {what} of its last scale; pass a larger "
+                    f"--iterations (now {cfg.iterations}) to continue it")
         return (f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
                 "to continue it")
     return None

@@ -22,6 +22,7 @@ from nst.engine.objective import Weights, check_functions
 from nst.engine.problem import Problem, content_at, objective_at
 from nst.engine.start import initial_image
 from nst.errors import NstError
+from nst.settings import scale_count, scale_iterations
 from nst.images import MEANS, reshape_and_normalize_image, resize_image, save_image, to_uint8
 from nst.sinks.checkpoint import load_checkpoint
 from nst.sinks.progress import progress
@@ -70,28 +71,49 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
+    shown = progress(log, cfg.save_every, cfg.progress)
     problem = Problem(model, inputs.content, tuple(inputs.style_files),
                       weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      cfg.precision, functions=functions)
+                      cfg.precision, functions=functions, max_memory=cfg.max_memory, tile=cfg.tile,
+                      on_tile=shown.on_tile)
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
     first = schedule[0]
     start = initial_image(cfg.init, content_at(problem, first.width, first.height), inputs.style_files[0],
                           inputs.init_file, cfg.noise_ratio, cfg.seed)
-    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]  # as the homework: log, then save
+    plans = []  # each scale's tile plan (None: whole), for run.json
+
+    def keep_plan(event):
+        if isinstance(event, ScaleStarted):
+            plans.append({"scale": event.scale + 1, "width": event.width, "height": event.height, "plan": event.plan})
+
+    sinks = [shown, run_files(cfg, schedule, resumed), keep_plan]  # as the homework: log, then save
     with run_interrupts() as interrupts:
-        events = paint(lambda w, h: objective_at(problem, w, h), start, schedule, stop=interrupts.stop,
+        events = paint(lambda w, h: objective_at(problem, w, h, cfg.optimizer), start, schedule, stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
         finished = yield from drive(events, sinks, interrupts)
         generated, history = finished.image, list(finished.history)
         if cfg.preserve_colors:
             generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
         write_report(cfg, history, inputs.content[0] + MEANS[0],
-                     [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
+                     [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
                      [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network)
+                     network=model.network, memory=memory_record(cfg, plans))
     return generated, history
+
+
+def summary_style(style, width, height, longest=600):
+    """A style image as summary.png shows it: resized to the output's shape, its longer side at most `longest`
+    pixels (a print-size run's would otherwise be a whole-size copy)."""
+    scale = min(1.0, longest / max(width, height))
+    return resize_image(style, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def memory_record(cfg, plans):
+    """run.json's "memory": the budget (--max-memory, or the default's share of what was available) and each
+    scale's plan (null: the whole image at once)."""
+    return {"max_memory_bytes": cfg.max_memory, "tile": cfg.tile, "scales": plans}
 
 
 def drive(events, sinks, interrupts):
@@ -115,10 +137,14 @@ def weights_of(cfg):
 
 
 def schedule_of(cfg):
-    """The scales of the run `cfg`: coarse to fine (--scales), each with the run's optimiser and budget."""
-    optimizer = LBFGS(cfg.iterations) if cfg.optimizer == "lbfgs" else \
-        Adam(cfg.iterations, cfg.learning_rate, jit_compile=cfg.xla)
-    return [Scale(w, h, optimizer) for w, h in scale_sizes(cfg.width, cfg.height, cfg.scales)]
+    """The scales of the run `cfg`: coarse to fine (--scales, or the automatic schedule of a print size), each
+    with the run's optimiser and its budget (nst.settings.scale_iterations)."""
+    def optimizer(iterations):
+        return LBFGS(iterations) if cfg.optimizer == "lbfgs" else \
+            Adam(iterations, cfg.learning_rate, jit_compile=cfg.xla)
+
+    sizes = scale_sizes(cfg.width, cfg.height, scale_count(cfg))
+    return [Scale(w, h, optimizer(n)) for (w, h), n in zip(sizes, scale_iterations(cfg))]
 
 
 def resume_point(cfg, schedule):

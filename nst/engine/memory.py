@@ -286,3 +286,91 @@ def plan_for(problem, budget, measured=MEASURED):
 def smallest_budget(problem, measured=MEASURED):
     """The least budget (bytes) any plan is predicted to fit in."""
     return min(min(c.bytes for c in choices(problem, 0, measured)), untiled_bytes(problem, measured))
+
+
+def vgg_layers(network="VGG-19", widths=(64, 128, 256, 512, 512)):
+    """The geometry of MatConvNet's VGG-19 (or VGG-16) with the real conv widths, and its conv weights' bytes:
+    what a run assumes before its weights file is read."""
+    from nst.engine.tiling import network_layers
+    from nst.weights.matconvnet import NETWORKS, conv_names, layer_order
+
+    names = conv_names(NETWORKS[network])
+    shapes, c_in, weights = {}, 3, 0
+    for name in names:
+        width = widths[int(name[4]) - 1]
+        shapes[name], c_in = (3, 3, c_in, width), width
+        weights += 4 * (9 * shapes[name][2] * width + width)
+    return network_layers(layer_order(names), shapes), weights
+
+
+def default_budget(meminfo="/proc/meminfo", share=0.8):
+    """A run's budget without --max-memory: `share` of the memory available now (MemAvailable), or of the
+    machine's memory where /proc/meminfo does not say; None where neither is known."""
+    try:
+        with open(meminfo) as f:
+            fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.strip()}
+        return int(share * fields.get("MemAvailable", fields["MemTotal"]))
+    except (OSError, KeyError, ValueError, IndexError):
+        import os
+
+        try:
+            return int(share * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+        except (ValueError, OSError, AttributeError):
+            return None
+
+
+def forced_plan(problem, edge, measured=MEASURED):
+    """The Choice of `--tile N`: the whole network in one segment, tiles of about edge x edge pixels in both
+    sweeps (nst.engine.tiling.single_segment_plan), with its predicted peak and multiply-adds."""
+    from nst.engine.tiling import single_segment_plan
+
+    rows, columns = max(1, -(-problem.height // edge)), max(1, -(-problem.width // edge))
+    levels = tuple(sorted({*problem.style_levels, problem.content_level, problem.deepest}))
+    plan = single_segment_plan(rows, columns)
+    peak = 0
+    for role, factor in (("forward", measured.forward), ("backward", measured.backward)):
+        tiling = segment_tiling(problem.layers, 0, problem.deepest, problem.height, problem.width, rows, columns,
+                                levels)
+        peak = max(peak, factor * tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level,
+                                                    problem.itemsize))
+    forward, backward = plan_macs(problem.layers, plan, problem.height, problem.width, problem.style_levels,
+                                  problem.content_level, problem.deepest)
+    return Choice(plan, int(fixed_bytes(problem, measured) + peak), int(forward + backward))
+
+
+def targets_plan(problem, height, width, allowance, measured=MEASURED):
+    """The plan whose forward sweep computes the targets of an image of height x width (a style image at its
+    scale, say) with tiles whose working set fits `allowance` bytes: one segment, the fewest multiply-adds
+    (the whole image when it fits)."""
+    from nst.engine.tiling import single_segment_plan
+
+    sized = dataclasses.replace(problem, height=height, width=width)
+    options = _segment_options(sized, 0, sized.deepest, "forward")
+    fitting = [o for o in options if measured.forward * o[0] <= allowance] or options[:1]
+    rows, columns = min(fitting, key=lambda o: o[1])[2]
+    return single_segment_plan(rows, columns)
+
+
+def record(choice, problem, budget):
+    """What a plan is, for the log and run.json: {"plan": Plan.record (boundaries by layer name, tile grids),
+    "predicted_peak_bytes", "budget_bytes", "work" (its multiply-adds / the untiled evaluation's)}."""
+    full = 2 * conv_macs(problem.layers, 0, problem.deepest, problem.height, problem.width, problem.style_levels)
+    return {**choice.plan.record(problem.layers), "predicted_peak_bytes": choice.bytes, "budget_bytes": budget,
+            "work": round(choice.macs / full, 3)}
+
+
+def describe(plan_record):
+    """One line for the log: `tiles: 2 segments (split at avgpool2), forward 1x2 + 1x1, backward 2x2 + fused;
+    predicted peak 2.9 GB of 3.0 GB; 1.14x the untiled work`."""
+    n = len(plan_record["forward"])
+    split = f" (split at {', '.join(plan_record['boundaries'])})" if plan_record["boundaries"] else ""
+
+    def grids(key):
+        shown = [f"{r}x{c}" for r, c in plan_record[key]]
+        if key == "backward" and plan_record["fused"]:
+            shown[-1] = "whole"
+        return " + ".join(shown)
+
+    return (f"tiles: {n} segment{'s' if n > 1 else ''}{split}, forward sweep {grids('forward')}, backward sweep "
+            f"{grids('backward')}; predicted peak {plan_record['predicted_peak_bytes'] / 1e9:.1f} GB of "
+            f"{plan_record['budget_bytes'] / 1e9:.1f} GB; {plan_record['work']:.2f}x the untiled work")

@@ -25,42 +25,18 @@ are then kept in bfloat16, as the untiled graph holds them), Grams and costs in 
 """
 
 import dataclasses
-import functools
-from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from nst import device
 from nst.costs import style_gram
+from nst.engine import device
+from nst.engine.network import Kernels, conv2d_same, kernels
+from nst.engine.objective import PRECISIONS, Objective, Weights
 from nst.engine.tiling import CONV, Plan, level_channels, level_of, level_size, network_layers, segment_tiling
-from nst.vgg import conv2d_same, layer_kernels, layer_rotated_kernel
-
-try:  # the engine's own, once its objective module has landed
-    from nst.engine.objective import Objective, Weights
-except ImportError:  # until then the same fields, as engine-api.md gives them
-    from nst.config import ALPHA, BETA, CONTENT_LAYER, STYLE_LAYERS
-
-    @dataclasses.dataclass(frozen=True)
-    class Weights:
-        content_layer: str = CONTENT_LAYER
-        style_layers: tuple = STYLE_LAYERS
-        alpha: float = ALPHA
-        beta: float = BETA
-        tv_weight: float = 0.0
-
-    @dataclasses.dataclass
-    class Objective:
-        costs: Callable
-        value_and_grad: Callable
-        fused: bool = True
-        plan: dict | None = None
-
-COMPUTE_DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16}
-
 
 def layers_of(network):
-    """The tiling geometry (nst.engine.tiling.Layer list) of a VGG (nst.vgg.VGG)."""
+    """The tiling geometry (nst.engine.tiling.Layer list) of a VGG (nst.engine.network.VGG)."""
     return network_layers(network.layer_order, {name: tuple(W.shape) for name, (W, _) in network.weights.items()})
 
 
@@ -77,7 +53,8 @@ class Setting:
     alpha: float
     beta: float
     compute: tf.DType
-    input_gradient: str
+    kernels: Kernels  # in the compute dtype, for the gradient's convolutions
+    plain: Kernels  # the same weights for TF's own convolution (a forward pass without gradient)
     functions: dict = dataclasses.field(default_factory=dict)  # traced tile functions, by segment and role
     gradient: object = None  # dJ/dimage, a float32 variable of the image's shape (tiled_objective makes it)
 
@@ -92,27 +69,29 @@ class Setting:
 def setting(network, height, width, weights, precision="fp32", input_gradient=None, style=True, content=True):
     """The Setting of an image of height x width for `weights` (style=False / content=False leave those out)."""
     layers = layers_of(network)
-    network.check_layers([weights.content_layer] + [name for name, _ in weights.style_layers])
+    network.check_layers(weights.layers)
     if input_gradient is None:
         input_gradient = device.input_gradient(device.read_cpuinfo(), precision)
-    return Setting(network, layers, height, width,
-                   {level_of(layers, name): float(lam) for name, lam in weights.style_layers} if style else {},
-                   level_of(layers, weights.content_layer) if content else None,
-                   float(weights.alpha), float(weights.beta), COMPUTE_DTYPES[precision], input_gradient)
+    style_levels = {level_of(layers, name): float(lam) for name, lam in weights.style_layers} if style else {}
+    content_level = level_of(layers, weights.content_layer) if content else None
+    deepest = layers[max([*style_levels, content_level or 0]) - 1].name
+    made = kernels(network, PRECISIONS[precision], input_gradient, [deepest])
+    return Setting(network, layers, height, width, style_levels, content_level, float(weights.alpha),
+                   float(weights.beta), PRECISIONS[precision], made, Kernels(made.dtype, "tf", made.weights, {}))
 
 
-def run_layers(network, x, layers, start, stop, input_gradient):
-    """Activations {level: (1, h, w, C)} of layers[start:stop] applied to x (level `start`), as nst.vgg computes
-    them (conv + bias + ReLU, 2x2 SAME pooling), in x's dtype."""
+def run_layers(network, k, x, layers, start, stop):
+    """Activations {level: (1, h, w, C)} of layers[start:stop] applied to x (level `start`) with the kernels `k`
+    (nst.engine.network.Kernels), as nst.engine.network.activations computes them from the image."""
     acts = {}
     for level in range(start, stop):
         layer = layers[level]
         if layer.kind == CONV:
-            W, b = layer_kernels(network, layer.name, x.dtype)
-            if input_gradient == "tf":
+            W, b = k.weights[layer.name]
+            if k.input_gradient == "tf":
                 y = tf.nn.conv2d(x, W, strides=1, padding="SAME")
             else:
-                y = conv2d_same(x, W, functools.partial(layer_rotated_kernel, network, layer.name, x.dtype))
+                y = conv2d_same(x, W, k.rotated.get(layer.name))
             x = tf.nn.relu(tf.nn.bias_add(y, b))
         elif network.pooling == "avg":
             x = tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="SAME")
@@ -151,9 +130,9 @@ def _tile_function(s, start, stop, levels, role, content, store):
                     if content else None)
 
     def forward(x):
-        # Without a gradient, TF's own convolution: grappler fuses it with its bias and ReLU (one output each).
-        return run_layers(s.network, tf.cast(x, s.compute) if start == 0 else x, s.layers, start, stop,
-                          "tf" if role == "forward" else s.input_gradient)
+        # Without a gradient, TF's own convolution (grappler may fuse it with its bias and ReLU).
+        return run_layers(s.network, s.plain if role == "forward" else s.kernels,
+                          tf.cast(x, s.compute) if start == 0 else x, s.layers, start, stop)
 
     def content_sum(acts, ranges, a_C):
         r = ranges[index[s.content]]
@@ -348,21 +327,21 @@ def total_variation(image, gradient=None, weight=1.0, band=256):
     return cost
 
 
-def content_target(network, image, content_layer, plan, precision="fp32", input_gradient=None):
+def content_target(network, image, content_layer, plan):
     """The content target a_C (1, n_H, n_W, n_C) float32 numpy of a normalized image (1, H, W, 3), computed in the
     tiles of `plan`'s forward sweep (as nst.targets.content_target, in float32)."""
     weights = Weights(content_layer=content_layer, style_layers=())
-    s = setting(network, image.shape[1], image.shape[2], weights, "fp32", input_gradient, style=False)
+    s = setting(network, image.shape[1], image.shape[2], weights, "fp32", "tf", style=False)
     plan = _up_to(plan, s.content)
     _, _, kept = forward_sweep(s, np.asarray(image, np.float32), plan, keep=(s.content,))
     return kept[s.content]
 
 
-def style_targets(network, image, style_layers, plan, input_gradient=None):
+def style_targets(network, image, style_layers, plan):
     """The style Grams {layer name: (C, C) float32 tensor} of a normalized image (1, H, W, 3), computed in the tiles
     of `plan`'s forward sweep (as nst.targets.style_targets)."""
     weights = Weights(style_layers=tuple(style_layers))
-    s = setting(network, image.shape[1], image.shape[2], weights, "fp32", input_gradient, content=False)
+    s = setting(network, image.shape[1], image.shape[2], weights, "fp32", "tf", content=False)
     grams, _, _ = forward_sweep(s, np.asarray(image, np.float32), _up_to(plan, s.deepest))
     names = {level_of(s.layers, name): name for name, _ in style_layers}
     return {names[level]: G for level, G in grams.items()}

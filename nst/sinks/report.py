@@ -47,12 +47,28 @@ def as_rgb_uint8(image):
     return np.clip(np.rint(np.nan_to_num(image.astype(np.float64))), 0, 255).astype(np.uint8)
 
 
+def panel_image(image, longest=2 * round(PANEL_INCHES * DPI)):
+    """An image as a panel shows it: (H, W, 3) uint8 with its longer side at most `longest` pixels (twice the
+    panel's), so that a print-size run's sheets hold thumbnails, not copies of the whole picture."""
+    image = np.asarray(image)
+    if np.ndim(image) == 2 or max(image.shape[:2]) <= longest:
+        return image
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = longest / max(h, w)
+    small = Image.fromarray(as_rgb_uint8(image)).resize((max(1, round(w * scale)), max(1, round(h * scale))),
+                                                        Image.Resampling.LANCZOS)
+    return np.asarray(small)
+
+
 def image_sheet(panels, columns):
     """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` per row.
 
     Size: (PANEL_INCHES * columns) x (rows * (PANEL_INCHES * h / w + TITLE_INCHES)) inches, h/w of the first image.
     """
     rows = math.ceil(len(panels) / columns)
+    panels = [(title, panel_image(image)) for title, image in panels]
     h, w = np.asarray(panels[0][1]).shape[:2]
     panel_h = PANEL_INCHES * h / w + TITLE_INCHES
     fig = Figure(figsize=(PANEL_INCHES * columns, rows * panel_h))
@@ -99,7 +115,7 @@ def plot_progress(output_dir, history, save_every, generated, path):
     (H, W, 3) 0..255), PROGRESS_COLUMNS per row."""
     import imageio.v3 as iio
 
-    panels = [(f"iteration {i}, J = {J:.4g}", iio.imread(p)[..., :3])
+    panels = [(f"iteration {i}, J = {J:.4g}", panel_image(iio.imread(p)[..., :3]))
               for i, J, p in saved_iterations(output_dir, history, save_every)]
     panels.append((f"final, J = {history[-1][1]:.4g}", generated))
     save_figure(image_sheet(panels, min(PROGRESS_COLUMNS, len(panels))), path)
@@ -176,10 +192,11 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
 
 
 def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes, weights_sha256=None, precision=None, network="VGG-19"):
+                 style_sizes, weights_sha256=None, precision=None, network="VGG-19", memory=None):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
+    memory: run.json's "memory" record (the budget and each scale's tile plan), when the run has one.
     """
     out = Path(cfg.output_dir)
     plot_costs(history, out / "costs.png")
@@ -187,6 +204,8 @@ def write_report(cfg, history, content, styles, generated, seconds_per_iteration
     plot_summary(content, styles, generated, out / "summary.png")
     manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
                             weights_sha256, precision, network)
+    if memory is not None:
+        manifest["memory"] = memory
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")
     return [out / name for name in REPORT_FILES]
 
