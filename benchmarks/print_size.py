@@ -1,10 +1,11 @@
 """Print sizes: the tiled objective's memory, speed and exactness against the untiled one and the PyTorch peer.
 
+    python benchmarks/print_size.py plans     # what the planner picks at 1080p and 4K under budgets (no TensorFlow)
     python benchmarks/print_size.py tiles     # one tile's working set per segment and role (fresh process each)
     python benchmarks/print_size.py lbfgs     # what scipy's L-BFGS-B holds per variable (no TensorFlow)
     python benchmarks/print_size.py runs      # whole runs' peak RSS: untiled, tiled under budgets, the peer
-    python benchmarks/print_size.py ratio     # CPU seconds of a tiled evaluation / the untiled one, interleaved
-    python benchmarks/print_size.py exact     # tiled vs untiled J and gradient on the real-size net
+    python benchmarks/print_size.py ratio     # CPU seconds of tiled evaluations / the untiled one, interleaved,
+                                              # and their J and gradient against the untiled ones
 
 Each mode writes benchmarks/results/print_size_<mode>.json. Every measurement of memory runs in a process of its
 own and reads its peak resident set (VmHWM) from /proc; a tile's working set is the peak minus the resident set
@@ -208,7 +209,7 @@ def lbfgs_mode():
 # --- runs: a whole run's peak -----------------------------------------------------------------------------------
 
 def problem_of(net, width, height, precision, optimizer="adam"):
-    from nst.config import CONTENT_LAYER, STYLE_LAYERS
+    from nst.homework import CONTENT_LAYER, STYLE_LAYERS
     from nst.engine.memory import Problem
     from nst.engine.tiles import layers_of
     from nst.engine.tiling import level_of
@@ -234,19 +235,19 @@ def run_worker_job(job):
     import PIL.Image  # noqa: F401
     import scipy.optimize  # noqa: F401
 
-    from nst.console import import_tensorflow_quietly
+    from nst.commands.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf
 
     stage("TensorFlow imported")
     from demo_problem import demo_images, homework_start
-    from nst.config import Config
     from nst.engine import memory, tiles
+    from nst.engine.adam import adam_state, make_train_step
+    from nst.engine.objective import Weights, objective
+    from nst.engine.targets import content_target, style_targets
     from nst.engine.tiling import Plan
-    from nst.objective import cost_function
-    from nst.optimize import adam_state, adam_update, make_train_step
-    from nst.targets import content_target, style_targets
+    from nst.homework import LEARNING_RATE
 
     width, height, precision = job["width"], job["height"], job.get("precision", "fp32")
     net = load_net(job["net"])
@@ -256,12 +257,12 @@ def run_worker_job(job):
     if job["plan"] == "untiled":
         choice = memory.Choice(None, memory.untiled_bytes(problem), 0)
     elif job["plan"].startswith("budget:"):
-        choice = memory.plan_for(problem, float(job["plan"].split(":")[1]) * 2 ** 30)
+        choice = memory.plan_for(problem, float(job["plan"].split(":")[1]) * 1e9)  # GB, as --max-memory
     else:
         plan = Plan(**{k: tuple(map(tuple, v)) if k in ("forward", "backward") else
                        (tuple(v) if k == "boundaries" else v) for k, v in json.loads(job["plan"]).items()})
         choice = memory.Choice(plan, 0, 0)
-    cfg = Config(precision=precision)
+    weights = Weights()
     content, style = demo_images(width, height)
     start = homework_start(content, 1)
     stage("images")
@@ -269,21 +270,16 @@ def run_worker_job(job):
     del start
     state = adam_state(image)
     if choice.plan is None:
-        a_C = content_target(net, content, cfg.content_layer)
-        grams = style_targets(net, style, cfg.style_layers)
+        a_C = content_target(net, content, weights.content_layer)
+        grams = style_targets(net, style, weights.style_layers)
         stage("targets")
-        step = make_train_step(cost_function(net, a_C, grams, cfg), image, state, cfg.learning_rate)
+        evaluation = objective(net, a_C, grams, weights, precision)
     else:
-        a_C = tiles.content_target(net, content, cfg.content_layer, choice.plan)
-        grams = tiles.style_targets(net, style, cfg.style_layers, choice.plan)
+        a_C = tiles.content_target(net, content, weights.content_layer, choice.plan)
+        grams = tiles.style_targets(net, style, weights.style_layers, choice.plan)
         stage("targets")
-        objective = tiles.tiled_objective(net, a_C, grams, tiles.Weights(), choice.plan, precision)
-        update = tf.function(lambda grad: adam_update(image, grad, state, cfg.learning_rate))
-
-        def step():
-            J, Jc, Js, grad = objective.value_and_grad(image)
-            update(grad)
-            return J, Jc, Js
+        evaluation = tiles.tiled_objective(net, a_C, grams, weights, choice.plan, precision)
+    step = make_train_step(evaluation, image, state, LEARNING_RATE)  # the driver's Adam step
     del style
     times = []
     for k in range(job["steps"]):
@@ -295,7 +291,8 @@ def run_worker_job(job):
     return {**job, "stages": stages, "peak_bytes": status_bytes("VmHWM"), "J_after": J,
             "seconds_per_step": [t[0] for t in times], "cpu_seconds_per_step": [t[1] for t in times],
             "plan": None if plan is None else dataclasses.asdict(plan), "predicted_bytes": choice.bytes,
-            **load_note()}
+            # this worker has no save points (the sinks' image copies and checkpoints): the model's share of those
+            "predicted_saving_bytes": memory.MEASURED.saving * width * height, **load_note()}
 
 
 def peer_worker(job):
@@ -335,6 +332,164 @@ def peer_worker(job):
             "children_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, **load_note()}
 
 
+def runs_mode():
+    """Whole runs one at a time (each in its own process): per net, 1920x1080 untiled and tiled under 3 GB,
+    3840x2160 tiled under 3 GB (untiled it would need about 16 GB, more than this shared machine gives one
+    experiment); the PyTorch peer at 1920x1080 (at 3840x2160 it would need about 4 times its 1080p peak); then
+    more budgets. The results file is written after each run, and a run already in it is not run again (delete
+    the file to measure afresh)."""
+    from bench import machine
+
+    steps = int(os.environ.get("PRINT_SIZE_STEPS", "2"))
+    jobs = []
+    for net in ("random", "imagenet"):
+        jobs += [{"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "untiled", "steps": steps},
+                 {"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "budget:3", "steps": steps},
+                 {"mode": "run", "net": net, "width": 3840, "height": 2160, "plan": "budget:3", "steps": steps}]
+    jobs.append({"mode": "peer", "width": 1920, "height": 1080, "steps": steps})
+    jobs += [{"mode": "run", "net": "random", "width": 1920, "height": 1080, "plan": "budget:2", "steps": steps},
+             {"mode": "run", "net": "random", "width": 3840, "height": 2160, "plan": "budget:6", "steps": steps}]
+    only = os.environ.get("PRINT_SIZE_ONLY")
+    if only:
+        jobs = [job for k, job in enumerate(jobs) if str(k) in only.split(",")]
+    path = RESULTS / "print_size_runs.json"
+    out = json.loads(path.read_text()) if path.exists() else \
+        {"machine": machine(), "command": "python benchmarks/print_size.py runs", **load_note(), "runs": []}
+
+    def done(job):  # a job measured already (this mode continues an interrupted round)
+        return any(all(run.get(key) == value for key, value in job.items()) for run in out["runs"])
+
+    for job in jobs:
+        if done(job):
+            continue
+        result = run_worker(job)
+        out["runs"].append(result)
+        write("runs", out)
+        step = result.get("cpu_seconds_per_step") or []
+        print(f"{job.get('net', 'peer')} {job['width']}x{job['height']} {job.get('plan', 'torch')}: peak "
+              f"{result['peak_bytes'] / 1e9:.2f} GB"
+              + (f" (predicted {result['predicted_bytes'] / 1e9:.2f})" if result.get("predicted_bytes") else "")
+              + (f", {result['seconds_per_step'][-1]:.1f} s/step wall, {step[-1]:.1f} CPU s" if step else "")
+              + (f", peer {result['peer']['median']:.1f} s/step" if "peer" in result else "")
+              + f" (load {result['load_average'][0]:.1f})", flush=True)
+
+
+def ratio_mode():
+    """One process, 1920x1080 on the random VGG-19: the untiled value and gradient beside tiled ones (the plans
+    the planner picks under budgets, and the single-segment scheme at --tile 512 and 768), rounds interleaved; CPU
+    and wall seconds, the plan's predicted work, and each tiled J and gradient against the untiled ones."""
+    import numpy as np
+    import tensorflow as tf
+
+    from bench import machine
+    from demo_problem import demo_images, homework_start
+    from nst.engine import memory, tiles
+    from nst.engine.objective import Weights, objective
+    from nst.engine.targets import content_target, style_targets
+
+    width, height = (int(v) for v in os.environ.get("PRINT_SIZE_RATIO", "1920x1080").split("x"))
+    rounds = int(os.environ.get("PRINT_SIZE_ROUNDS", "3"))
+    net = load_net(os.environ.get("PRINT_SIZE_NET", "random"))
+    weights = Weights()
+    content, style = demo_images(width, height)
+    start = homework_start(content, 1)
+    a_C = content_target(net, content, weights.content_layer)
+    grams = style_targets(net, style, weights.style_layers)
+    untiled = objective(net, a_C, grams, weights)
+    problem = problem_of(net, width, height, "fp32")
+    full = memory.untiled_macs(problem.layers, height, width, problem.style_levels, problem.deepest)
+    variants = {"untiled": (untiled.value_and_grad, None, 1.0)}
+    for budget in (2.0, 2.5, 3.0, 4.0):
+        choice = memory.plan_for(problem, budget * 1e9)
+        if choice.plan is not None:
+            obj = tiles.tiled_objective(net, a_C.numpy(), grams, weights, choice.plan)
+            variants[f"planned for {budget:g} GB"] = (obj.value_and_grad, choice.plan, choice.macs / full)
+    for edge in (512, 768):
+        choice = memory.forced_plan(problem, edge)
+        obj = tiles.tiled_objective(net, a_C.numpy(), grams, weights, choice.plan)
+        variants[f"one segment, --tile {edge}"] = (obj.value_and_grad, choice.plan, choice.macs / full)
+    image = tf.constant(start)
+    results = {name: {"wall": [], "cpu": [], "plan": None if plan is None else dataclasses.asdict(plan),
+                      "predicted_work": work} for name, (_, plan, work) in variants.items()}
+    reference = None
+    for name, (call, _, _) in variants.items():  # warm up (traces), and the numbers against the untiled ones
+        values = call(image)
+        if reference is None:
+            reference = (float(values[0]), np.asarray(values[3]))
+        grad = np.asarray(values[3])
+        results[name]["J"] = float(values[0])
+        results[name]["J_relative_error"] = abs(float(values[0]) / reference[0] - 1)
+        results[name]["gradient_relative_error"] = float(np.max(np.abs(grad - reference[1])) / np.max(np.abs(reference[1])))
+        del values, grad
+    for _ in range(rounds):
+        for name, (call, _, _) in variants.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            values = call(image)
+            float(values[0])
+            results[name]["wall"].append(time.perf_counter() - wall)
+            results[name]["cpu"].append(time.process_time() - cpu)
+            del values
+        print(f"round done (load {os.getloadavg()[0]:.1f})", flush=True)
+    base_cpu, base_wall = min(results["untiled"]["cpu"]), min(results["untiled"]["wall"])
+    for name, r in results.items():
+        r["cpu_ratio"], r["wall_ratio"] = min(r["cpu"]) / base_cpu, min(r["wall"]) / base_wall
+        print(f"{name:28} CPU {min(r['cpu']):6.1f} s ({r['cpu_ratio']:.2f}x), wall {min(r['wall']):6.1f} s "
+              f"({r['wall_ratio']:.2f}x), predicted work {r['predicted_work']:.2f}x; J error {r['J_relative_error']:.1e}, "
+              f"gradient error {r['gradient_relative_error']:.1e}", flush=True)
+    out = {"machine": machine(), "command": "python benchmarks/print_size.py ratio", "size": [width, height],
+           "net": os.environ.get("PRINT_SIZE_NET", "random"), **load_note(), "variants": results}
+    write("ratio" if width == 1920 else f"ratio_{width}x{height}", out)
+
+
+def plans_mode():
+    """What the planner picks (no TensorFlow): for VGG-19 and VGG-16 with the real widths, fp32 and bf16, at
+    1920x1080 and 3840x2160 under budgets, the plan, its predicted peak and its work (multiply-adds / the untiled
+    evaluation's), beside the best plan of one segment (the classic halo'd tiles) and --tile 512 / 768."""
+    from nst.engine import memory
+
+    out = {"command": "python benchmarks/print_size.py plans", "measured": dataclasses.asdict(memory.MEASURED),
+           "rows": []}
+    for network in ("VGG-19", "VGG-16"):
+        layers, weights_bytes = memory.vgg_layers(network)
+        style = tuple(memory_levels(layers, ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")))
+        content = memory_levels(layers, ("conv4_2",))[0]
+        for itemsize in (4, 2):
+            for width, height in ((1920, 1080), (3840, 2160)):
+                problem = memory.Problem(layers, weights_bytes, height, width, style, content, itemsize)
+                full = memory.untiled_macs(layers, height, width, style, problem.deepest)
+                row = {"network": network, "precision": "fp32" if itemsize == 4 else "bf16", "size": [width, height],
+                       "untiled_bytes": memory.untiled_bytes(problem), "smallest_bytes": memory.smallest_budget(problem),
+                       "budgets": []}
+                for budget in (2e9, 3e9, 4e9, 6e9, 8e9):
+                    options = memory.choices(problem, budget)
+                    single = [c for c in options if not c.plan.boundaries and c.bytes <= budget]
+                    try:
+                        choice = memory.plan_for(problem, budget)
+                    except memory.NoPlan:
+                        row["budgets"].append({"budget": budget, "plan": None, "fits": False})
+                        continue
+                    row["budgets"].append({
+                        "budget": budget, "fits": True, "predicted_bytes": choice.bytes,
+                        "plan": None if choice.plan is None else dataclasses.asdict(choice.plan),
+                        "work": round(choice.macs / full, 3),
+                        "one_segment_work": round(min(c.macs for c in single) / full, 3) if single else None})
+                row["tile"] = {edge: {"work": round(c.macs / full, 3), "predicted_bytes": c.bytes}
+                               for edge in (512, 768) for c in [memory.forced_plan(problem, edge)]}
+                out["rows"].append(row)
+                print(network, row["precision"], f"{width}x{height}: untiled {row['untiled_bytes'] / 1e9:.1f} GB, "
+                      f"smallest {row['smallest_bytes'] / 1e9:.2f} GB; " + ", ".join(
+                          f"{b['budget'] / 1e9:g} GB: " + (f"{b['work']:.2f}x (one segment: {b['one_segment_work']})"
+                                                            if b["fits"] else "no plan") for b in row["budgets"]),
+                      flush=True)
+    write("plans", out)
+
+
+def memory_levels(layers, names):
+    from nst.engine.tiling import level_of
+
+    return [level_of(layers, name) for name in names]
+
+
 def write(mode, out):
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"print_size_{mode}.json"
@@ -342,7 +497,7 @@ def write(mode, out):
     print(f"wrote {path}")
 
 
-MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode}
+MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode, "runs": runs_mode, "ratio": ratio_mode, "plans": plans_mode}
 WORKERS = {"tile": tile_worker, "lbfgs": lbfgs_worker, "run": run_worker_job, "peer": peer_worker}
 
 if __name__ == "__main__":

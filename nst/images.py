@@ -203,15 +203,19 @@ def generate_noise_image(content_image, noise_ratio=0.6, seed=None):
 def to_uint8(image):
     """Normalized (1, H, W, 3) (or (H, W, 3)) -> (H, W, 3) uint8: clip(image + MEANS, 0, 255), truncated.
 
-    The homework's save_image maths (astype truncates, e.g. 12.9 -> 12); NaN becomes 0.
+    The homework's save_image maths (astype truncates, e.g. 12.9 -> 12); NaN becomes 0. Computed in bands of
+    rows, so that a print-size image needs no float copies of its whole size.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3:
         image = image[None]
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[3] != 3:
         raise ValueError(f"expected a (1, H, W, 3) image, got shape {image.shape}")
-    image = np.nan_to_num(image + MEANS, nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(image[0], 0, 255).astype(np.uint8)
+    out = np.empty(image.shape[1:], np.uint8)
+    for r0 in range(0, image.shape[1], 256):
+        band = np.nan_to_num(image[0, r0:r0 + 256] + MEANS[0], nan=0.0, posinf=255.0, neginf=0.0)
+        out[r0:r0 + 256] = np.clip(band, 0, 255).astype(np.uint8)
+    return out
 
 
 def save_image(path, image, quality=95):

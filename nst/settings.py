@@ -380,31 +380,54 @@ def check_across(cfg):
 def check_memory(cfg):
     """NstError (one line) when the run `cfg` fits its memory budget (--max-memory, else memory.default_budget) by
     no plan at its largest size, naming the budget that would do; before anything is allocated or written. The
-    network is taken to be VGG-19 with the real widths (the homework's; VGG-16 needs less): the run plans again
-    with its own once the weights are read (nst.engine.problem)."""
+    network is taken to be VGG-19 with the real widths (the homework's); only when that does not fit is the
+    weights file itself read (its conv weights, nst.weights.cache) for its own geometry. The run plans again with
+    its own network once the weights are loaded (nst.engine.problem)."""
     from nst.engine import memory
 
     budget = cfg.max_memory if cfg.max_memory is not None else memory.default_budget()
     if budget is None:
         return
-    problem = memory_problem(cfg)
     where = f"--max-memory {gigabytes(budget)}" if cfg.max_memory is not None else \
         f"{gigabytes(budget)} (80 percent of the memory available now; --max-memory sets it)"
     size = f"--width {cfg.width} --height {cfg.height}"
-    if cfg.tile is not None:
-        need = memory.forced_plan(problem, cfg.tile).bytes
-        if need > budget:
-            raise NstError(f"{size} with --tile {cfg.tile} needs about {gigabytes(need)}, more than {where}: "
-                           "pass a smaller --tile, or drop it to let the run plan its tiles")
+    need = memory_need(memory_problem(cfg), cfg.tile, budget)
+    if need is not None and Path(cfg.weights).is_file():
+        need = memory_need(memory_problem(cfg, *file_geometry(cfg)), cfg.tile, budget)
+    if need is None:
         return
+    if cfg.tile is not None:
+        raise NstError(f"{size} with --tile {cfg.tile} needs about {gigabytes(need)}, more than {where}: "
+                       "pass a smaller --tile, or drop it to let the run plan its tiles")
+    what = f"{size}{' with --optimizer lbfgs' if cfg.optimizer == 'lbfgs' else ''}"
+    raise NstError(f"{what} needs at least {gigabytes_up(need)[:-1]} GB of memory by any plan of tiles, and the "
+                   f"budget is {where}: pass --max-memory {gigabytes_up(need)} or more, or a smaller size")
+
+
+def memory_need(problem, tile, budget):
+    """None when `problem` fits `budget` (with --tile `tile`, or by the planner's plan); else the bytes it needs."""
+    from nst.engine import memory
+
+    if tile is not None:
+        need = memory.forced_plan(problem, tile).bytes
+        return need if need > budget else None
     try:
         memory.plan_for(problem, budget)
     except memory.NoPlan as refused:
-        what = f"{size}{' with --optimizer lbfgs' if cfg.optimizer == 'lbfgs' else ''}"
-        raise NstError(f"{what} needs at least {gigabytes_up(refused.smallest)[:-1]} GB of memory by any plan of "
-                       "tiles, and "
-                       f"the budget is {where}: pass --max-memory {gigabytes_up(refused.smallest)} or more, or a "
-                       "smaller size") from None
+        return refused.smallest
+    return None
+
+
+def file_geometry(cfg):
+    """(layers, conv weights' bytes) of the run's weights file, read as the run reads it (nst.weights.cache)."""
+    from nst.engine.tiling import network_layers
+    from nst.weights.cache import read_weights
+    from nst.weights.matconvnet import layer_order
+
+    data = read_weights(cfg.weights, cache=cfg.weights_cache)
+    shapes = {name: tuple(W.shape) for name, (W, _) in data.weights.items()}
+    return (network_layers(layer_order(list(data.weights)), shapes),
+            sum(W.nbytes + b.nbytes for W, b in data.weights.values()))
 
 
 def memory_problem(cfg, layers=None, weights_bytes=None, width=None, height=None):

@@ -74,7 +74,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     shown = progress(log, cfg.save_every, cfg.progress)
     problem = Problem(model, inputs.content, tuple(inputs.style_files),
                       weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      cfg.precision, functions=functions, max_memory=cfg.max_memory, tile=cfg.tile,
+                      cfg.precision, functions=functions, max_memory=budget_of(cfg), tile=cfg.tile,
                       on_tile=shown.on_tile)
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
@@ -89,7 +89,8 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
 
     sinks = [shown, run_files(cfg, schedule, resumed), keep_plan]  # as the homework: log, then save
     with run_interrupts() as interrupts:
-        events = paint(lambda w, h: objective_at(problem, w, h, cfg.optimizer), start, schedule, stop=interrupts.stop,
+        events = paint(lambda w, h: objective_at(problem, w, h, cfg.optimizer, stop=interrupts.stop), start, schedule,
+                       stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
         finished = yield from drive(events, sinks, interrupts)
         generated, history = finished.image, list(finished.history)
@@ -108,6 +109,14 @@ def summary_style(style, width, height, longest=600):
     pixels (a print-size run's would otherwise be a whole-size copy)."""
     scale = min(1.0, longest / max(width, height))
     return resize_image(style, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def budget_of(cfg):
+    """The run's memory budget in bytes: --max-memory, else 80 percent of what is available to it now
+    (nst.engine.memory.default_budget), settled once so that every scale plans within the same budget."""
+    from nst.engine.memory import default_budget
+
+    return cfg.max_memory if cfg.max_memory is not None else default_budget()
 
 
 def memory_record(cfg, plans):

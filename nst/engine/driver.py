@@ -16,6 +16,7 @@ import tensorflow as tf
 from nst.engine.adam import STATE_KEYS, adam_state, make_train_step, state_arrays
 from nst.engine.events import Checkpoint, ScaleFinished, ScaleStarted, Step
 from nst.engine.lbfgs import Iteration, lbfgs_iterations
+from nst.engine.objective import Abandoned
 from nst.homework import ADAM_STEPS, LEARNING_RATE
 from nst.images import MEANS, reshape_and_normalize_image, resize_image
 
@@ -126,12 +127,17 @@ def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
 
     started = time.perf_counter()
     stopped = None  # the last step done when a stop ended the loop early
+    known = None  # the costs of the last image, when an evaluation given up for a stop had computed them
     for i in range(first, adam.steps):
         if stop is not None and stop.is_set():
             stopped = i - 1
             break
         t0 = time.perf_counter()
-        costs = train_step()
+        try:
+            costs = train_step()
+        except Abandoned as abandoned:  # a stop during a (tiled) evaluation: step i is not taken
+            stopped, known = i - 1, abandoned.costs
+            break
         if pending is not None:
             yield finish(pending, costs, i)
         pending = (i, image.numpy() if wants_image(k, i) else None, time.perf_counter() - t0)
@@ -140,7 +146,7 @@ def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
     if pending is not None:  # the last image's costs, traced like the steps' (an eager call rounds otherwise in bf16)
         last = tf.function(lambda: objective.costs(image), jit_compile=adam.jit_compile or None) if objective.fused \
             else (lambda: objective.costs(image))
-        yield finish(pending, last(), pending[0])
+        yield finish(pending, known if known is not None else last(), pending[0])
     done = (adam.steps if stopped is None else stopped + 1) - first
     seconds = (time.perf_counter() - started) / max(1, done)
     last_step = history[-1][0] if history else -1
@@ -178,7 +184,8 @@ def lbfgs_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
         yield Step(k, i, J, Jc, Js, item.seconds, spent + item.evaluations, image, checkpoint)
     generated = result.x
     if not history:  # stopped before the first iteration ended (e.g. converged at once)
-        J, Jc, Js, _ = objective.value_and_grad(tf.constant(generated))
+        J, Jc, Js = objective.value_and_grad(tf.constant(generated))[:3] if objective.fused \
+            else objective.costs(tf.constant(generated))  # a tiled one: its forward sweep, which a stop does not end
         history.append((0, float(J), float(Jc), float(Js)))
     evaluations = spent + result.evaluations
     seconds = (time.perf_counter() - started) / max(1, len(history) - first)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
+from nst.engine.objective import Abandoned
 from nst.homework import MEANS_RGB
 
 
@@ -84,6 +85,7 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
         else:  # the accepted point is normally the last one evaluated; otherwise evaluate it (not counted)
             costs = evaluate(x)[0]
         now = time.perf_counter()
+        last["accepted"] = x.copy()
         item = Iteration(last["iterations"], x.reshape(shape).astype(np.float32), costs, last["evaluations"],
                          now - last["time"])
         last.update(iterations=last["iterations"] + 1, time=now)
@@ -114,6 +116,9 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
             else:
                 reason = str(result.message)
             hand(Result(result.x.reshape(shape).astype(np.float32), last["evaluations"], reason))
+        except Abandoned:  # a stop during a (tiled) evaluation: the run ends at the last iteration's point
+            x = last.get("accepted", start)
+            hand(Result(x.reshape(shape).astype(np.float32), last["evaluations"], "stopped"))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
             hand(exc)
 

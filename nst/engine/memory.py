@@ -57,22 +57,21 @@ def tile_tensor_bytes(tiling, role, style_levels, content_level, itemsize=4, cop
     part. itemsize: the activations' (4 float32, 2 bfloat16; Grams and costs are float32). copies=False: the
     untiled graph's count (its Grams and content cost use the activations themselves, no owned copies)."""
     layers, start, stop = tiling.layers, tiling.start, tiling.stop
-    height, width = tiling.shape
-    size, owned = {}, {}
-    for level in range(start, stop + 1):
-        f = tiling.factor(level)
-        size[level] = -(-height // f) * -(-width // f) * level_channels(layers, level)
-    for level in [*style_levels, content_level]:
+    h, w = tiling.shape
+    size, owned = {start: h * w * level_channels(layers, start)}, {}
+    for level in range(start + 1, stop + 1):
+        if layers[level - 1].kind != CONV:
+            h, w = -(-h // 2), -(-w // 2)
+        size[level] = h * w * layers[level - 1].channels
+    for level in {*style_levels, content_level}:
         if copies and level is not None and start < level <= stop:
-            rows = max(hi - lo for lo, hi in (own[level] for own in tiling.rows.owned))
-            columns = max(hi - lo for lo, hi in (own[level] for own in tiling.columns.owned))
-            owned[level] = rows * columns * level_channels(layers, level) * 4
+            owned[level] = (tiling.rows.widest(level) * tiling.columns.widest(level)
+                            * level_channels(layers, level) * 4)
     if role == "forward":
         return max(itemsize * (size[level - 1] + size[level]) + owned.get(level, 0)
                    for level in range(start + 1, stop + 1))
-    convs = [level for level in range(start + 1, stop + 1) if layers[level - 1].kind == CONV]
-    return (itemsize * (size[start] + sum(size[level] for level in convs)) + sum(owned.values())
-            + 4 * size[stop] + 8 * max(size.values()))
+    convs = sum(size[level] for level in range(start + 1, stop + 1) if layers[level - 1].kind == CONV)
+    return (itemsize * (size[start] + convs) + sum(owned.values()) + 4 * size[stop] + 8 * max(size.values()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,21 +81,35 @@ class Measured:
     runtime: the resident set of a run that holds no network and no arrays yet (Python, numpy, scipy, PIL,
     TensorFlow imported and its runtime started). network: resident bytes per byte of the conv weights (TF's
     constants, the copies the allocator keeps after loading, the rotated kernels of the input gradient and
-    oneDNN's reordered copies). forward, backward: resident bytes of a tile per byte of its counted tensors
-    (tile_tensor_bytes; TensorFlow's CPU allocator keeps its pool, so a run's pool is its largest tile's);
+    oneDNN's reordered copies). forward, backward (and for bfloat16 activations forward_bf16, backward_bf16):
+    resident bytes of a tile per byte of its counted tensors (tile_tensor_bytes), plus tile_overhead (oneDNN's
+    scratch and primitives); TensorFlow's CPU allocator keeps its pool, so a run's pool is its largest tile's.
     untiled: the same for the untiled evaluation. lbfgs_per_variable, lbfgs_per_pair: what
     scipy.optimize.minimize(method="L-BFGS-B", bounds=Bounds(...)) holds per variable beyond its correction pairs
     (scipy 1.17 turns the bounds into a list of n tuples of Python floats that lives as long as the run), and per
-    pair (two float64 vectors).
+    pair (two float64 vectors). saving: bytes per pixel a save point holds for a moment (the image handed to the
+    sinks, a checkpoint's image, m and v as numpy, the PNG's uint8 pixels); update: the optimiser update's
+    temporaries in TensorFlow's pool, bytes per pixel.
     """
 
     runtime: int = int(0.75 * GiB)
     network: float = 3.0
-    forward: float = 1.9
-    backward: float = 1.15
+    forward: float = 1.5
+    backward: float = 1.1
+    forward_bf16: float = 2.0
+    backward_bf16: float = 1.1
+    tile_overhead: int = 32 * 2 ** 20
     untiled: float = 1.1
-    lbfgs_per_variable: float = 280.0
+    lbfgs_per_variable: float = 300.0
     lbfgs_per_pair: float = 16.0
+    saving: int = 52
+    update: int = 36
+
+    def factor(self, role, itemsize):
+        """Resident bytes per counted byte of a tile in `role` with activations of `itemsize` bytes."""
+        if itemsize == 2:
+            return self.forward_bf16 if role == "forward" else self.backward_bf16
+        return self.forward if role == "forward" else self.backward
 
 
 MEASURED = Measured()
@@ -134,8 +147,8 @@ class Problem:
 
 def fixed_bytes(problem, measured=MEASURED):
     """What a run holds whatever the plan: the runtime, the network, the images (the content, the start image,
-    the style images as float32; the generated image), the optimiser's state, the gradient (as numpy and as a
-    tensor), the objective's copy of the image and the content target a_C."""
+    the style images as float32), the generated image and the optimiser's state, the gradient, the content target
+    a_C, and the most a save point holds for a moment (Measured.saving)."""
     px = problem.pixels
     styles = sum(h * w for h, w in problem.style_shapes) or px
     images = 12 * (2 * px + styles)
@@ -144,9 +157,10 @@ def fixed_bytes(problem, measured=MEASURED):
         state = n * (measured.lbfgs_per_variable + measured.lbfgs_per_pair * problem.lbfgs_pairs) + 36 * n
     else:  # Adam's m and v and the image variable
         state = 36 * px
-    evaluation = 36 * px  # the objective's float32 copy of the image, the gradient as numpy and as a tensor
+    gradient = 12 * px
     a_C = problem.level_bytes(problem.content_level, 4)
-    return int(measured.runtime + measured.network * problem.weights_bytes + images + state + evaluation + a_C)
+    return int(measured.runtime + measured.network * problem.weights_bytes + images + state + gradient + a_C
+               + measured.saving * px)
 
 
 def untiled_bytes(problem, measured=MEASURED):
@@ -254,10 +268,10 @@ def choices(problem, budget, measured=MEASURED):
                     options = _segment_options(problem, start, stop, role)
                     if fused and last and role == "backward":
                         options = [o for o in options if o[2] == (1, 1)]
-                    factor = measured.forward if role == "forward" else measured.backward
-                    fitting = [o for o in options if factor * o[0] <= allowance]
+                    factor = measured.factor(role, problem.itemsize)
+                    fitting = [o for o in options if factor * o[0] + measured.tile_overhead <= allowance]
                     picked[role] = min(fitting, key=lambda o: o[1]) if fitting else options[0]
-                    pool = max(pool, factor * picked[role][0])
+                    pool = max(pool, factor * picked[role][0] + measured.tile_overhead)
                 forward.append(picked["forward"][2])
                 backward.append(picked["backward"][2])
                 macs += 2 * picked["backward"][1] + (0 if (fused and last) else picked["forward"][1])
@@ -303,13 +317,14 @@ def vgg_layers(network="VGG-19", widths=(64, 128, 256, 512, 512)):
     return network_layers(layer_order(names), shapes), weights
 
 
-def default_budget(meminfo="/proc/meminfo", share=0.8):
-    """A run's budget without --max-memory: `share` of the memory available now (MemAvailable), or of the
-    machine's memory where /proc/meminfo does not say; None where neither is known."""
+def default_budget(meminfo="/proc/meminfo", status="/proc/self/status", share=0.8):
+    """A run's budget without --max-memory: `share` of the memory available to it now (MemAvailable, plus what
+    this process holds already), or of the machine's memory where /proc/meminfo does not say; None where neither
+    is known."""
     try:
         with open(meminfo) as f:
             fields = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.strip()}
-        return int(share * fields.get("MemAvailable", fields["MemTotal"]))
+        available = fields.get("MemAvailable", fields["MemTotal"])
     except (OSError, KeyError, ValueError, IndexError):
         import os
 
@@ -317,6 +332,12 @@ def default_budget(meminfo="/proc/meminfo", share=0.8):
             return int(share * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         except (ValueError, OSError, AttributeError):
             return None
+    try:
+        with open(status) as f:
+            held = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        held = 0
+    return int(share * (available + held))
 
 
 def forced_plan(problem, edge, measured=MEASURED):
@@ -328,11 +349,11 @@ def forced_plan(problem, edge, measured=MEASURED):
     levels = tuple(sorted({*problem.style_levels, problem.content_level, problem.deepest}))
     plan = single_segment_plan(rows, columns)
     peak = 0
-    for role, factor in (("forward", measured.forward), ("backward", measured.backward)):
+    for role in ("forward", "backward"):
         tiling = segment_tiling(problem.layers, 0, problem.deepest, problem.height, problem.width, rows, columns,
                                 levels)
-        peak = max(peak, factor * tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level,
-                                                    problem.itemsize))
+        peak = max(peak, measured.factor(role, problem.itemsize) * tile_tensor_bytes(
+            tiling, role, problem.style_levels, problem.content_level, problem.itemsize) + measured.tile_overhead)
     forward, backward = plan_macs(problem.layers, plan, problem.height, problem.width, problem.style_levels,
                                   problem.content_level, problem.deepest)
     return Choice(plan, int(fixed_bytes(problem, measured) + peak), int(forward + backward))
@@ -346,7 +367,8 @@ def targets_plan(problem, height, width, allowance, measured=MEASURED):
 
     sized = dataclasses.replace(problem, height=height, width=width)
     options = _segment_options(sized, 0, sized.deepest, "forward")
-    fitting = [o for o in options if measured.forward * o[0] <= allowance] or options[:1]
+    factor = measured.factor("forward", problem.itemsize)
+    fitting = [o for o in options if factor * o[0] + measured.tile_overhead <= allowance] or options[:1]
     rows, columns = min(fitting, key=lambda o: o[1])[2]
     return single_segment_plan(rows, columns)
 

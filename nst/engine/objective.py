@@ -38,6 +38,16 @@ class Weights:
         return [self.content_layer] + [name for name, _ in self.style_layers]
 
 
+class Abandoned(Exception):
+    """An evaluation given up part-way because the run was asked to stop (a tiled evaluation checks between
+    tiles: at print size one takes minutes). `costs`: (J, J_content, J_style) of the image evaluated when they were
+    known before it gave up, else None."""
+
+    def __init__(self, costs=None):
+        super().__init__("evaluation abandoned: the run was asked to stop")
+        self.costs = costs
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """J of an image and its gradient, for fixed targets.

@@ -66,10 +66,11 @@ def styles_at(problem, width, height):
     return [reshape_and_normalize_image(resize_image(image, *size)) for image in problem.styles]
 
 
-def objective_at(problem, width, height, optimizer="adam", lbfgs_history=10):
+def objective_at(problem, width, height, optimizer="adam", lbfgs_history=10, stop=None):
     """The Objective of `problem` at width x height, its targets computed now: whole, or in the tiles of the plan
     that fits the run's memory (its record in Objective.plan). optimizer ("adam" or "lbfgs", with `lbfgs_history`
-    correction pairs): whose state the memory holds besides."""
+    correction pairs): whose state the memory holds besides. stop (a threading.Event): a tiled evaluation gives
+    up between tiles once it is set (nst.engine.objective.Abandoned), so that a stop at print size is quick."""
     content = content_at(problem, width, height)
     styles = styles_at(problem, width, height)
     choice, record = memory_plan(problem, width, height, [s.shape[1:3] for s in styles], optimizer, lbfgs_history)
@@ -77,7 +78,7 @@ def objective_at(problem, width, height, optimizer="adam", lbfgs_history=10):
         if problem.functions is not None:
             raise NstError(f"{width}x{height} is computed in tiles to fit the memory, and a run with your own cost "
                            "functions is evaluated whole: paint a smaller size or give more --max-memory")
-        return tiled_objective_at(problem, content, styles, choice, record)
+        return tiled_objective_at(problem, content, styles, choice, record, stop)
     a_C = content_target(problem.model, content, problem.weights.content_layer)
     if problem.functions is not None:
         style_target = style_activations(problem.model, styles[0], problem.weights.style_layers)
@@ -117,7 +118,7 @@ def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_hi
     return choice, (memory.record(choice, sized, budget) if choice.plan is not None else None)
 
 
-def tiled_objective_at(problem, content, styles, choice, record):
+def tiled_objective_at(problem, content, styles, choice, record, stop=None):
     """The tiled Objective (nst.engine.tiles) for `choice`'s plan: the content target and the style Grams computed
     in tiles too (a style image of another size in tiles of its own that fit the same memory)."""
     model, weights = problem.model, problem.weights
@@ -133,5 +134,5 @@ def tiled_objective_at(problem, content, styles, choice, record):
 
     grams = blended_style_targets(model, styles, problem.style_blend, weights.style_layers, content.shape, grams_of)
     tiled = tiles.tiled_objective(model, a_C, grams, weights, plan, problem.precision, problem.input_gradient,
-                                  on_tile=problem.on_tile)
+                                  on_tile=problem.on_tile, should_stop=None if stop is None else stop.is_set)
     return dataclasses.replace(tiled, plan=record)

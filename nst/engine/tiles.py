@@ -1,6 +1,6 @@
 """The objective evaluated in tiles, exactly: J and dJ/dimage of print-size images within a memory plan.
 
-J = alpha J_content + beta sum_l lambda_l J_l (+ tv_weight TV) is the untiled objective's (nst.objective); only how
+J = alpha J_content + beta sum_l lambda_l J_l (+ tv_weight TV) is the untiled objective's (nst.engine.objective); only how
 it is computed differs. A style layer's Gram G_l = F_l^T F_l is a sum over positions, and J_l depends on the image
 only through G_l; with the Grams known, dJ/dF_l = F_l (M_l + M_l^T) with the fixed matrix
 M_l = beta lambda_l dJ_l/dG_l = beta lambda_l 2 (G_l - G_S) / (4 C^2 P^2), local in the positions. So:
@@ -32,8 +32,9 @@ import tensorflow as tf
 from nst.costs import style_gram
 from nst.engine import device
 from nst.engine.network import Kernels, conv2d_same, kernels
-from nst.engine.objective import PRECISIONS, Objective, Weights
+from nst.engine.objective import PRECISIONS, Abandoned, Objective, Weights
 from nst.engine.tiling import CONV, Plan, level_channels, level_of, level_size, network_layers, segment_tiling
+
 
 def layers_of(network):
     """The tiling geometry (nst.engine.tiling.Layer list) of a VGG (nst.engine.network.VGG)."""
@@ -354,7 +355,8 @@ def _up_to(plan, deepest):
                 tuple(plan.backward[k] for k in keep + [len(keep)]), False)
 
 
-def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", input_gradient=None, on_tile=None):
+def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", input_gradient=None, on_tile=None,
+                    should_stop=None):
     """The Objective of J for the content target `a_C` (whole, numpy: content_target), the style Grams
     {layer name: G_S} (style_targets) and `weights` (Weights), evaluated in the tiles of `plan`
     (nst.engine.tiling.Plan).
@@ -363,7 +365,9 @@ def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", 
     dJ/dimage): both sweeps. Images (1, H, W, 3) float32 (a variable, a tensor or numpy; a variable's buffer is
     read in crops, not copied); results as tensors, the gradient the value of a variable the objective keeps and
     overwrites at its next evaluation (copy it to keep it).
-    on_tile(sweep, segment, tile, tiles), if given, is called after each tile (progress).
+    on_tile(sweep, segment, tile, tiles), if given, is called after each tile (progress). should_stop() -> bool,
+    if given, is asked after each tile of value_and_grad: True gives up the evaluation, raising
+    nst.engine.objective.Abandoned (with the costs when the forward sweep had finished); costs() always finishes.
     """
     a_C = np.asarray(a_C, np.float32)
     settings = {}
@@ -394,18 +398,31 @@ def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", 
         J_layers = {level: float(style_layer_cost(grams_S[level], G, s, level)) for level, G in grams.items()}
         return finish(s, J_layers, content_cost(s, total), total_variation(image) if weights.tv_weight else 0.0)
 
+    def checked(costs=None):
+        def after_tile(*where):
+            if on_tile is not None:
+                on_tile(*where)
+            if should_stop is not None and should_stop():
+                raise Abandoned(costs)
+        return after_tile
+
     def value_and_grad(image):
         s, image, grams_S = settle(image)
         if s.gradient is None:
             s.gradient = tf.Variable(tf.zeros(image.shape, tf.float32), trainable=False, name="tiled_gradient")
-        grams, total, kept = forward_sweep(s, image, plan, a_C, on_tile=on_tile, skip_last=plan.fused)
+        grams, total, kept = forward_sweep(s, image, plan, a_C, on_tile=checked(), skip_last=plan.fused)
+        known = None
+        if not plan.fused:  # J is known now: a stop during the backward sweep keeps it
+            known = finish(s, {level: float(style_layer_cost(grams_S[level], G, s, level))
+                               for level, G in grams.items()}, content_cost(s, total),
+                           total_variation(image) if weights.tv_weight else 0.0)
         J_layers, Ms = {}, {}
         for level, G in grams.items():
             J_layers[level] = float(style_layer_cost(grams_S[level], G, s, level))
             channels = level_channels(s.layers, level)
             scale = s.beta * s.style[level] * 2.0 / float(4 * channels ** 2 * s.positions(level) ** 2)
             Ms[level] = scale * (G - grams_S[level])
-        fused_layers, fused_content = backward_sweep(s, image, plan, kept, Ms, a_C, grams_S, on_tile)
+        fused_layers, fused_content = backward_sweep(s, image, plan, kept, Ms, a_C, grams_S, checked(known))
         J_layers.update(fused_layers)
         J_content = content_cost(s, total) if fused_content is None else fused_content
         tv = total_variation(image, s.gradient, weights.tv_weight) if weights.tv_weight else 0.0

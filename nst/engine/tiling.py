@@ -79,13 +79,22 @@ def level_channels(layers, level):
     return 3 if level == 0 else layers[level - 1].channels
 
 
-def back(layers, start, stop, lo, hi, n, keep=()):
+def level_sizes(n, layers):
+    """[positions at level 0, 1, ..., len(layers)] along an axis of n pixels."""
+    sizes = [n]
+    for layer in layers:
+        sizes.append(sizes[-1] if layer.kind == CONV else -(-sizes[-1] // 2))
+    return sizes
+
+
+def back(layers, start, stop, lo, hi, n, keep=(), sizes=None):
     """The interval of level `start` that positions [lo, hi) of level `stop` depend on (n: the image's axis
-    length), widened at each level of `keep` to contain the interval given for it ({level: (lo, hi)}).
-    Returns {level: (lo, hi)} for every level start..stop."""
+    length; sizes: level_sizes(n, layers), if known), widened at each level of `keep` to contain the interval
+    given for it ({level: (lo, hi)}). Returns {level: (lo, hi)} for every level start..stop."""
+    sizes = sizes or level_sizes(n, layers)
     needed = {stop: (lo, hi)}
     for level in range(stop, start, -1):
-        size = level_size(n, layers, level - 1)
+        size = sizes[level - 1]
         if layers[level - 1].kind == CONV:
             lo, hi = max(0, lo - 1), min(size, hi + 1)
         else:
@@ -111,22 +120,25 @@ class AxisTiles:
     crops: tuple
     owned: tuple
 
+    def widest(self, level):
+        """The most positions of `level` one tile owns."""
+        return max(hi - lo for lo, hi in (own[level] for own in self.owned))
+
 
 def axis_tiles(layers, start, stop, n, count, levels=()):
     """AxisTiles of segment layers[start:stop] along an axis of n image pixels split into `count` chunks at
     level `stop` (at most its size). `levels`: the levels inside the segment (and `stop`) whose owned intervals
     are wanted (the style, content and output levels)."""
-    size_out = level_size(n, layers, stop)
+    sizes = level_sizes(n, layers)
+    size_out = sizes[stop]
     count = max(1, min(count, size_out))
     stride = 2 ** poolings(layers, start, stop)
-    n_in = level_size(n, layers, start)
+    factors = {level: 2 ** poolings(layers, level, stop) for level in set(levels) | {stop}}
+    n_in = sizes[start]
     owned, needs = [], []
     for lo, hi in chunks(size_out, count):
-        own = {}
-        for level in set(levels) | {stop}:
-            factor = 2 ** poolings(layers, level, stop)
-            own[level] = (lo * factor, min(level_size(n, layers, level), hi * factor))
-        needed = back(layers, start, stop, lo, hi, n, keep=own)[start]
+        own = {level: (lo * f, min(sizes[level], hi * f)) for level, f in factors.items()}
+        needed = back(layers, start, stop, lo, hi, n, keep=own, sizes=sizes)[start]
         owned.append(own)
         needs.append((needed[0] // stride * stride, needed[1]))
     length = max(hi - lo for lo, hi in needs)

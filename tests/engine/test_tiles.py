@@ -133,3 +133,46 @@ def test_bf16_tiled_is_as_close_to_untiled_bf16_as_bf16_rounding_allows(net):
     # bf16 one (measured: 0.5 %) far less than bf16 differs from fp32 (11 %); J by 1e-6 (bf16 vs fp32: 2.5 %)
     assert abs(float(got[0]) / float(expected[0]) - 1) < 1e-4
     assert relative(got[3], expected[3]) < 0.2 * relative(expected[3], reference[3])
+
+
+def test_a_stop_gives_up_an_evaluation_between_tiles_and_the_driver_stops_after_the_last_whole_step(net):
+    import threading
+
+    from nst.engine.driver import Adam, Scale, paint
+    from nst.engine.events import ScaleFinished, Step
+    from nst.engine.objective import Abandoned
+
+    content, style, image = images(6)
+    weights = Weights()
+    plan = PLANS["four segments"]
+    a_C = tiles.content_target(net, content, weights.content_layer, plan)
+    grams = tiles.style_targets(net, style, weights.style_layers, plan)
+    setting = tiles.setting(net, H, W, weights)
+
+    def count(grids):
+        return sum(tiles._tiling(setting, a, b, grid, tiles._segment_levels(setting, a, b, ())).count
+                   for (a, b), grid in zip(plan.segments(setting.deepest), grids))
+
+    forward, backward = count(plan.forward), count(plan.backward)
+    calls = []
+    obj = tiles.tiled_objective(net, a_C, grams, weights, plan, on_tile=lambda *where: calls.append(where),
+                                should_stop=lambda: len(calls) > forward + 2)  # in the backward sweep
+    with pytest.raises(Abandoned) as abandoned:
+        obj.value_and_grad(image)
+    assert abandoned.value.costs is not None  # the forward sweep had finished: J of the image is known
+    assert abs(float(abandoned.value.costs[0]) / float(obj.costs(image)[0]) - 1) < 1e-6
+
+    stop, tiles_seen = threading.Event(), []
+
+    def on_tile(sweep, segment, tile, tiles_in_segment):
+        tiles_seen.append(sweep)
+        if len(tiles_seen) == 2 * (forward + backward) + forward + 3:  # step 2 (from 0), in its backward sweep
+            stop.set()
+
+    stopping = tiles.tiled_objective(net, a_C, grams, weights, plan, on_tile=on_tile, should_stop=stop.is_set)
+    events = list(paint(lambda w, h: stopping, image, [Scale(W, H, Adam(5))], stop=stop))
+    finished = events[-1]
+    assert isinstance(finished, ScaleFinished) and finished.stopped
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [s.iteration for s in steps] == [0, 1]  # step 2 was given up: the image is the one after step 1
+    assert abs(steps[-1].J / float(obj.costs(finished.image)[0]) - 1) < 1e-6
