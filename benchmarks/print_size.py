@@ -6,6 +6,9 @@
     python benchmarks/print_size.py runs      # whole runs' peak RSS: untiled, tiled under budgets, the peer
     python benchmarks/print_size.py ratio     # CPU seconds of tiled evaluations / the untiled one, interleaved,
                                               # and their J and gradient against the untiled ones
+    python benchmarks/print_size.py table     # the docs' table of runs from the results files
+    python benchmarks/print_size.py command 4k [random|imagenet]           # nst at 3840x2160 in 3 GB, whole command
+    python benchmarks/print_size.py command 1080p-lbfgs [random|imagenet]  # a finished 1920x1080 picture
 
 Each mode writes benchmarks/results/print_size_<mode>.json. Every measurement of memory runs in a process of its
 own and reads its peak resident set (VmHWM) from /proc; a tile's working set is the peak minus the resident set
@@ -490,6 +493,116 @@ def memory_levels(layers, names):
     return [level_of(layers, name) for name in names]
 
 
+def table_mode():
+    """The markdown rows of docs/benchmarks/print-size.md from the results files: each run's measured peak beside
+    the memory model's prediction for its plan (nst.engine.memory.plan_bytes, the constants as they are now; the
+    benchmark's runs have no save points, so the model's save-point share is left out of their prediction)."""
+    import numpy as np
+
+    from nst.engine import memory
+    from nst.engine.tiling import Plan
+
+    runs = json.loads((RESULTS / "print_size_runs.json").read_text())["runs"]
+    print("| net | size | plan | predicted peak | measured peak | CPU s/step | wall s/step | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    untiled_cpu = {}
+    for r in runs:
+        if r["mode"] == "peer":
+            print(f"| PyTorch peer (random VGG-19) | {r['width']}×{r['height']} | whole | — | "
+                  f"{r['peak_bytes'] / 1e9:.2f} GB | — | {r['peer']['median']:.1f} | {r['load_average'][0]:.1f} |")
+            continue
+        layers, weights_bytes = memory.vgg_layers("VGG-19" if r["net"] == "random" else "VGG-16")
+        problem = memory.Problem(layers, weights_bytes, r["height"], r["width"],
+                                 tuple(memory_levels(layers, ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))),
+                                 memory_levels(layers, ("conv4_2",))[0])
+        unsaved = dataclasses.replace(memory.MEASURED, saving=0)  # these runs have no save points
+        if r["plan"] is None:
+            predicted, shown = memory.untiled_bytes(problem, unsaved), "whole"
+        else:
+            plan = Plan(tuple(r["plan"]["boundaries"]), tuple(map(tuple, r["plan"]["forward"])),
+                        tuple(map(tuple, r["plan"]["backward"])), r["plan"]["fused"])
+            predicted = memory.plan_bytes(problem, plan, unsaved)
+            full = memory.untiled_macs(layers, r["height"], r["width"], problem.style_levels, problem.deepest)
+            work = sum(memory.plan_macs(layers, plan, r["height"], r["width"], problem.style_levels,
+                                        problem.content_level, problem.deepest)) / full
+            split = ", ".join(layers[b - 1].name for b in plan.boundaries)
+            grids = " + ".join(f"{a}x{b}" for a, b in plan.backward[:-1]) + \
+                (" + whole" if plan.fused else f" + {plan.backward[-1][0]}x{plan.backward[-1][1]}")
+            shown = f"{'split at ' + split if split else 'one segment'}; backward {grids}; work {work:.2f}×"
+        cpu = float(np.min(r["cpu_seconds_per_step"][1:] or r["cpu_seconds_per_step"]))
+        wall = float(np.min(r["seconds_per_step"][1:] or r["seconds_per_step"]))
+        if r["plan"] is None:
+            untiled_cpu[(r["net"], r["width"])] = cpu
+        ratio = f" ({cpu / untiled_cpu[(r['net'], r['width'])]:.2f}×)" if (r["net"], r["width"]) in untiled_cpu \
+            and r["plan"] is not None else ""
+        print(f"| {r['net']} | {r['width']}×{r['height']} | {shown} | {predicted / 1e9:.2f} GB | "
+              f"{r['peak_bytes'] / 1e9:.2f} GB | {cpu:.1f}{ratio} | {wall:.1f} | {r['load_average'][0]:.1f} |")
+
+
+COMMANDS = {
+    # the done-when run: 4K within 3 GB, the automatic 4 scales, every step saved (save points count)
+    "4k": ["--width", "3840", "--height", "2160", "--max-memory", "3G", "--iterations", "2", "--save-every", "1"],
+    # a finished 1920x1080 picture: L-BFGS coarse to fine (35, 17 and 8 evaluations at 480x270, 960x540, 1920x1080)
+    "1080p-lbfgs": ["--width", "1920", "--height", "1080", "--optimizer", "lbfgs"],
+}
+
+
+def command_mode(name, net="random"):
+    """The whole command `nst ...` (COMMANDS[name]) in a child process, as a user runs it: its peak resident set
+    (VmHWM read from /proc while it runs, and getrusage's maximum over children), wall and CPU seconds, its log's
+    plan lines and run.json's memory record and final costs."""
+    import resource
+    import threading
+
+    from bench import machine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if net == "random":
+            from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
+
+            weights = write_test_vgg(Path(tmp) / "vgg19-real-widths.mat", widths=REAL_WIDTHS, seed=0)
+        else:
+            from nst.weights.imagenet import imagenet_vgg16
+
+            weights = imagenet_vgg16()
+        out = Path(tmp) / "out"
+        argv = [sys.executable, "-m", "nst", "--weights", str(weights), "--seed", "1", "--no-progress",
+                "--output-dir", str(out), *COMMANDS[name]]
+        started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        peak = [0]
+
+        def watch():
+            while proc.poll() is None:
+                try:
+                    peak[0] = max(peak[0], status_bytes("VmHWM", proc.pid))
+                except (OSError, StopIteration):
+                    pass
+                time.sleep(0.5)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        log, _ = proc.communicate()
+        watcher.join()
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            sys.exit(f"nst failed:\n{log[-3000:]}")
+        manifest = json.loads((out / "run.json").read_text())
+    result = {"machine": machine(), "command": f"python benchmarks/print_size.py command {name} {net}",
+              "nst_arguments": COMMANDS[name], "net": net, **load_note(), "peak_bytes": peak[0],
+              "children_maxrss_bytes": after.ru_maxrss * 1024, "wall_seconds": wall,
+              "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+              "plan_lines": [line for line in log.splitlines() if " in tiles: " in line or line.startswith("Scale ")],
+              "memory": manifest.get("memory"), "final_costs": manifest["final_costs"],
+              "seconds_per_iteration": manifest["seconds_per_iteration"]}
+    print(f"{name} ({net}): peak {peak[0] / 1e9:.2f} GB, {wall:.0f} s wall, {result['cpu_seconds']:.0f} CPU s, "
+          f"final J {result['final_costs']['total']:.4g} (load {result['load_average'][0]:.1f})")
+    print("\n".join(result["plan_lines"]))
+    write(f"command_{name}_{net}", result)
+
+
 def write(mode, out):
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"print_size_{mode}.json"
@@ -497,7 +610,8 @@ def write(mode, out):
     print(f"wrote {path}")
 
 
-MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode, "runs": runs_mode, "ratio": ratio_mode, "plans": plans_mode}
+MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode, "runs": runs_mode, "ratio": ratio_mode, "plans": plans_mode,
+         "table": table_mode}
 WORKERS = {"tile": tile_worker, "lbfgs": lbfgs_worker, "run": run_worker_job, "peer": peer_worker}
 
 if __name__ == "__main__":
@@ -506,5 +620,7 @@ if __name__ == "__main__":
         print(json.dumps(WORKERS[job.get("mode", "tile")](job)))
     elif len(sys.argv) == 2 and sys.argv[1] in MODES:
         MODES[sys.argv[1]]()
+    elif len(sys.argv) in (3, 4) and sys.argv[1] == "command" and sys.argv[2] in COMMANDS:
+        command_mode(*sys.argv[2:])
     else:
         sys.exit(f"usage: python benchmarks/print_size.py {'|'.join(MODES)}")

@@ -92,7 +92,7 @@ class Measured:
     temporaries in TensorFlow's pool, bytes per pixel.
     """
 
-    runtime: int = int(0.75 * GiB)
+    runtime: int = 850_000_000
     network: float = 3.0
     forward: float = 1.5
     backward: float = 1.1
@@ -147,8 +147,8 @@ class Problem:
 
 def fixed_bytes(problem, measured=MEASURED):
     """What a run holds whatever the plan: the runtime, the network, the images (the content, the start image,
-    the style images as float32), the generated image and the optimiser's state, the gradient, the content target
-    a_C, and the most a save point holds for a moment (Measured.saving)."""
+    the style images as float32), the generated image and the optimiser's state, the gradient and the content
+    target a_C."""
     px = problem.pixels
     styles = sum(h * w for h, w in problem.style_shapes) or px
     images = 12 * (2 * px + styles)
@@ -159,8 +159,7 @@ def fixed_bytes(problem, measured=MEASURED):
         state = 36 * px
     gradient = 12 * px
     a_C = problem.level_bytes(problem.content_level, 4)
-    return int(measured.runtime + measured.network * problem.weights_bytes + images + state + gradient + a_C
-               + measured.saving * px)
+    return int(measured.runtime + measured.network * problem.weights_bytes + images + state + gradient + a_C)
 
 
 def untiled_bytes(problem, measured=MEASURED):
@@ -168,7 +167,7 @@ def untiled_bytes(problem, measured=MEASURED):
     whole = segment_tiling(problem.layers, 0, problem.deepest, problem.height, problem.width, 1, 1)
     step = tile_tensor_bytes(whole, "backward", problem.style_levels, problem.content_level, problem.itemsize,
                              copies=False)
-    return int(fixed_bytes(problem, measured) + measured.untiled * step)
+    return int(fixed_bytes(problem, measured) + measured.untiled * step + measured.saving * problem.pixels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,9 +232,10 @@ def _boundary_sets(problem):
         yield from itertools.combinations(pools, k)
 
 
-def _numpy_peak(problem, boundaries, fused):
-    """The most the sweeps hold in numpy arrays at once beyond fixed_bytes: the boundary activations (in the
-    activations' dtype) and the gradients at the segment's ends (float32)."""
+def _numpy_peak(problem, boundaries, fused, measured=MEASURED):
+    """The most a tiled run holds in numpy arrays at once beyond fixed_bytes: during the sweeps the boundary
+    activations (in the activations' dtype) and the gradients at the segment's ends (float32); between steps a
+    save point's copies (Measured.saving)."""
     levels = (0, *boundaries, problem.deepest)
     segments = list(zip(levels[:-1], levels[1:]))
     act = {b: problem.level_bytes(b, problem.itemsize) for b in boundaries}
@@ -246,7 +246,7 @@ def _numpy_peak(problem, boundaries, fused):
         backward = (sum(act[b] for b in boundaries if b <= start) + (0 if last else problem.level_bytes(stop, 4))
                     + (problem.level_bytes(start, 4) if start else 0))
         peak = max(peak, backward if (fused and last) else max(forward, backward))
-    return peak
+    return max(peak, measured.saving * problem.pixels)
 
 
 def choices(problem, budget, measured=MEASURED):
@@ -257,7 +257,7 @@ def choices(problem, budget, measured=MEASURED):
         levels = (0, *boundaries, problem.deepest)
         segments = list(zip(levels[:-1], levels[1:]))
         for fused in (False, True):
-            numpy_peak = _numpy_peak(problem, boundaries, fused)
+            numpy_peak = _numpy_peak(problem, boundaries, fused, measured)
             allowance = budget - fixed - numpy_peak
             forward, backward, macs, pool = [], [], 0, 0
             for k, (start, stop) in enumerate(segments):
@@ -340,23 +340,31 @@ def default_budget(meminfo="/proc/meminfo", status="/proc/self/status", share=0.
     return int(share * (available + held))
 
 
+def plan_bytes(problem, plan, measured=MEASURED):
+    """The predicted peak resident set of a run of `problem` evaluated under `plan`: fixed_bytes, the most its
+    sweeps (or a save point) hold in numpy arrays, and its largest tile's working set (TensorFlow's pool)."""
+    pool = 0
+    for k, (start, stop) in enumerate(plan.segments(problem.deepest)):
+        levels = tuple(sorted({level for level in [*problem.style_levels, problem.content_level]
+                               if start < level <= stop} | {stop}))
+        for role, grid in (("forward", plan.forward[k]), ("backward", plan.backward[k])):
+            tiling = Tiling(problem.layers, start, stop, _axis(problem.layers, start, stop, problem.height, grid[0],
+                                                               levels),
+                            _axis(problem.layers, start, stop, problem.width, grid[1], levels))
+            counted = tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level, problem.itemsize)
+            pool = max(pool, measured.factor(role, problem.itemsize) * counted + measured.tile_overhead)
+    return int(fixed_bytes(problem, measured) + _numpy_peak(problem, plan.boundaries, plan.fused, measured) + pool)
+
+
 def forced_plan(problem, edge, measured=MEASURED):
     """The Choice of `--tile N`: the whole network in one segment, tiles of about edge x edge pixels in both
     sweeps (nst.engine.tiling.single_segment_plan), with its predicted peak and multiply-adds."""
     from nst.engine.tiling import single_segment_plan
 
-    rows, columns = max(1, -(-problem.height // edge)), max(1, -(-problem.width // edge))
-    levels = tuple(sorted({*problem.style_levels, problem.content_level, problem.deepest}))
-    plan = single_segment_plan(rows, columns)
-    peak = 0
-    for role in ("forward", "backward"):
-        tiling = segment_tiling(problem.layers, 0, problem.deepest, problem.height, problem.width, rows, columns,
-                                levels)
-        peak = max(peak, measured.factor(role, problem.itemsize) * tile_tensor_bytes(
-            tiling, role, problem.style_levels, problem.content_level, problem.itemsize) + measured.tile_overhead)
+    plan = single_segment_plan(max(1, -(-problem.height // edge)), max(1, -(-problem.width // edge)))
     forward, backward = plan_macs(problem.layers, plan, problem.height, problem.width, problem.style_levels,
                                   problem.content_level, problem.deepest)
-    return Choice(plan, int(fixed_bytes(problem, measured) + peak), int(forward + backward))
+    return Choice(plan, plan_bytes(problem, plan, measured), int(forward + backward))
 
 
 def targets_plan(problem, height, width, allowance, measured=MEASURED):

@@ -38,6 +38,7 @@ def test_plans_fit_their_budget_and_more_memory_never_costs_more(width, height):
         budget = smallest + (untiled - smallest) * k / 6
         choice = memory.plan_for(p, budget)
         assert choice.plan is not None and choice.bytes <= budget
+        assert memory.plan_bytes(p, choice.plan) == choice.bytes  # the planner's prediction is the plan's
         assert choice.macs >= untiled_macs(p)
         assert last is None or choice.macs <= last
         last = choice.macs
