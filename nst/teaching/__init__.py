@@ -9,4 +9,5 @@
     mistakes         the known mistakes, each a wrong variant with a sentence naming it
     homework_values  the homework's own test inputs and published expected outputs, for the notebooks
     notebook         what the notebooks share: their settings and the VGG-19 model they run on
+    submissions      made-up submissions (right, known mistakes, hostile) for the grader's tests and benchmark
 """

@@ -21,7 +21,7 @@ from nst.teaching import function_checks as checks, harness, mistakes
 from nst.teaching.grader import clean, format_grade, gradescope, summary
 from nst.teaching.homework_values import homework_random_normals
 from nst.teaching.runner import capped_client_class, content_size
-from tests.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
+from nst.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
 
 def mistake_groups():
     """The known mistakes in groups graded together, one mistake per function: a wrong gram_matrix alone (the

@@ -32,7 +32,7 @@ from nst.files import current_umask
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, NST_HIDDEN, RIGHT
 from nst.teaching.grader import format_grade
-from tests.teaching.submissions import (CORRECT, MARKER, NOTEBOOKS, PRELUDE, WRITTEN, code, hostile_notebooks,
+from nst.teaching.submissions import (CORRECT, MARKER, NOTEBOOKS, PRELUDE, WRITTEN, code, hostile_notebooks,
                                         mixed_notebook, solution_cell, write_notebook)
 
 TIMEOUT = 15
