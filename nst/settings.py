@@ -18,8 +18,9 @@ from nst.weights.download import DEFAULT_WEIGHTS
 from nst.weights.matconvnet import LAYER_ORDER
 
 # `--optimizer lbfgs` without --iterations: the cost evaluations after which L-BFGS's picture is the homework's
-# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (benchmarks/lbfgs_default.py,
-# docs/options.md). The homework's 200 would drive J an order of magnitude lower: style wins and the face goes.
+# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (`python -m benchmarks lbfgs_default`,
+# docs/performance.md#l-bfgss-default-budget; why: docs/options.md). The homework's 200 would drive J an order
+# of magnitude lower: style wins and the face goes.
 LBFGS_EVALUATIONS = 35
 ADAM_STEPS = homework.ADAM_STEPS
 
@@ -29,7 +30,8 @@ POOLINGS = ("avg", "max")
 KERNEL_LAYOUTS = ("stored", "transposed")
 INIT_KEYWORDS = ("noise", "content", "style")
 BYTES_PER_PIXEL = 2048
-"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
+"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (measured by size:
+docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"

@@ -13,8 +13,8 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, default, default_iterations
 from nst.errors import NstError
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, default, default_iterations
 from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
 HERE = Path(__file__).parent

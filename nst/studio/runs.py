@@ -27,10 +27,10 @@ import threading
 import time
 from pathlib import Path
 
-from nst.settings import Config, default, default_iterations, studio_settings
-from nst.sinks.costs_csv import read_costs_csv
 from nst.errors import NstError
 from nst.files import prepare_output_dir, write_text_atomic
+from nst.settings import Config, default, default_iterations, studio_settings
+from nst.sinks.costs_csv import read_costs_csv
 from nst.studio.painter import STDERR, lock_holder, reports, send, start_painter
 from nst.studio.uploads import shown_name, store_image
 

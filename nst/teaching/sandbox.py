@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-
 RUNNER_FILES = ("runner.py", "harness.py")  # copied into every sandbox: it cannot import nst
 INSIDE = Path("/tmp/nst-grade")  # where the sandbox's own folder is, inside bubblewrap
 TOKEN = "NST_GRADE_SANDBOX"  # marks the processes of a submission (to find them without bubblewrap)

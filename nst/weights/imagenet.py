@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.settings import PACKAGE_ROOT
 from nst.errors import NstError
 from nst.files import atomic_path
+from nst.settings import PACKAGE_ROOT
 from nst.weights.matconvnet import NETWORKS
 
 DEFAULT_PATH = PACKAGE_ROOT / "pretrained-model" / "imagenet-vgg-verydeep-16.mat"

@@ -18,9 +18,22 @@ import numpy as np
 from PIL import Image
 
 from nst.images import read_image
-from tests.studio.browsing import (api, browser_only, children, element, open_page, painter_pid, pause,
-                                   pause_at_new_snapshot, process_state, request, shipped_run, text, wait,
-                                   wait_until_ended)
+from tests.studio.browsing import (
+    api,
+    browser_only,
+    children,
+    element,
+    open_page,
+    painter_pid,
+    pause,
+    pause_at_new_snapshot,
+    process_state,
+    request,
+    shipped_run,
+    text,
+    wait,
+    wait_until_ended,
+)
 
 
 def png_bytes(width=32, height=24, seed=0):
