@@ -40,7 +40,7 @@ CPU_KINDS = (
             "machine B (AMD EPYC, Zen 4 class): `python -m benchmarks choices` and `picture`, "
             "docs/performance.md#the-steps-hardware-choices; why: docs/benchmarks/choices.md"),
     CpuKind("no native bf16", None, {"fp32": "rotated", "bf16": "rotated"}, None,
-            "machine A (AMD EPYC, AVX2 only): `python -m benchmarks bench --ablation` and `conv_grad`, "
+            "machine A (AMD EPYC, AVX2 only): `python -m benchmarks bench` (its ablation) and `conv_grad`, "
             "docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size; why: docs/benchmarks/choices.md"),
 )
 
