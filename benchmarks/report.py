@@ -353,6 +353,15 @@ def time_to_quality(files):
     )
 
 
+def per_round(result):
+    """nst's whole command over the peer's, round by round."""
+    runs = result.get("runs", {})
+    pairs = {run["round"]: run["wall_s"] for run in runs.get("nst", [])}
+    return ", ".join(
+        ratio(pairs[run["round"]] / run["wall_s"]) for run in runs.get("peer", []) if run["round"] in pairs
+    )
+
+
 def lbfgs_peer(files):
     blocks = []
     for name, r in files.items():
@@ -369,7 +378,7 @@ def lbfgs_peer(files):
         blocks.append(
             f"Machine {machine_letter(r['machine'])}, {r['network']}, {r['size'].replace('x', '×')}, target J "
             f"{r['target_J']:.7g}, {r['rounds']} round(s), {conditions(r)}, {source(name)}; nst's whole "
-            f"command over the peer's: {ratio(r['nst_vs_peer'])}.\n\n"
+            f"command over the peer's: {ratio(r['nst_vs_peer'])} (per round: {per_round(r)}).\n\n"
             + table(["what", "command", "evaluations", "J reached", "seconds (median)"], rows)
         )
     return (
