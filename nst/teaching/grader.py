@@ -186,6 +186,8 @@ def grade_main(argv):
         for grade in grader.grade(paths):
             grades.append(grade)
             print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
+        for target in (args.csv, args.gradescope):  # every sandbox has ended: what one left at a target goes
+            remove_planted(target, isolation.uids)
         if args.csv is not None:
             write_utf8(args.csv, grades_csv(grades))
         if args.gradescope is not None:
@@ -232,6 +234,23 @@ def write_failed_gradescope(path, code):
         print(f"nst: error: {exc}", file=sys.stderr)
 
 
+def remove_planted(target, uids):
+    """Remove what a sandbox's own uid put where the grader writes (results.json as a folder, a link, a file)."""
+    if target is None or not uids:
+        return
+    try:
+        info = os.lstat(target)
+    except OSError:
+        return
+    if info.st_uid in uids:
+        if stat.S_ISDIR(info.st_mode):
+            import shutil
+
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            os.unlink(target)
+
+
 def same_file(a, b):
     try:
         return Path(a).resolve() == Path(b).resolve()
@@ -255,10 +274,11 @@ def write_utf8(path, text):
 
 def submission_paths(arguments):
     """The notebooks to grade: each path as given, each folder's *.ipynb entries sorted (whatever they are: a
-    folder or a link among them is graded 0 with the reason); NstError for an argument that does not exist."""
+    folder or a link among them is graded 0 with the reason; so is a folder named *.ipynb given itself, as a
+    glob of students' files gives it); NstError for an argument that does not exist."""
     paths = []
     for path in arguments:
-        if path.is_dir() and not path.is_symlink():
+        if path.is_dir() and not path.is_symlink() and path.suffix != ".ipynb":
             found = sorted(path.glob("*.ipynb"))
             if not found:
                 raise NstError(f"no .ipynb files in folder {path}")
@@ -287,12 +307,12 @@ def read_submission(path):
         if os.path.isdir(path):
             raise BadSubmission("not graded: it is a folder, not a notebook file") from None
         raise BadSubmission(f"not graded: it cannot be read ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise BadSubmission("not graded: it is a folder, not a notebook file" if stat.S_ISDIR(info.st_mode) else
+                            "not graded: it is not a regular file")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if stat.S_ISDIR(info.st_mode):
-            raise BadSubmission("not graded: it is a folder, not a notebook file")
-        if not stat.S_ISREG(info.st_mode):
-            raise BadSubmission("not graded: it is not a regular file")
         if info.st_size > MAX_NOTEBOOK:
             raise BadSubmission(f"not graded: it is {info.st_size >> 20} MB, more than a notebook may be "
                                 f"({MAX_NOTEBOOK >> 20} MB)")
@@ -506,6 +526,7 @@ class Conversation:
         self.box, self.plan, self.limits, self.code_cells = box, plan, limits, code_cells
         self.info = {"outcome": {}, "not_run": [], "output_cut": [], "gone": None, "setup_failed": None}
         self.rounds = 0
+        self.said = set()  # the kinds said once at most: ready, setup_failed
 
     def receive(self, names=()):
         """The next message from the sandbox, checked: (kind, content); SandboxGone when there is none."""
@@ -518,6 +539,11 @@ class Conversation:
         except ProtocolError as exc:
             self.box.kill()
             raise SandboxGone(f"its sandbox broke the grading protocol ({exc}) and was stopped") from None
+        if kind in ("ready", "setup_failed"):
+            if self.said & {"ready", "setup_failed"}:
+                self.box.kill()
+                raise SandboxGone(f"its sandbox broke the grading protocol (it said {kind} again) and was stopped")
+            self.said.add(kind)
         if kind == "ready":
             self.box.ready()
         elif kind == "outcome":

@@ -43,6 +43,7 @@ from pathlib import Path
 
 
 RUNNER_FILES = ("runner.py", "harness.py")  # copied into every sandbox: it cannot import nst
+RUNNER_DIR = Path(__file__).parent  # where they are copied from
 INSIDE = Path("/tmp/nst-grade")  # where the sandbox's own folder is, inside bubblewrap
 TOKEN = "NST_GRADE_SANDBOX"  # marks the processes of a submission (to find them without isolation)
 LINE_CAP = 64 << 20  # the longest message a runner may send
@@ -382,6 +383,8 @@ class Sandbox:
         self.namespace_pid = None
         self.to_runner = self.from_runner = None
         self.received = 0
+        self.broken = None  # why the reader ended the sandbox (the protocol broken), said before anything else
+        self.reader = None
         self.closed = threading.Event()
 
     @property
@@ -405,9 +408,8 @@ class Sandbox:
         exchange; owned by its uid (mode "user"), entered by nobody else."""
         code = self.root / "runner"
         (code / "stub" / "nst").mkdir(parents=True)
-        here = Path(__file__).parent
         for name in RUNNER_FILES:
-            shutil.copyfile(here / name, code / name)
+            shutil.copyfile(RUNNER_DIR / name, code / name)
         (code / "stub" / "nst" / "__init__.py").write_text(STUB)
         for folder in ("work", "home", "tmp", "exchange", "etc", "empty"):
             (self.root / folder).mkdir()
@@ -460,7 +462,8 @@ class Sandbox:
         os.set_blocking(self.to_runner, False)
         if bubblewrap:
             self.namespace_pid = namespace_pid(info[0])
-        threading.Thread(target=self.read_lines, daemon=True).start()
+        self.reader = threading.Thread(target=self.read_lines, daemon=True)
+        self.reader.start()
         threading.Thread(target=self.read_stderr, args=(errors[0],), daemon=True).start()
         settings = {"notebook": str(work_in / "submission.ipynb"), "harness": str(code_in / "harness.py"),
                     "exchange": str(base / "exchange"),
@@ -542,7 +545,8 @@ class Sandbox:
         except OSError:
             pass
         if broken is not None:
-            self.lines.put(SandboxGone(f"its sandbox broke the grading protocol ({broken}) and was stopped"))
+            self.broken = f"its sandbox broke the grading protocol ({broken}) and was stopped"
+            self.lines.put(SandboxGone(self.broken))
             self.kill()
         self.lines.put(None)
 
@@ -578,13 +582,14 @@ class Sandbox:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
-                    raise SandboxGone("its sandbox did not take what the grader sent in time (stopped?) and was "
-                                      "stopped")
+                    raise SandboxGone(self.broken or "its sandbox did not take what the grader sent in time "
+                                      "(stopped?) and was stopped")
                 _, writable, _ = select.select([], [self.to_runner], [], min(left, 1.0))
                 if writable:
                     view = view[os.write(self.to_runner, view[:1 << 20]):]
         except (OSError, ValueError):
-            raise SandboxGone("its sandbox stopped") from None
+            self.reader.join(timeout=5)  # the pipe broke: the reader may still be telling why
+            raise SandboxGone(self.broken or "its sandbox stopped") from None
 
     def receive(self):
         """The next message; SandboxGone when the sandbox ended, broke the protocol or ran past its time."""
