@@ -203,8 +203,9 @@ def grade_main(argv):
 
     previous = signal.signal(signal.SIGTERM, on_sigterm) if threading.current_thread() is threading.main_thread() \
         else None
+    said = []
     try:
-        code = run_command(command, debug=args.debug, tensorflow=False)
+        code = run_command(command, debug=args.debug, tensorflow=False, on_error=said.append)
     except KeyboardInterrupt as exc:
         if args.debug:
             raise
@@ -214,21 +215,22 @@ def grade_main(argv):
     except Exception as exc:  # noqa: BLE001 (results.json is written whatever went wrong)
         if args.debug or args.gradescope is None:
             raise
-        print(f"nst: error: grading failed ({type(exc).__name__}: {clean(exc, 300)})", file=sys.stderr)
+        said.append(f"grading failed ({type(exc).__name__}: {clean(exc, 300)})")
+        print(f"nst: error: {said[-1]}", file=sys.stderr)
         code = 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     if code != 0 and args.gradescope is not None and not args.gradescope.is_file() and not args.gradescope.is_dir():
-        write_failed_gradescope(args.gradescope, code)
+        write_failed_gradescope(args.gradescope, code, said[-1] if said else None)
     return code
 
 
-def write_failed_gradescope(path, code):
+def write_failed_gradescope(path, code, why=None):
     """results.json with score 0 and the reason, when grading itself failed (Gradescope shows it to the student)."""
     reason = {130: "grading was interrupted", 143: "grading was stopped"}.get(code, "grading failed")
     try:
-        write_utf8(path, json.dumps({"score": 0, "output": f"{reason}: ask your teacher to grade it again",
+        write_utf8(path, json.dumps({"score": 0, "output": f"{reason}" + (f": {clean(why, 500)}" if why else ""),
                                      "tests": []}, indent=1) + "\n")
     except NstError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)

@@ -459,3 +459,14 @@ def test_the_second_request_is_fixed_whatever_a_sandbox_reports():
     checks.grade_functions(plan, lambda request, p, names: sent.append(request) or measure(request, p, names))
     assert len(sent) == 2 and sent[0] is plan.request and sent[1] is plan.second_request
     assert len(plan.second_request) < 64 << 20
+
+
+def test_gradescope_results_are_written_even_when_grading_fails(tmp_path, capsys):
+    """No notebook where Gradescope's run_autograder looks for one: exit 2 and one line, and results.json with
+    score 0 and the reason (the student would otherwise see only Gradescope's generic failure)."""
+    results = tmp_path / "results.json"
+    assert main(["grade", "--gradescope", str(results), "--", str(tmp_path / "*.ipynb")]) == 2
+    assert capsys.readouterr().err.startswith("nst: error: no such submission")
+    report = json.loads(results.read_text())
+    assert report["score"] == 0 and report["tests"] == []
+    assert report["output"].startswith("grading failed: no such submission")
