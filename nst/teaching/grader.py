@@ -141,7 +141,7 @@ def grade_main(argv):
     from nst.commands.console import import_tensorflow_quietly, run_command
 
     def command():
-        from nst.teaching.sandbox import Limits, choose_isolation, slots
+        from nst.teaching.sandbox import Limits, choose_isolation, release, slots
 
         if not args.timeout > 0:
             raise NstError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -162,6 +162,8 @@ def grade_main(argv):
         if args.gradescope is not None and len(paths) != 1:
             raise NstError(f"--gradescope writes the results of one submission, got {len(paths)}")
         jobs = min(args.jobs or default_jobs(), len(paths), cpu_count())
+        if not args.debug:
+            import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
         try:
             isolation = choose_isolation(args.isolation, jobs)
         except ValueError as exc:
@@ -176,18 +178,19 @@ def grade_main(argv):
         threads = max(1, min(len(place.cpus) for place in places)) if places[0].cpus else 1
         limits = Limits(budget=args.timeout, memory=memory, disk=disk, setup_seconds=SETUP_SECONDS,
                         max_kernels=MAX_KERNELS, threads=threads)
-        if not args.debug:
-            import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
         from nst.teaching.function_checks import Plan
 
         plan = Plan(secrets.randbits(63))  # inputs nobody can know before this run
         grader = ClassGrader(plan, limits, isolation, paths, places, args.debug)
         grades = []
-        for grade in grader.grade(paths):
-            grades.append(grade)
-            print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
-        for target in (args.csv, args.gradescope):  # every sandbox has ended: what one left at a target goes
-            remove_planted(target, isolation.uids)
+        try:
+            for grade in grader.grade(paths):
+                grades.append(grade)
+                print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
+            for target in (args.csv, args.gradescope):  # every sandbox has ended: what one left at a target goes
+                remove_planted(target, isolation.uids)
+        finally:
+            release(isolation)
         if args.csv is not None:
             write_utf8(args.csv, grades_csv(grades))
         if args.gradescope is not None:

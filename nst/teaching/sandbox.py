@@ -116,6 +116,7 @@ class Isolation:
     uids: tuple = ()
     seccomp: str = None
     why: str = ""
+    locks: tuple = ()  # descriptors holding the uids for this run
 
 
 @dataclass(frozen=True)
@@ -140,9 +141,10 @@ def seccomp_library():
     return None
 
 
-def free_uids(count):
-    """`count` uids nobody uses (no user or group of that number, no process, mapped in this namespace), for the
-    sandboxes when the grader is root; fewer when there are not enough."""
+def free_uids(count, locks=None):
+    """`count` uids nobody uses (no user or group of that number, no process, mapped in this namespace, and not
+    locked by another `nst grade`: each one found is locked, its descriptor added to `locks`, until released),
+    for the sandboxes when the grader is root; fewer when there are not enough."""
     mapped = uid_map()
     busy = process_uids()
     found = []
@@ -150,6 +152,8 @@ def free_uids(count):
         if len(found) == count:
             break
         if uid in busy or not any(start <= uid < start + length for start, length in mapped):
+            continue
+        if locks is not None and not lock_uid(uid, locks):
             continue
         try:
             pwd.getpwuid(uid)
@@ -167,6 +171,36 @@ def free_uids(count):
     return found
 
 
+def lock_uid(uid, locks):
+    """Take `uid` for this grading run (an exclusive lock on a file of root's); False when another run has it."""
+    import fcntl
+
+    folder = Path("/run/nst-grade-uids") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir(), "nst-grade-uids")
+    try:
+        folder.mkdir(mode=0o755, exist_ok=True)
+        if folder.is_symlink() or folder.stat().st_uid != os.geteuid():
+            return False
+        fd = os.open(folder / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    locks.append(fd)
+    return True
+
+
+def release(isolation):
+    """Give back the uids a grading run took."""
+    for fd in isolation.locks:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
 def uid_map():
     try:
         lines = Path("/proc/self/uid_map").read_text().split("\n")
@@ -176,13 +210,17 @@ def uid_map():
 
 
 def process_uids():
-    """The real uids of the processes running now."""
+    """The real, effective and saved uids of the processes running now (from their status: a process that is not
+    dumpable shows root as the owner of its /proc folder)."""
     uids = set()
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if entry.name.isdigit():
             try:
-                uids.add(entry.stat().st_uid)
-            except OSError:
+                for line in (entry / "status").read_text().splitlines():
+                    if line.startswith("Uid:"):
+                        uids.update(int(x) for x in line.split()[1:4])
+                        break
+            except (OSError, ValueError):
                 pass
     return uids
 
@@ -237,9 +275,9 @@ def choose_isolation(wanted, jobs):
     """The Isolation for `jobs` sandboxes at once, as `wanted` ("auto", "required", "bubblewrap" or "user");
     ValueError (its message one line) when that cannot be had."""
     seccomp = seccomp_library()
-    uids, why_not_user = [], "the grader is not root"
+    uids, why_not_user, locks = [], "the grader is not root", []
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        uids = free_uids(jobs)
+        uids = free_uids(jobs, locks)
         if len(uids) < jobs:
             uids, why_not_user = [], f"no {jobs} free uids in {SANDBOX_UIDS.start}-{SANDBOX_UIDS.stop - 1}"
         else:
@@ -250,14 +288,16 @@ def choose_isolation(wanted, jobs):
     if wanted != "user":
         path, flags, nested = probe_bwrap(uids[0] if uids else None)
         if path is not None:
-            return Isolation("bubblewrap", path, flags, nested, tuple(uids), seccomp)
+            return Isolation("bubblewrap", path, flags, nested, tuple(uids), seccomp, locks=tuple(locks))
         why = nested
         if wanted == "bubblewrap":
+            release(Isolation("none", locks=tuple(locks)))
             raise ValueError(f"--isolation bubblewrap, but {why}")
     else:
         why = "--isolation user"
     if uids:
-        return Isolation("user", uids=tuple(uids), seccomp=seccomp, why=why)
+        return Isolation("user", uids=tuple(uids), seccomp=seccomp, why=why, locks=tuple(locks))
+    release(Isolation("none", locks=tuple(locks)))
     if wanted in ("user", "required"):
         raise ValueError(f"--isolation {wanted}, but {why}, and {why_not_user}")
     return Isolation("none", seccomp=seccomp, why=f"{why}, and {why_not_user}")

@@ -186,7 +186,7 @@ def test_without_bubblewrap_the_limits_still_apply_and_it_says_so_once(tmp_path,
     """PATH without bwrap: one warning, the memory limit still there, nothing left running; --isolation required
     refuses; --gradescope writes Gradescope's results.json."""
     monkeypatch.setenv("PATH", str(tmp_path / "no-bwrap-here"))
-    monkeypatch.setattr(sandbox, "free_uids", lambda count: [])  # as an ordinary user: no uids of its own
+    monkeypatch.setattr(sandbox, "free_uids", lambda count, locks=None: [])  # as an ordinary user: no uids of its own
     notebook = write_notebook(tmp_path / "limited.ipynb", [
         code(PRELUDE), *(solution_cell(n, CORRECT[n]) for n in GRADED[:-1]), code("""
         try:
