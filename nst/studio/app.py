@@ -202,7 +202,9 @@ def make_app(studio):
     async def lifespan(app):
         with studio.lock:
             runs.ensure_painter(studio)  # warm by the first Start
+        studio.decoder.prepare()  # so is the first upload's decoder
         yield
+        studio.decoder.close()
         await run_in_threadpool(runs.stop_painter, studio)  # the run in progress saves its state first
 
     routes = [

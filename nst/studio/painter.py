@@ -5,8 +5,8 @@ the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder"
 time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.cli.main) in
 this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is kept for the next run
 (nst.transfer.load_model). The painter answers on its stdout, one JSON line each: {"locked": ID} as soon as it
-holds run ID's folder (even while it warms up), or {"refused": ID} when another process holds it; {"ended": ID,
-"code": exit code} when the run is over.
+holds run ID's folder (even while it warms up), or {"refused": ID} when another process holds it (with "reason"
+when the lock cannot be taken at all); {"ended": ID, "code": exit code} when the run is over.
 
 What holds, even when the server crashes:
 - One painter per run folder: the painter holds a POSIX lock on DIR/.painter.lock from the moment it is given the
@@ -136,11 +136,8 @@ def interrupt_painter(folder, pid):
 
 def take_lock(folder):
     """Lock `folder`'s painter lock file (0600) for writing, without waiting; its fd (closing it releases the lock),
-    or None when another process holds it or it cannot be."""
-    try:
-        fd = open_lock_file(folder, os.O_RDWR | os.O_CREAT)
-    except OSError:
-        return None
+    or None when another process holds it. OSError when the file cannot be opened."""
+    fd = open_lock_file(folder, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -243,7 +240,11 @@ def read_messages(runs, state, answer):
         except ValueError:
             continue
         if "stop" not in message:
-            fd = take_lock(message["folder"])
+            try:
+                fd = take_lock(message["folder"])
+            except OSError as exc:
+                answer(refused=message["run"], reason=f"cannot lock {Path(message['folder']) / LOCK_FILE} ({exc})")
+                continue
             if fd is None:
                 answer(refused=message["run"])
                 continue

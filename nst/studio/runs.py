@@ -41,7 +41,7 @@ from nst.errors import NstError
 from nst.files import prepare_output_dir
 from nst.studio.admission import admit
 from nst.studio.painter import STDERR, interrupt_painter, lock_holder, reports, send, start_painter
-from nst.studio.uploads import DecodeLimits, decode_images, shown_name
+from nst.studio.uploads import DecodeLimits, Decoder, decode_images, shown_name
 
 DEFAULTS = Config()
 STUDIO_JSON = "studio.json"
@@ -90,6 +90,7 @@ class Studio:
     max_pixels: int | None = DEFAULTS.max_pixels
     download: bool = True
     decode_limits: DecodeLimits = DecodeLimits()
+    decoder: Decoder = dataclasses.field(default_factory=Decoder)  # the next upload decoder, started ahead
     painter: subprocess.Popen | None = None
     job: Path | None = None  # the folder our painter was sent and has not reported ended
     job_id: int | None = None  # its ID in the painter's messages
@@ -97,7 +98,7 @@ class Studio:
     ids: itertools.count = dataclasses.field(default_factory=itertools.count)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # Start, Resume and Stop, one at a time
     changed: threading.Condition = dataclasses.field(default_factory=threading.Condition)  # job and acks below
-    acks: dict = dataclasses.field(default_factory=dict)  # run ID -> "locked" | "refused", from the painter
+    acks: dict = dataclasses.field(default_factory=dict)  # run ID -> ("locked" | "refused", reason), from the painter
     decoding: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one Start's uploads at a time
 
     @property
@@ -132,7 +133,7 @@ def follow_painter(studio, process):
                 studio.job = studio.job_id = None
             for kind in ("locked", "refused"):
                 if kind in report:
-                    studio.acks[report[kind]] = kind
+                    studio.acks[report[kind]] = (kind, report.get("reason"))
             studio.changed.notify_all()
     code = process.wait()
     with studio.changed:
@@ -244,7 +245,7 @@ def stage_inputs(studio, sources):
             raise NstError("another Start's images are still being decoded: try again in a minute")
         try:
             images = [(source, ROLES[role], f"{name} ({role})") for role, (source, name, _) in sources.items()]
-            paths = decode_images(images, staging, studio.max_pixels, studio.decode_limits)
+            paths = decode_images(images, staging, studio.max_pixels, studio.decode_limits, studio.decoder)
         finally:
             studio.decoding.release()
         stored = {role: (path, name, shipped) for (role, (_, name, shipped)), path in zip(sources.items(), paths)}
@@ -326,13 +327,13 @@ def paint(studio, folder, argv):
     painter = studio.painter
     with studio.changed:
         studio.changed.wait_for(lambda: run in studio.acks or painter.poll() is not None, LOCK_WAIT)
-        answer = studio.acks.pop(run, None)
+        answer, reason = studio.acks.pop(run, (None, None))
         if answer != "locked" and studio.job_id == run:
             studio.job = studio.job_id = None
     if answer == "locked":
         return
     if answer == "refused":
-        raise busy_error(folder)
+        raise busy_error(folder) if reason is None else NstError(reason)
     with contextlib.suppress(OSError):
         send(painter, stop=run)  # should it come to the run later: cancelled
     raise NstError(f"the painter did not take the run within {LOCK_WAIT:g} s (is the machine very busy?): try again")

@@ -1,7 +1,8 @@
 """Uploads become the studio's own files: decoded by a worker held to limits, written anew as PNGs with no metadata.
 
-No uploaded byte is kept: the worker, `python -m nst.studio.uploads` (decode_images starts one per Start, for both
-images), limits itself first (RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE), then for each image reads its size from the
+No uploaded byte is kept: the worker, `python -m nst.studio.uploads` (one per Start, for both images; started
+ahead of time by Decoder, so that its imports cost no Start anything), is sent the job and the images' file
+descriptors over a socket, limits itself first (RLIMIT_AS, RLIMIT_CPU, RLIMIT_FSIZE), then for each image reads its size from the
 header and refuses it above the pixel limit, counts a JPEG's scans before decoding it (a progressive JPEG of a
 few hundred KB can hold hundreds of scans, each a pass over every block: MAX_SCANS), decodes it with Pillow (JPEG,
 PNG, BMP, GIF, TIFF, WebP only) and writes `<stem>.png`: the pixels the CLI would read from the upload (EXIF
@@ -15,10 +16,12 @@ import json
 import os
 import re
 import resource
+import socket
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -103,37 +106,94 @@ def worker_env():
     return env
 
 
-def decode_images(images, folder, max_pixels, limits=DecodeLimits()):
+def start_worker():
+    """A new worker: (its Popen, the socket its job goes to). It imports what it needs, then waits for the job."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "nst.studio.uploads"], stdin=theirs.fileno(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env())
+    except BaseException:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return process, ours
+
+
+@dataclasses.dataclass
+class Decoder:
+    """The next worker, started ahead: each Start takes it and starts the one after (used once each: one bad file
+    never meets the next). Ends with the server (the worker exits when its socket closes)."""
+
+    spare: tuple | None = None
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def prepare(self):
+        with self.lock:
+            if self.spare is None or self.spare[0].poll() is not None:
+                self.discard()
+                self.spare = start_worker()
+
+    def take(self):
+        """A worker ready for a job (a new one if the spare died); prepare() starts the next one after it."""
+        with self.lock:
+            worker = self.spare if self.spare is not None and self.spare[0].poll() is None else start_worker()
+            if worker is not self.spare:
+                self.discard()
+            self.spare = None
+        return worker
+
+    def discard(self):
+        if self.spare is not None:
+            process, channel = self.spare
+            channel.close()
+            process.kill()
+            process.wait()
+            process.stdout.close()
+            self.spare = None
+
+    def close(self):
+        with self.lock:
+            self.discard()
+
+
+def decode_images(images, folder, max_pixels, limits=DecodeLimits(), decoder=None):
     """Decode `images` [(source, stem, name)] (source: a path or a binary file object; name: how messages call it)
-    into `<folder>/<stem>.png` in one worker process; returns their paths. NstError with the CLI's one-line reason
-    for the first image that cannot be, or when the worker goes past its limits."""
+    into `<folder>/<stem>.png` in one worker process (the decoder's spare, else a new one); returns their paths.
+    NstError with the CLI's one-line reason for the first image that cannot be, or when the worker goes past its
+    limits."""
     opened = []
+    worker, channel = decoder.take() if decoder is not None else start_worker()
     try:
         inputs = []
         for source, stem, name in images:
             fd, ours = open_source(source)
             opened.append((fd, ours))
-            inputs.append({"fd": fd, "out": str(Path(folder) / f"{stem}.png"), "name": name})
+            inputs.append({"out": str(Path(folder) / f"{stem}.png"), "name": name})
         job = {"inputs": inputs, "max_pixels": max_pixels, "memory": limits.memory(max_pixels),
                "cpu_seconds": limits.cpu_seconds, "file_size": limits.file_size(max_pixels)}
-        worker = subprocess.Popen([sys.executable, "-m", "nst.studio.uploads"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=[fd for fd, _ in opened],
-                                  env=worker_env())
         try:
-            out, _ = worker.communicate(json.dumps(job).encode(), timeout=limits.seconds)
+            socket.send_fds(channel, [json.dumps(job).encode()], [fd for fd, _ in opened])
+        except OSError:  # the worker died before its job: nothing decoded, no reason to give but this
+            pass
+        channel.close()
+        try:
+            out, _ = worker.communicate(timeout=limits.seconds)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.communicate()
             raise NstError(f"{current_name(images, b'')} took longer than {limits.seconds:g} s to decode: the "
                            "studio's limit; upload a smaller or simpler image") from None
-        finally:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
     finally:
+        channel.close()
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
         for fd, ours in opened:
             if ours:
                 os.close(fd)
+        if decoder is not None:
+            decoder.prepare()  # the next one, once this one no longer needs the processor
     results = [json.loads(line) for line in out.decode("utf-8", "replace").splitlines() if line.startswith("{")]
     for result in results:
         if "error" in result:
@@ -193,12 +253,15 @@ def upright_png_pixels(img):
     them), in a mode PNG holds: L, LA, RGB, RGBA or I;16 (16-bit grey; 32-bit grey scaled as the CLI scales it,
     floats to within 1/65535 of their range). A new image: nothing of the upload's metadata."""
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    from nst.images import PIL_CONVERT, _exif_upright
+    from nst.images import PIL_CONVERT
 
     transparent = "transparency" in img.info
-    img = _exif_upright(img)
+    try:  # the EXIF orientation, as the CLI applies it (a damaged EXIF block is ignored)
+        img = ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - orientation is a nicety, the pixels are already decoded
+        pass
     mode = img.mode
     if mode == "P":
         img = img.convert("RGBA" if transparent else "RGB")
@@ -257,15 +320,28 @@ def decode_one(file, out, name, max_pixels):
 
 
 def main():
-    """The worker: a job on stdin ({"inputs": [{"fd", "out", "name"}], "max_pixels", "memory", "cpu_seconds",
-    "file_size"}), one JSON line per image on stdout ({"file": name} or {"error": one line}); stops at the first
-    error."""
-    job = json.loads(sys.stdin.buffer.read(1 << 20))
+    """The worker: imports what it needs, then waits on its socket (fd 0) for one job, {"inputs": [{"out",
+    "name"}], "max_pixels", "memory", "cpu_seconds", "file_size"}, with one file descriptor per input; one JSON
+    line per image on stdout ({"file": name} or {"error": one line}); stops at the first error. Exits when the
+    socket closes without a job (the server is gone)."""
+    import numpy  # noqa: F401 - imported while nobody waits: the job's conversions need it
+    from PIL import Image, ImageOps  # noqa: F401
+
+    import nst.files  # noqa: F401
+    import nst.images  # noqa: F401
+
+    Image.init()  # every image plugin, the PNG encoder's included
+
+    channel = socket.socket(fileno=0)
+    message, fds, _, _ = socket.recv_fds(channel, 1 << 20, 16)
+    if not message:
+        return
+    job = json.loads(message)
     limit_self(job["memory"], job["cpu_seconds"], job["file_size"])
     os.umask(0o077)
-    for item in job["inputs"]:
+    for item, fd in zip(job["inputs"], fds):
         try:
-            with os.fdopen(item["fd"], "rb") as file:
+            with os.fdopen(fd, "rb") as file:
                 decode_one(file, Path(item["out"]), item["name"], job["max_pixels"])
             print(json.dumps({"file": Path(item["out"]).name}), flush=True)
         except NstError as exc:
@@ -275,3 +351,5 @@ def main():
 
 if __name__ == "__main__":
     main()
+    sys.stdout.flush()
+    os._exit(0)  # the answers are out: the interpreter's teardown would only make the Start wait

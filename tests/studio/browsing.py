@@ -168,9 +168,20 @@ def process_state(pid):
         return ""
 
 
-def children(pid):
-    """The pids of process `pid`'s children."""
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def children(pid, module=None):
+    """The pids of process `pid`'s children (only those running `python -m nst.studio.<module>`, if given)."""
+    found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    if module is None:
+        return found
+    wanted = f"\0-m\0nst.studio.{module}\0".encode()
+    matching = []
+    for child in found:
+        try:
+            if wanted in Path(f"/proc/{child}/cmdline").read_bytes() + b"\0":
+                matching.append(child)
+        except OSError:
+            continue
+    return matching
 
 
 def read_costs(folder):

@@ -435,13 +435,13 @@ def test_an_ipv6_address_is_printed_as_one_and_served(tmp_path, small_vgg):
         answer = b"".join(iter(lambda: connection.recv(65536), b""))
         connection.close()
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
-        painter = children(server.pid)
+        painter, decoder = children(server.pid, "painter"), children(server.pid, "uploads")
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(60) == 130
-    # Ctrl-C: the server's painter ends with it.
-    assert len(painter) == 1
+    # Ctrl-C: the server's painter, and the upload decoder it keeps ready, end with it.
+    assert len(painter) == 1 and len(decoder) == 1, (painter, decoder)
     deadline = time.monotonic() + 30
-    while process_state(painter[0]) not in ("", "Z"):
-        assert time.monotonic() < deadline, "the painter outlived its server"
+    while [pid for pid in painter + decoder if process_state(pid) not in ("", "Z")]:
+        assert time.monotonic() < deadline, "a helper outlived its server"
         time.sleep(0.02)

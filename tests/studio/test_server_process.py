@@ -38,10 +38,10 @@ def start_server(output, weights, token, *flags, max_files=None):
 
 def painter_of(server, timeout=30):
     deadline = time.monotonic() + timeout
-    while not children(server.pid):
+    while not children(server.pid, "painter"):
         assert time.monotonic() < deadline, "the server started no painter"
         time.sleep(0.01)
-    return children(server.pid)[0]
+    return children(server.pid, "painter")[0]
 
 
 def peak_rss_mb(pid):

@@ -24,7 +24,7 @@ from PIL import Image, ImageCms, TiffImagePlugin
 from nst.config import BYTES_PER_PIXEL
 from nst.images import read_image
 from nst.studio.guard import guard
-from tests.studio.browsing import api, pause, request, shipped_run, wait_until_ended
+from tests.studio.browsing import api, children, pause, process_state, shipped_run, wait_until_ended
 from tests.studio.hostile_files import png_chunks, uniform_png
 
 PYTHON = Path("/usr/bin/python3")  # what `nobody` can run (the venv's interpreter may live under /root)
@@ -159,15 +159,13 @@ def test_the_token_can_come_from_the_environment_or_a_file_and_stays_out_of_ps(s
         assert line.startswith("nst studio: http://127.0.0.1:") and f"/#token={token}  " in line, line
         port = int(re.match(r"nst studio: http://127\.0\.0\.1:(\d+)/", line).group(1))
         assert api(port, token, "GET", "/api/info")[0] == 200
-        painter = []
-        deadline = time.monotonic() + 60
-        while not painter:
-            assert time.monotonic() < deadline, "no painter"
-            painter = [int(c) for c in Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()]
-        # Not in anyone's `ps`, and not in the painter's environment.
-        for pid in (server.pid, painter[0]):
+        helpers = children(server.pid)  # the painter and the upload decoder kept ready
+        assert len(helpers) == 2, helpers
+        # Not in anyone's `ps`, and not in the environment of the server's children.
+        for pid in (server.pid, *helpers):
             assert token.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes(), pid
-        assert token.encode() not in Path(f"/proc/{painter[0]}/environ").read_bytes()
+        for pid in helpers:
+            assert token.encode() not in Path(f"/proc/{pid}/environ").read_bytes(), pid
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(60)
@@ -336,20 +334,6 @@ def test_every_upload_is_stored_as_a_png_with_no_metadata_and_the_pixels_the_cli
         assert read_image(stored["style"]).shape == (32, 24, 3)
 
 
-def worker_processes():
-    """The upload decoders still running as children of this process."""
-    mine = str(os.getpid())
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            if fields.get("PPid", "").strip() == mine and b"nst.studio.uploads" in (status.parent / "cmdline").read_bytes():
-                found.append(int(status.parent.name))
-        except OSError:
-            continue
-    return found
-
-
 def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, studio_in, tmp_path):
     """A 7000x7000 PNG of 600 KB (196 MB decoded): with a decoder's deadline of half a second (less than that
     decoding ever takes) or too little memory for it, the worker is ended and the Start refused with the reason."""
@@ -360,11 +344,13 @@ def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, stu
     big = uniform_png(7000, 7000)
     try:
         studio.decode_limits = DecodeLimits(seconds=0.5)
+        studio.decoder.prepare()
+        worker = studio.decoder.spare[0].pid  # the one that takes the next job
         status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run() | {
             "content_file": ("big.png", big)})
         assert (status, body) == (400, {"error": "Image file big.png (content) took longer than 0.5 s to decode: the "
                                                  "studio's limit; upload a smaller or simpler image"})
-        assert worker_processes() == []
+        assert process_state(worker) == ""  # ended at its deadline, and gone
         studio.decode_limits = DecodeLimits(base_bytes=200 << 20, bytes_per_pixel=0)
         status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run() | {
             "content_file": ("big.png", big)})
