@@ -86,7 +86,7 @@ def studio(weights, output):
     process = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(weights),
                                 "--output-dir", str(output), "--token", TOKEN], stdout=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True)
-    port = int(re.search(r":(\d+)/\?token=", process.stdout.readline()).group(1))
+    port = int(re.search(r":(\d+)/#token=", process.stdout.readline()).group(1))
     return process, port
 
 
