@@ -335,7 +335,7 @@ def test_every_upload_is_stored_as_a_png_with_no_metadata_and_the_pixels_the_cli
 
 
 def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, studio_in, tmp_path):
-    """A 7000x7000 PNG of 600 KB (196 MB decoded): with a decoder's deadline of half a second (less than that
+    """A 7000x7000 PNG of 600 KB (196 MB decoded): with a decoder's deadline of 0.2 s (far less than that
     decoding ever takes) or too little memory for it, the worker is ended and the Start refused with the reason."""
     from nst.studio.uploads import DecodeLimits
 
@@ -343,12 +343,12 @@ def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, stu
     saved, before = studio.decode_limits, sorted(studio.runs_dir.iterdir()) if studio.runs_dir.is_dir() else []
     big = uniform_png(7000, 7000)
     try:
-        studio.decode_limits = DecodeLimits(seconds=0.5)
+        studio.decode_limits = DecodeLimits(seconds=0.2)
         studio.decoder.prepare()
         worker = studio.decoder.spare[0].pid  # the one that takes the next job
         status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run() | {
             "content_file": ("big.png", big)})
-        assert (status, body) == (400, {"error": "Image file big.png (content) took longer than 0.5 s to decode: the "
+        assert (status, body) == (400, {"error": "Image file big.png (content) took longer than 0.2 s to decode: the "
                                                  "studio's limit; upload a smaller or simpler image"})
         assert process_state(worker) == ""  # ended at its deadline, and gone
         studio.decode_limits = DecodeLimits(base_bytes=200 << 20, bytes_per_pixel=0)
