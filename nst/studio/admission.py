@@ -1,6 +1,6 @@
 """Admission: whether a run of the size asked for fits the memory this machine has free now, before it starts.
 
-The estimate is the CLI's own (nst.config.BYTES_PER_PIXEL: at least about 2 KB per pixel of --width x --height,
+The estimate is the CLI's own (nst.settings.BYTES_PER_PIXEL: at least about 2 KB per pixel of --width x --height,
 beyond TensorFlow's own); the CLI compares it with the machine's whole memory, the studio with what is free now
 (MemAvailable, and the room left under a cgroup memory limit), since the painter shares the machine with
 everything else running. `admit` is the one place that decides, so a better planner can replace the estimate.
@@ -8,7 +8,7 @@ everything else running. `admit` is the one place that decides, so a better plan
 
 from pathlib import Path
 
-from nst.config import BYTES_PER_PIXEL, gigabytes
+from nst.settings import BYTES_PER_PIXEL, gigabytes
 from nst.errors import NstError
 
 

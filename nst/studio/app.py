@@ -14,12 +14,11 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config, default_iterations
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, default, default_iterations
 from nst.errors import NstError
 from nst.studio.guard import (LOCAL_NAMES, MAX_BODY, TOKEN_VARIABLE, check_token, guard, new_token, read_token_file,
                               url_host)
 
-DEFAULTS = Config()
 HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
@@ -43,14 +42,14 @@ def build_parser():
                    f"the environment variable {TOKEN_VARIABLE}")
     p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
                    help="read the token from FILE's first line (a file only you can read: chmod 600)")
-    p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
+    p.add_argument("--weights", type=Path, default=default("weights"),
                    help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; the first run downloads it "
                    "when missing)")
-    p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir,
+    p.add_argument("--output-dir", type=Path, default=default("output_dir"),
                    help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download the weights; runs fail with instructions if they are missing")
-    p.add_argument("--max-pixels", type=int, default=DEFAULTS.max_pixels, metavar="N",
+    p.add_argument("--max-pixels", type=int, default=default("max_pixels"), metavar="N",
                    help="refuse uploads with more than N pixels, as the CLI does (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=MAX_BODY / 1e6, metavar="MB",
                    help="refuse requests larger than MB megabytes, both images together (default: %(default)g)")
@@ -224,8 +223,8 @@ def make_app(studio):
                                          ClientDisconnect: gone})
 
 
-def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, download=True,
-                max_pixels=DEFAULTS.max_pixels):
+def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
+                max_pixels=default("max_pixels")):
     from nst.studio.runs import Studio
 
     return Studio(output_dir=Path(output_dir).absolute(), weights=Path(weights).absolute(), download=download,
@@ -281,7 +280,7 @@ def studio_token(args):
 def studio_main(argv=None):
     """`nst studio [--host H] [--port P] [--token T | --token-file FILE] ...`: serve the page until Ctrl-C."""
     args = build_parser().parse_args(argv)
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     def run():
         if not 0 <= args.port < 65536:

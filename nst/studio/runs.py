@@ -36,14 +36,13 @@ import threading
 import time
 from pathlib import Path
 
-from nst.config import Config, default_iterations
+from nst.settings import Config, default, default_iterations, studio_settings
 from nst.errors import NstError
 from nst.files import prepare_output_dir
 from nst.studio.admission import admit
 from nst.studio.painter import STDERR, interrupt_painter, lock_holder, reports, send, start_painter
 from nst.studio.uploads import DecodeLimits, Decoder, decode_images, shown_name
 
-DEFAULTS = Config()
 STUDIO_JSON = "studio.json"
 ROLES = {"content": "content", "style": "style-1"}  # role -> the stem of its file in the run folder
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -60,25 +59,12 @@ LOCK_WAIT = 60.0  # seconds a Start waits for the painter to hold the new run's 
 MAX_RECORD = 1 << 20  # studio.json and run.json: a larger one is damage
 MAX_COSTS = 32 << 20  # costs.csv (a million steps is about 60 MB: such a run shows as damaged)
 
-# The settings the page offers: name -> (type, CLI flag). Booleans are flags given when true.
-SETTINGS = {
-    "iterations": (int, "--iterations"),
-    "width": (int, "--width"),
-    "height": (int, "--height"),
-    "alpha": (float, "--alpha"),
-    "beta": (float, "--beta"),
-    "learning_rate": (float, "--learning-rate"),
-    "noise_ratio": (float, "--noise-ratio"),
-    "seed": (int, "--seed"),
-    "save_every": (int, "--save-every"),
-    "optimizer": (str, "--optimizer"),
-    "tv_weight": (float, "--tv-weight"),
-    "preserve_colors": (bool, "--preserve-colors"),
-    "precision": (str, "--precision"),
-}
-DEFAULT_SETTINGS = {name: getattr(DEFAULTS, name) for name in SETTINGS} | {"iterations": None}
+SETTINGS = studio_settings()
+"""The settings the page offers: name -> (type, CLI flag), from the settings table (nst.settings). Booleans are
+flags given when true."""
+DEFAULT_SETTINGS = {name: default(name) for name in SETTINGS}
 """The form's defaults: the homework's, with iterations left to the optimiser (200 Adam steps, fewer L-BFGS
-evaluations: nst.config.default_iterations)."""
+evaluations: nst.settings.default_iterations)."""
 
 
 @dataclasses.dataclass
@@ -87,7 +73,7 @@ class Studio:
 
     output_dir: Path
     weights: Path
-    max_pixels: int | None = DEFAULTS.max_pixels
+    max_pixels: int | None = default("max_pixels")
     download: bool = True
     decode_limits: DecodeLimits = DecodeLimits()
     decoder: Decoder = dataclasses.field(default_factory=Decoder)  # the next upload decoder, started ahead

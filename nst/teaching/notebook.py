@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.weights.download import DEFAULT_WEIGHTS
 
 BANNER = ("**⚠ SMALL GENERATED NETWORK — the pictures below are NOT meaningful.** The real VGG-19 weights "

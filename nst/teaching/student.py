@@ -122,7 +122,7 @@ def build_teach_parser():
 
 def teach_main(argv):
     """`nst teach student INSTRUCTOR.ipynb -o STUDENT.ipynb`: exit 0, or 2 with one line on bad input."""
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     args = build_teach_parser().parse_args(argv)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.errors import NstError
 from nst.files import atomic_path
 from nst.weights.matconvnet import NETWORKS
@@ -94,7 +94,7 @@ def imagenet_vgg16(path=DEFAULT_PATH):
 def main(argv=None):
     """`python -m nst.weights.imagenet [OUT]`: exit 0 (prints the path), 2 with one line on stderr."""
     argv = sys.argv[1:] if argv is None else argv
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     return run_command(lambda: print(write_imagenet_vgg16(Path(argv[0]) if argv else DEFAULT_PATH)), tensorflow=False)
 

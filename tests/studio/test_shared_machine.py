@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, TiffImagePlugin
 
-from nst.config import BYTES_PER_PIXEL
+from nst.settings import BYTES_PER_PIXEL
 from nst.images import read_image
 from nst.studio.guard import guard
 from tests.studio.browsing import api, children, pause, process_state, shipped_run, wait_until_ended
