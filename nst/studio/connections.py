@@ -12,7 +12,7 @@ The request head's size is bounded by h11 (16 KB). This protocol is uvicorn's ow
   the previous answer; bytes trickled in do not extend it;
 - a body timeout: while a request body is coming, `body_idle_timeout` seconds without a byte end the connection
   (not while the server itself has paused reading);
-- a write timeout: an answer the client does not read for `write_timeout` seconds ends the connection;
+- a write timeout: an answer the client does not read for `write_timeout` seconds drops the connection;
 - a cap: with more than `cap` connections open, the one idle the longest (no request being answered) is closed,
   never one being answered; when every one is busy, the newest is closed at once.
 The cap follows the file descriptor limit (connection_cap), below it by a margin for the files and pipes the
@@ -95,8 +95,8 @@ def bounded_protocol(limits):
 
         def pause_writing(self):
             super().pause_writing()
-            if self.write_deadline is None:
-                self.write_deadline = self.loop.call_later(limits.write_timeout, self.close)
+            if self.write_deadline is None:  # then dropped, not closed: closing would wait for the unread answer
+                self.write_deadline = self.loop.call_later(limits.write_timeout, self.transport.abort)
 
         def resume_writing(self):
             super().resume_writing()

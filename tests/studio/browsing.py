@@ -50,7 +50,7 @@ def text(driver, element_id):
 
 
 def open_page(driver, url):
-    """Open the studio's page (`url` may carry ?token=) and wait until its form is filled in."""
+    """Open the studio's page (`url` may carry #token=...) and wait until its form is filled in."""
     driver.get(url)
     wait(driver, lambda: element(driver, "content-choice").get_attribute("value"), 30, "the page did not load")
 

@@ -232,15 +232,36 @@ def closed_by_server(sock):
         return False
 
 
+def server_side_open(sock):
+    """Whether the server still holds its end of the IPv4 TCP connection `sock` (its entry in /proc/net/tcp is
+    ESTABLISHED), seen without reading from `sock`: a server that drops a connection its client does not read
+    leaves it FIN_WAIT1 (the kernel still holding what was sent), or gone."""
+    def address(host, port):
+        return "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
+
+    ours, theirs = address(*sock.getsockname()), address(*sock.getpeername())
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == theirs and fields[2] == ours:
+            return fields[3] == "01"
+    return False
+
+
 def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(small_vgg, tmp_path):
     """A server held to 256 file descriptors (`ulimit -n 256`). 300 connections that send nothing, one that trickles
-    a request head a byte at a time, one whose body stops coming: an authorised request on a new connection is
-    answered, so is an upload that keeps coming for longer than a head may take, and the server closes every one
-    of the others (its head and body deadlines, and its cap on connections)."""
+    a request head a byte at a time, one whose body stops coming, one that never reads the answer it asked for: an
+    authorised request on a new connection is answered, so is an upload that keeps coming for longer than a head may
+    take, and the server ends every one of the others (its head, body and write deadlines, its cap on
+    connections)."""
     token = "connections-token-5e1"
     process, port = start_server(tmp_path, small_vgg, token, max_files=256)
     host = f"127.0.0.1:{port}"
-    idle, stalled, trickle, answers, stop = [], None, None, [], threading.Event()
+    big = tmp_path / "studio" / "20000101-000000-unread"
+    big.mkdir()
+    (big / "studio.json").write_text("{}")
+    with open(big / "big.png", "wb") as f:
+        f.truncate(32 << 20)
+    idle, stalled, trickle, unread, answers, stop = [], None, None, None, [], threading.Event()
     try:
         idle = [socket.create_connection(("127.0.0.1", port), timeout=60) for _ in range(300)]
         trickle = socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -267,6 +288,12 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
                     time.sleep(0.2)
                 answers.append(sock.recv(65536))
 
+        unread = socket.socket()
+        unread.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        unread.settimeout(60)
+        unread.connect(("127.0.0.1", port))
+        unread.sendall(f"GET /runs/{big.name}/big.png HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
+                       "\r\n".encode())
         threads = [threading.Thread(target=trickling), threading.Thread(target=steady_upload)]
         for thread in threads:
             thread.start()
@@ -275,17 +302,20 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
         for sock in others:
             sock.setblocking(False)
         deadline, open_ = time.monotonic() + 180, set(others)
-        while open_:
-            assert time.monotonic() < deadline and process.poll() is None, f"{len(open_)} connections still open"
-            for sock in select.select(list(open_), [], [], 1)[0]:
+        while open_ or server_side_open(unread):  # the unread answer: dropped by the server (never read here)
+            assert time.monotonic() < deadline and process.poll() is None, (
+                f"{len(open_)} connections still open; the unread answer still held: {server_side_open(unread)}")
+            for sock in select.select(list(open_), [], [], 1)[0] if open_ else time.sleep(0.2) or []:
                 if closed_by_server(sock):
                     open_.discard(sock)
+        received = b"".join(iter(lambda: unread.recv(1 << 20), b""))
+        assert received.startswith(b"HTTP/1.1 200 ") and len(received) < 32 << 20
         stop.set()
         for thread in threads:
             thread.join(120)
     finally:
         stop.set()
-        for sock in [*idle, trickle, stalled]:
+        for sock in [*idle, trickle, stalled, unread]:
             if sock is not None:
                 sock.close()
         painter = children(process.pid) if process.poll() is None else []
