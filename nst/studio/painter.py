@@ -3,7 +3,8 @@
 `python -m nst.studio.painter [WEIGHTS]` imports TensorFlow and builds the network from WEIGHTS once, then paints
 the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder": DIR, "argv": [...]}, one at a
 time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself
-(nst.commands.cli.main) in this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is
+(nst.commands.cli.main) in this process, its events appended to DIR/events.jsonl (nst.sinks.events_log) and its
+output to DIR/stdout.txt and DIR/stderr.txt; the network is
 kept for the next run (nst.commands.run.load_model). The painter answers on its stdout, one JSON line each: {"locked": ID} as soon as it
 holds run ID's folder (even while it warms up), or {"refused": ID} when another process holds it (with "reason"
 when the lock cannot be taken at all); {"ended": ID, "code": exit code} when the run is over.
@@ -179,29 +180,35 @@ class Painting:
 
 
 def paint(job, models):
-    """Paint one run (its folder locked already), the CLI's output in the folder; returns the exit code."""
+    """Paint one run (its folder locked already), the CLI's output in the folder and its events in the folder's
+    event log (nst.sinks.events_log, what the studio reads the run's state from); returns the exit code."""
     from nst.commands.cli import main as cli_main
+    from nst.sinks.events_log import events_log
 
     folder = Path(job["folder"])
     try:
         with run_output(folder):
             try:
-                return cli_main(job["argv"], models=models)
+                return cli_main(job["argv"], models=models, on_event=events_log(folder))
             except SystemExit as exc:  # argparse: the message is on stderr already
+                note(folder, "failed", "the run's settings were refused (its stderr.txt says why)")
                 return exc.code if isinstance(exc.code, int) else 2
-            except Exception:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
+            except Exception as exc:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
                 traceback.print_exc()
+                note(folder, "failed", f"the painter failed: {type(exc).__name__} (its stderr.txt has the traceback)")
                 return 1
     except KeyboardInterrupt:  # a Stop that came before the CLI's own Ctrl-C handling took over: nothing ran
-        note(folder, "nst: interrupted before the first step; nothing was saved")
+        note(folder, "stopped", "interrupted before the first step; nothing was saved")
         return 130
 
 
-def note(folder, line):
-    """Append `line` to the run's stderr.txt (its last line is what the page shows)."""
-    fd = os.open(Path(folder) / STDERR, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
-    with os.fdopen(fd, "a") as err:
-        err.write(line + "\n")
+def note(folder, state, message):
+    """The run's last event when the CLI could not say it: how it ended (nst.engine.events.Ended)."""
+    from nst.engine.events import Ended
+    from nst.sinks.events_log import events_log
+
+    with contextlib.suppress(OSError):
+        events_log(folder)(Ended(state, message))
 
 
 def paint_unless_stopped(job, models, state):
@@ -215,7 +222,7 @@ def paint_unless_stopped(job, models, state):
                 state.run = job["run"] if begin else None
             if begin:
                 return paint(job, models)
-            note(job["folder"], "nst: interrupted before the first step; nothing was saved")
+            note(job["folder"], "stopped", "interrupted before the first step; nothing was saved")
             return 130
         finally:
             state.run = None

@@ -17,11 +17,9 @@ run "damaged", never the gallery.
 """
 
 import contextlib
-import csv
 import dataclasses
 import datetime
 import fcntl
-import io
 import itertools
 import json
 import math
@@ -36,8 +34,11 @@ import threading
 import time
 from pathlib import Path
 
-from nst.settings import Config, default, default_iterations, studio_settings
+from nst.commands.resume import resume_refusal
+from nst.engine.events import Ended
 from nst.errors import NstError
+from nst.settings import Config, default, default_iterations, studio_settings
+from nst.sinks.events_log import events_log, read_events
 from nst.files import prepare_output_dir
 from nst.studio.admission import admit
 from nst.studio.painter import STDERR, interrupt_painter, lock_holder, reports, send, start_painter
@@ -57,7 +58,6 @@ MAX_SEED = 2**32 - 1
 START_LOCK = ".start.lock"  # in runs_dir: held (flock) by the server that is starting a run
 LOCK_WAIT = 60.0  # seconds a Start waits for the painter to hold the new run's folder, or for another server
 MAX_RECORD = 1 << 20  # studio.json and run.json: a larger one is damage
-MAX_COSTS = 32 << 20  # costs.csv (a million steps is about 60 MB: such a run shows as damaged)
 
 SETTINGS = studio_settings()
 """The settings the page offers: name -> (type, CLI flag), from the settings table (nst.settings). Booleans are
@@ -125,12 +125,12 @@ def follow_painter(studio, process):
     with studio.changed:
         if studio.painter is process and studio.job is not None:
             if code == 0:
-                line = "nst: interrupted before the first step; nothing was saved (the studio stopped)"
+                ended = Ended("stopped", "interrupted before the first step; nothing was saved (the studio stopped)")
             else:
                 how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-                line = f"nst: error: the painter process ended during the run ({how}; out of memory?)"
+                ended = Ended("failed", f"the painter process ended during the run ({how}; out of memory?)")
             with contextlib.suppress(OSError):
-                append_line(studio.job / STDERR, f"\n{line}")
+                events_log(studio.job)(ended)
             studio.job = studio.job_id = None
         studio.changed.notify_all()
 
@@ -572,30 +572,9 @@ def read_run_json(folder):
     return parameters, final
 
 
-def read_costs(folder):
-    """costs.csv as [[iteration, J, J content, J style], ...] ([] when there is none); ValueError when damaged."""
-    data = read_bounded(Path(folder) / "costs.csv", MAX_COSTS)
-    if data is None:
-        return []
-    try:
-        return [[int(r["iteration"]), float(r["total"]), float(r["content"]), float(r["style"])]
-                for r in csv.DictReader(io.StringIO(data.decode("utf-8")))]
-    except (KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error):
-        raise ValueError("costs.csv is not a table of iteration,total,content,style") from None
-
-
-def saved_steps(folder):
-    """[(step, mtime)] of the `<step>.png` snapshots in the folder, by step."""
-    steps = []
-    for path in Path(folder).glob("*.png"):
-        if path.stem.isdigit() and len(path.stem) < 12 and not path.is_symlink():
-            with contextlib.suppress(OSError):
-                steps.append((int(path.stem), path.lstat().st_mtime))
-    return sorted(steps)
-
-
 def last_line(path):
-    """The last non-empty line of a text file (carriage returns of progress bars count as line ends), or ""."""
+    """The last non-empty line of a text file (carriage returns of progress bars count as line ends), or "": what
+    the page shows of the run's console while it starts (a download's progress, say). Nothing is read from it."""
     try:
         data = read_bounded(path, 4096, tail=True)
     except ValueError:
@@ -603,12 +582,6 @@ def last_line(path):
     text = (data or b"").decode("utf-8", "replace")
     lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
     return lines[-1] if lines else ""
-
-
-def steps_in_progress_bar(line):
-    """The steps done that the CLI's progress bar shows (`... | 7/20 [00:01<...`), or None."""
-    match = re.search(r"\|\s*(\d+)/(\d+)\s*\[", line)
-    return int(match.group(1)) if match else None
 
 
 def input_file(folder, record, role):
@@ -660,48 +633,62 @@ def folder_status(studio, folder, active):
 
 
 def read_status(studio, folder, alive):
+    """The run's status from its record, its event log (nst.sinks.events_log) and run.json; ValueError (the run is
+    damaged) when one of them is."""
     record = read_record(folder)
     run_json = read_run_json(folder)
     settings = dict(record["settings"])
     if run_json is not None:
         settings.update(run_json[0])
-    costs = read_costs(folder)
-    steps = saved_steps(folder)
-    console = last_line(folder / STDERR)
+    events = read_events(folder)
+    started = [e for e in events if e["event"] == "started"]
+    rows = {}  # a step run again after a crash (resumed from an earlier save point) replaces the first one
+    for e in events:
+        if e["event"] == "step" and (not started or e["scale"] == started[-1]["scale"]):
+            rows[e["iteration"]] = e
+    steps = [rows[i] for i in sorted(rows)]
+    ended = events[-1] if events and events[-1]["event"] == "ended" else None
     checkpoint = is_plain_file(folder / "checkpoint.npz")
     if alive:
         state = "running"
-    elif run_json is not None:
+    elif ended is not None:
+        state = ended["state"]
+    elif run_json is not None:  # a run of an older nst, without an event log
         state = "finished"
-    elif console.startswith("nst: error:"):
-        state = "failed"
-    elif console.startswith("nst: interrupted") or checkpoint:
+    elif checkpoint:
         state = "stopped"
     else:
         state = "failed"
-    total = settings.get("iterations") or default_iterations(settings.get("optimizer"))
-    done = max(int(costs[-1][0]) + 1 if costs else 0, steps_in_progress_bar(console) or 0)
+    total = started[-1]["iterations"] if started else settings.get("iterations") or \
+        default_iterations(settings.get("optimizer"))
+    done = steps[-1]["iteration"] + 1 if steps else 0
+    saved = [e["image"] for e in steps if e["image"] and is_plain_file(folder / e["image"])]
     if state == "finished" and is_plain_file(folder / "generated_image.jpg"):
         image = "generated_image.jpg"
     else:
-        image = f"{steps[-1][0]}.png" if steps else None
+        image = saved[-1] if saved else None
     files = sorted(p.name for p in folder.iterdir()
                    if NAME.fullmatch(p.name) and p.suffix.lower() in CONTENT_TYPES and is_plain_file(p))
     inputs = {role: record[role] | {"file": path.name if path else None}
               for role in ROLES for path in [input_file(folder, record, role)]}
     results = [f for f in RESULTS if f in files] + [entry["file"] for entry in inputs.values() if entry["file"]]
+    if state == "failed" and ended is None:
+        message = "the run ended without saying how (its painter was stopped before it began, or killed)"
+    else:
+        message = ended["message"] if ended is not None else ""
+    resumable = state == "stopped" and checkpoint and resume_refusal(folder) is None
     return {
         "name": folder.name,
         "state": state,
         "iterations": total,
         "done": total if state == "finished" else min(done, total),
-        "costs": costs,
+        "costs": [[e["iteration"], e["J"], e["content"], e["style"]] for e in steps],
         "image": image,
         "image_version": (folder / image).lstat().st_mtime_ns if image else None,
-        "eta_seconds": eta(steps, total, studio.started) if alive and studio.job == folder else None,
-        "console": console,
-        "error": console if state == "failed" else None,
-        "resumable": state == "stopped" and checkpoint and done < total and settings.get("optimizer") != "lbfgs",
+        "eta_seconds": eta(steps, total) if alive and studio.job == folder else None,
+        "console": last_line(folder / STDERR) if alive else message,
+        "error": message if state == "failed" else None,
+        "resumable": bool(resumable),
         "settings": settings,
         "seed_drawn": record["seed_drawn"],
         "inputs": inputs,
@@ -711,16 +698,13 @@ def read_status(studio, folder, alive):
     }
 
 
-def eta(steps, total, started, now=None):
-    """Seconds left, from the snapshots saved since the run started: time per step between the first and the
-    last of them times the steps left after the last. None until two snapshots exist."""
-    recent = [(step, mtime) for step, mtime in steps if mtime >= started]
-    if len(recent) < 2 or recent[-1][0] == recent[0][0]:
+def eta(steps, total, window=10):
+    """Seconds left: the mean of the last `window` steps' seconds (the first step, which traces the step, left out
+    when others exist) times the steps left. None before a step is done."""
+    timed = [e["seconds"] for e in steps[1:] or steps if e["seconds"] is not None][-window:]
+    if not timed:
         return None
-    (s0, t0), (s1, t1) = recent[0], recent[-1]
-    per_step = (t1 - t0) / (s1 - s0)
-    left = per_step * (total - 1 - s1) - ((now or time.time()) - t1)
-    return max(0.0, left)
+    return max(0.0, sum(timed) / len(timed) * (total - (steps[-1]["iteration"] + 1)))
 
 
 def gallery(studio):

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from nst.images import read_image
+from nst.sinks.events_log import read_events
 from tests.studio.browsing import (api, browser_only, children, element, open_page, painter_pid, pause,
                                    pause_at_new_snapshot, process_state, request, shipped_run, text, wait,
                                    wait_until_ended)
@@ -395,8 +396,9 @@ def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(served):
         finally:
             os.kill(pid, signal.SIGCONT)
         wait_until_ended(studio)
-        assert (folder / "stderr.txt").read_text().strip().splitlines()[-1].startswith(
-            "nst: interrupted before the first step; nothing was saved"), when
+        ended = read_events(folder)[-1]  # the run's state comes from its event log
+        assert (ended["event"], ended["state"]) == ("ended", "stopped"), when
+        assert ended["message"].startswith("interrupted before the first step; nothing was saved"), when
         assert not list(folder.glob("[0-9]*.png")) and not (folder / "checkpoint.npz").exists()
         status = api(port, token, "GET", f"/api/runs/{body['name']}")[1]
         assert (status["state"], status["resumable"]) == ("stopped", False)

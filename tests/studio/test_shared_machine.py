@@ -14,7 +14,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -236,13 +235,17 @@ def test_a_damaged_run_is_that_run_s_and_never_the_gallery_s(served, studio_in, 
         "20000101-000006-huge-record": {"studio.json": b" " * (64 << 20) + record},
         "20000101-000007-record-a-fifo": {"studio.json": "fifo"},
         "20000101-000008-result-a-fifo": {"studio.json": record, "run.json": "fifo"},
-        "20000101-000009-costs-a-fifo": {"studio.json": record, "costs.csv": "fifo"},
+        "20000101-000009-events-a-fifo": {"studio.json": record, "events.jsonl": "fifo"},
         "20000101-000010-record-a-link": {"studio.json": ("symlink", good / "studio.json")},
         "20000101-000011-result-a-link": {"studio.json": record, "run.json": ("symlink", good / "run.json")},
+        "20000101-000014-events-deep": {"studio.json": record, "events.jsonl": b"[" * 4000 + b"]" * 4000 + b"\n"},
+        "20000101-000015-events-a-link": {"studio.json": record, "events.jsonl": ("symlink", good / "events.jsonl")},
+        "20000101-000016-events-wrong-types": {"studio.json": record, "events.jsonl": b'{"event": "ended", "state": '
+                                               b'"finished", "message": ["x"], "resumable": false}\n'},
     }
-    harmless = {  # a FIFO where the lock or the log is: read without blocking, the run is simply not painting
+    harmless = {  # a FIFO where the lock or the console is: read without blocking, the run is simply not painting
         "20000101-000012-lock-a-fifo": {"studio.json": record, ".painter.lock": "fifo"},
-        "20000101-000013-log-a-fifo": {"studio.json": record, "stderr.txt": "fifo"},
+        "20000101-000013-console-a-fifo": {"studio.json": record, "stderr.txt": "fifo"},
     }
     folders = [plant(studio.runs_dir, name, files) for name, files in (damaged | harmless).items()]
     try:

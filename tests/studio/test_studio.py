@@ -20,15 +20,15 @@ from nst.settings import PACKAGE_ROOT
 from nst.images import read_image
 from nst.studio.app import make_studio, weights_note
 from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, open_page, pause, pause_at_new_snapshot,
-                                   painter_pid, read_costs, request, text, wait, wait_until_ended)
+                                   painter_pid, logged_costs, read_costs, request, text, wait, wait_until_ended)
 
 ARTIFACTS = PACKAGE_ROOT / "output" / "test-artifacts"
 SCREENSHOT_STEP = 4
 
 
 def page_shows(driver, folder, step, width=64):
-    """Wait until the page shows snapshot `step` (loaded) and the last costs.csv row; returns what it shows."""
-    rows = read_costs(folder)
+    """Wait until the page shows snapshot `step` (loaded) and the event log's last costs row; returns what it shows."""
+    rows = logged_costs(folder)
     expected_total = float(f"{rows[-1][1]:.6g}")
 
     def shown():
