@@ -10,8 +10,8 @@ Each variant, round by round:
     warm painter  a later Start of the same studio, at the size of the run before it
     warm, resized a later Start at the other size (the network is kept; the step is traced for the new size)
 "First step" is the moment the page's status of the run shows one step done, timed from the Start request; for a
-new process, the moment its progress bar (tqdm on stderr) shows one step done, timed from the spawn. Prints a
-table and writes benchmarks/results/studio_start.json.
+new process, the moment its first step's image (0.png) is written, timed from the spawn. Prints a table and
+writes benchmarks/results/studio_start.json.
 """
 
 import argparse
@@ -68,15 +68,9 @@ def first_step(port, size):
     return seconds
 
 
-def steps_shown(stderr):
-    """The steps done that the last progress bar line in a stderr file shows (tqdm's `... | 7/20 [00:01<...`)."""
-    text = stderr.read_bytes()[-4096:].decode("utf-8", "replace")
-    bars = re.findall(r"\|\s*(\d+)/\d+\s*\[", text)
-    return int(bars[-1]) if bars else 0
-
-
 def new_process(weights, size, out):
-    """Seconds from spawning `python -m nst` (as the studio did for every Start) to its first step."""
+    """Seconds from spawning `python -m nst` (as the studio did for every Start) to its first step's image (0.png,
+    written when the step after it has given its costs)."""
     out.mkdir(parents=True)
     argv = [
         sys.executable,
@@ -100,7 +94,7 @@ def new_process(weights, size, out):
     started = time.perf_counter()
     with open(out / "stderr.txt", "wb") as err:
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
-    while steps_shown(out / "stderr.txt") < 1:
+    while not (out / "0.png").exists():
         assert process.poll() is None, (out / "stderr.txt").read_text()[-2000:]
         time.sleep(0.01)
     seconds = time.perf_counter() - started
@@ -129,7 +123,7 @@ def studio(weights, output):
         stdin=subprocess.DEVNULL,
         text=True,
     )
-    port = int(re.search(r":(\d+)/\?token=", process.stdout.readline()).group(1))
+    port = int(re.search(r":(\d+)/#token=", process.stdout.readline()).group(1))
     return process, port
 
 
