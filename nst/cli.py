@@ -25,7 +25,9 @@ def build_parser():
     p.add_argument("--style", type=Path, nargs="+", action=OneOrMany, default=DEFAULTS.style,
                    help="style image, or several blended by --style-blend (default: %(default)s)")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) (default: %(default)s; downloaded when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) (default: "
+                   "imagenet-vgg-verydeep-19.mat in ./pretrained-model/ or $NST_HOME, else downloaded into $NST_HOME; "
+                   "when it cannot be, the ImageNet VGG-16 of nst[imagenet])")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir, help="where images and costs.csv go (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=None,
                    help=f"Adam steps (default: {DEFAULTS.iterations}); with --optimizer lbfgs its budget of cost "
@@ -41,7 +43,7 @@ def build_parser():
                    help="save an image and log the costs every N steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed for the initial noise (default: random)")
     p.add_argument("--no-download", dest="download", action="store_false",
-                   help="never download the weights; fail if missing")
+                   help="never download the VGG-19 weights (without them: the ImageNet VGG-16 fallback, or an error)")
     p.add_argument("--no-cache", dest="weights_cache", action="store_false",
                    help="read the whole weights file every run (in a child process), keep no <weights>.cache.npz")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")

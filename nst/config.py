@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from nst.weights.download import DEFAULT_WEIGHTS
+from nst.shipped import DEMO_CONTENT, DEMO_STYLE  # noqa: F401 - the demo's images, installed or in a checkout
 
 # The homework's choices: content layer, style layers with their weights lambda_l, alpha and beta.
 CONTENT_LAYER = "conv4_2"
@@ -23,9 +23,7 @@ KERNEL_LAYOUTS = ("stored", "transposed")  # --kernel-layout
 BYTES_PER_PIXEL = 2048
 """A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"
-DEMO_STYLE = PACKAGE_ROOT / "images" / "swirls.jpg"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
 
 
 @dataclasses.dataclass
@@ -34,7 +32,7 @@ class Config:
 
     content: Path = DEMO_CONTENT
     style: Path = DEMO_STYLE
-    weights: Path = DEFAULT_WEIGHTS
+    weights: Path | None = None  # None: the VGG-19 found or downloaded, else the ImageNet VGG-16 (nst.weights.locate)
     output_dir: Path = Path("output")
     iterations: int | None = None  # None: the optimiser's default, ADAM_STEPS or LBFGS_EVALUATIONS
     width: int = 400

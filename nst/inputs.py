@@ -11,7 +11,7 @@ import numpy as np
 
 from nst.checkpoint import resumed_config
 from nst.config import style_paths
-from nst.files import prepare_output_dir
+from nst.files import check_output_dir
 from nst.images import load_image, read_image, reshape_and_normalize_image
 from nst.start_image import INIT_KEYWORDS
 
@@ -26,11 +26,11 @@ class Inputs(NamedTuple):
 
 
 def prepare_run(cfg, given=None):
-    """(the Config to run, its Inputs): settle_config, read_inputs, then the output folder made (or checked).
-    Raises NstError (one line) on bad input."""
+    """(the Config to run, its Inputs): settle_config, read_inputs, then the output folder checked (made by the
+    run once its network is loaded). Raises NstError (one line) on bad input."""
     cfg = settle_config(cfg, given)
     inputs = read_inputs(cfg)
-    prepare_output_dir(cfg.output_dir)
+    check_output_dir(cfg.output_dir)
     return cfg, inputs
 
 

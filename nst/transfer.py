@@ -23,8 +23,8 @@ from nst.optimize import model_nn
 from nst.report import image_size, write_report
 from nst.start_image import initial_image
 from nst.vgg import build_vgg
-from nst.weights.download import ensure_weights
 from nst.weights.cache import read_weights
+from nst.weights.locate import weights_for_run
 
 
 def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None):
@@ -47,8 +47,9 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
     if cfg.deterministic:
         make_deterministic(cfg.seed)
     cfg, precision = settle_device(cfg, log)
-    weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
+    weights, fallback = weights_for_run(cfg.weights, allow_download=cfg.download, progress=cfg.progress, log=log)
     model, weights_sha256 = load_model(weights, cfg, models)
+    prepare_output_dir(cfg.output_dir)  # made only now: a run that fails before leaves no empty folder
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
     with run_interrupts():
         generated, history, seconds_per_iteration = optimise(model, inputs, cfg, log, functions)
@@ -58,7 +59,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
                      [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), seconds_per_iteration, weights, image_size(cfg.content),
                      [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network)
+                     network=model.network, fallback=fallback)
     return generated, history
 
 

@@ -13,7 +13,8 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config, default_iterations
+from nst.config import DEMO_CONTENT, DEMO_STYLE, Config, default_iterations
+from nst.shipped import images_folder
 from nst.errors import NstError
 from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
@@ -22,7 +23,7 @@ HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-SHIPPED_IMAGES = PACKAGE_ROOT / "images"
+SHIPPED_IMAGES = images_folder()
 
 
 def build_parser():
@@ -39,8 +40,9 @@ def build_parser():
                    help="the token the address carries (default: a new random one at each start); 8 or more "
                    "letters, digits or . _ ~ -")
     p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; the first run downloads it "
-                   "when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
+                   "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
+                   "when it cannot)")
     p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir,
                    help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
@@ -215,8 +217,10 @@ def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, downlo
                 max_pixels=DEFAULTS.max_pixels):
     from nst.studio.runs import Studio
 
-    return Studio(output_dir=Path(output_dir).absolute(), weights=Path(weights).absolute(), download=download,
-                  max_pixels=max_pixels)
+    from nst.weights.locate import default_weights
+
+    weights = Path(weights).absolute() if weights is not None else default_weights()
+    return Studio(output_dir=Path(output_dir).absolute(), weights=weights, download=download, max_pixels=max_pixels)
 
 
 def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY):
