@@ -10,7 +10,6 @@ file names its site-packages: TensorFlow is not installed twice); nothing reache
 import json
 import os
 import re
-import shutil
 import site
 import subprocess
 import sys
@@ -22,23 +21,14 @@ import numpy as np
 import pytest
 
 from nst.config import PACKAGE_ROOT
+from nst.teaching.autograder import nst_wheel
 from nst.vgg import read_vgg_weights
 from nst.weights.testnet import write_test_vgg
 
-IGNORED = shutil.ignore_patterns(".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis",
-                                 "output", "pretrained-model", ".pytest_cache")
-
-
 def build_wheel(folder):
-    """nst's wheel, built offline from a copy of the checkout (so the checkout gets no build/ folder)."""
-    source = folder / "source"
-    shutil.copytree(PACKAGE_ROOT, source, ignore=IGNORED)
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
-                           "--quiet", "-w", str(folder / "dist"), str(source)], capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr
-    (wheel,) = (folder / "dist").glob("nst-*.whl")
-    return wheel
+    """nst's wheel, as `nst teach autograder` builds it: offline, from a clean copy of the checkout."""
+    (folder / "dist").mkdir()
+    return nst_wheel(folder / "dist")
 
 
 def fresh_venv(folder):

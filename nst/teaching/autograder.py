@@ -42,6 +42,8 @@ DEFAULT_NOTEBOOK = "homework-student.ipynb"
 MAX_NOTEBOOK_BYTES = 50 << 20
 GRADE_MARGIN = 120  # seconds beyond the budget and the kernel's set-up before `nst grade` itself is stopped
 PYTHON_MIN = (3, 11)
+NOT_BUILT = (".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", "output",
+             "pretrained-model", ".pytest_cache")  # a checkout's folders a wheel is not built from
 BASE_IMAGE = "Ubuntu 22.04 (Gradescope's default base image, Python 3.10; Python 3.11 is installed from Ubuntu's packages)"
 
 
@@ -188,9 +190,11 @@ def nst_wheel(folder):
     if checkout is not None:
         import importlib.util
 
+        source = folder / "source"  # a clean copy: setuptools would add a stale build/ to the checkout's wheel
+        shutil.copytree(checkout, source, ignore=shutil.ignore_patterns(*NOT_BUILT))
         isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation,
-                               "-w", str(folder), str(checkout)], capture_output=True, text=True, timeout=600)
+                               "-w", str(folder), str(source)], capture_output=True, text=True, timeout=600)
         wheels = sorted(folder.glob("nst-*.whl"))
         if done.returncode != 0 or not wheels:
             said = " ".join((done.stderr or done.stdout).split())[-300:]
@@ -244,7 +248,7 @@ def pick_notebook(folder, preferred=DEFAULT_NOTEBOOK):
     named = [p for p in found if p.name.lower() == preferred.lower()]
     chosen = (named or found)[0]
     if len(found) == 1:
-        return chosen, f"Graded {chosen.relative_to(folder)}."
+        return chosen, f"Submission: {chosen.relative_to(folder)}."
     ignored = ", ".join(str(p.relative_to(folder)) for p in found if p != chosen)
     why = f"the one named {preferred}" if named else "the first by name"
     return chosen, (f"{len(found)} notebooks were submitted: graded {chosen.relative_to(folder)} ({why}); not graded: "
