@@ -308,6 +308,9 @@ def grade_submission(settings, root=ROOT):
             results = graded(json.loads(out.read_text(encoding="utf-8")), said, started, settings)
         except (OSError, ValueError):
             results = None
+        if results is None and proc.returncode == -signal.SIGKILL:
+            return zero(f"{said} Grading was killed by the system, most likely at the autograder's memory limit "
+                        "(nst's README: 2 GB or more): score 0; please tell your teacher.", started, settings)
         if results is None:
             last = (printed.strip().splitlines() or ["no message"])[-1][:300]
             return zero(f"{said} Grading failed (exit code {proc.returncode}: {last}): score 0.", started, settings)

@@ -72,9 +72,10 @@ def lay_out(folder, zip_path):
     return autograder
 
 
-def container(autograder, command, timeout=900, env=None):
+def container(autograder, command, timeout=900, env=None, preexec=None):
     """Run `command` (a shell command line) as root in the Gradescope-shaped sandbox with `autograder` as
-    /autograder; returns the CompletedProcess. The image's python3 is this environment's base interpreter."""
+    /autograder; returns the CompletedProcess. The image's python3 is this environment's base interpreter.
+    `preexec`: run in the child before bubblewrap starts (benchmarks/gradescope.py puts it in a cgroup)."""
     base = Path(getattr(sys, "_base_executable", sys.executable))
     shown = {Path(sys.base_prefix), Path(sys.prefix), *map(Path, __import__("site").getsitepackages())}
     args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
@@ -95,7 +96,7 @@ def container(autograder, command, timeout=900, env=None):
         rules.seek(0)
         args += ["--seccomp", str(rules.fileno()), "/bin/bash", "-c", command]
         return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=timeout,
-                              pass_fds=(rules.fileno(),))
+                              pass_fds=(rules.fileno(),), preexec_fn=preexec)
 
 
 def image(autograder):
@@ -112,7 +113,7 @@ def image(autograder):
                      env={"PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"})
 
 
-def submit(autograder, files, after=5):
+def submit(autograder, files, after=5, preexec=None):
     """A submission: `files` (name -> bytes) in /autograder/submission, results/ emptied, run_autograder run as
     Gradescope runs it (its output to results/stdout), then `after` seconds of the container still up (the
     harness collecting results.json) before everything in it ends. Returns the CompletedProcess."""
@@ -124,4 +125,5 @@ def submit(autograder, files, after=5):
     for name, data in files.items():
         (submission / name).parent.mkdir(parents=True, exist_ok=True)
         (submission / name).write_bytes(data)
-    return container(autograder, f"/autograder/run_autograder > /autograder/results/stdout 2>&1; sleep {after}")
+    return container(autograder, f"/autograder/run_autograder > /autograder/results/stdout 2>&1; sleep {after}",
+                     preexec=preexec)
