@@ -6,8 +6,9 @@ container has one.
 
 For each setting (memory limit, CPU quota) the container's wall time, its memory peak as the cgroup counts it
 (memory.max_usage_in_bytes: resident memory and page cache, which the kernel reclaims before it kills), the peak
-of its resident memory alone (total_rss, sampled every 0.1 s), whether the kernel's OOM killer struck, and the score.
-The settings: no limit and 2 CPUs; Gradescope's defaults (768 MB, half a CPU); 2 GB and half a CPU; 2 GB, 1 CPU.
+of its resident memory alone (total_rss, sampled every 0.1 s), its CPU seconds (cpuacct), how often it hit the
+memory limit (failcnt), and the score. The settings: no limit and 2 CPUs; Gradescope's defaults (768 MB, half a
+CPU); 1 GB and 2 GB with half a CPU; 2 GB, 1 CPU.
 """
 
 import json
@@ -23,13 +24,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 SETTINGS = [("no limit, 2 CPUs", None, None), ("768 MB, 0.5 CPU (Gradescope's default)", 768 << 20, 0.5),
-            ("2 GB, 0.5 CPU", 2 << 30, 0.5), ("2 GB, 1 CPU", 2 << 30, 1.0)]
+            ("1 GB, 0.5 CPU", 1 << 30, 0.5), ("2 GB, 0.5 CPU", 2 << 30, 0.5), ("2 GB, 1 CPU", 2 << 30, 1.0)]
 V1 = Path("/sys/fs/cgroup")
 
 
 def cgroup(name, memory, cpus):
-    """A v1 memory and cpu cgroup pair named `name` with the limits; returns their folders."""
-    folders = V1 / "memory" / name, V1 / "cpu" / name
+    """v1 memory, cpu and cpuacct cgroups named `name` with the limits; returns their folders."""
+    folders = V1 / "memory" / name, V1 / "cpu" / name, V1 / "cpuacct" / name
     for folder in folders:
         folder.mkdir(exist_ok=True)
     (folders[0] / "memory.limit_in_bytes").write_text(str(memory if memory else -1))
@@ -42,7 +43,7 @@ def measure(autograder, label, memory, cpus, notebook):
     from tests.teaching import gradescope_layout as layout
 
     name = f"nst-gradescope-{os.getpid()}"
-    mem, cpu = cgroup(name, memory, cpus)
+    mem, cpu, acct = cgroup(name, memory, cpus)
     peak_rss, done = [0], threading.Event()
 
     def sample():
@@ -52,7 +53,7 @@ def measure(autograder, label, memory, cpus, notebook):
             time.sleep(0.1)
 
     def join():  # the container's first process joins the cgroups before it execs bubblewrap
-        for folder in (mem, cpu):
+        for folder in (mem, cpu, acct):
             (folder / "cgroup.procs").write_text(str(os.getpid()))
 
     threading.Thread(target=sample, daemon=True).start()
@@ -64,11 +65,12 @@ def measure(autograder, label, memory, cpus, notebook):
     seconds = time.monotonic() - started - 5  # the harness's 5 s after run_autograder
     results = json.loads((autograder / "results" / "results.json").read_text())
     record = {"setting": label, "memory_limit_mb": memory and memory >> 20, "cpus": cpus or 2,
-              "wall_s": round(seconds, 1), "peak_mb": int((mem / "memory.max_usage_in_bytes").read_text()) >> 20,
+              "wall_s": round(seconds, 1), "cpu_s": round(int((acct / "cpuacct.usage").read_text()) / 1e9, 1),
+              "peak_mb": int((mem / "memory.max_usage_in_bytes").read_text()) >> 20,
               "peak_rss_mb": peak_rss[0] >> 20, "oom_kills": int((mem / "memory.failcnt").read_text()),
               "score": results["score"], "output": results["output"][:300], "load_average": os.getloadavg()}
     time.sleep(1)
-    for folder in (mem, cpu):
+    for folder in (mem, cpu, acct):
         folder.rmdir()
     return record
 

