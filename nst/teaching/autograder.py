@@ -140,18 +140,22 @@ Autograder" → "Zip file upload"); students submit their notebook (`{notebook}`
   notebook, grading failed or ran out of time), with `execution_time`; visibility `{visibility}`, stdout
   `{stdout_visibility}`, each test `{test_visibility}`.
 - **Memory: raise it.** Gradescope's default of 768 MB is too little: grading one notebook holds TensorFlow
-  twice (the grader's checks and the submission's kernel), {peak} at its peak. Set the autograder's memory
-  to 2 GB or more (assignment → Settings → Autograder settings).
-- **Time**: {seconds} for one notebook on {machine}; Gradescope's default of 10 minutes and half a CPU leaves
-  room, but a budget per submission of {timeout:g} s plus up to 300 s to start its kernel and import TensorFlow
-  does not fit in less: keep the timeout at 10 minutes or more, or give it one CPU.
+  twice (the grader's checks and the submission's kernel), {peak} at its peak, and at 768 MB the system kills
+  it (the student then gets score 0 saying so). Set the autograder's memory to 2 GB (assignment → Settings →
+  Autograder settings); 1 GB passed where this was measured, with little room.
+- **Time**: one notebook takes {cpu} CPU-seconds ({machine}): half a minute or more with Gradescope's default of
+  half a CPU, well inside its default timeout of 10 minutes. A notebook whose cells run long may take up to
+  `--timeout` ({timeout:g} s) plus up to 300 s to start its kernel and import TensorFlow: keep the timeout at
+  10 minutes or more.
 - **Isolation**: where the container lets bubblewrap create its namespaces, each submission runs isolated
   (no network, the system read-only, nst and the grader hidden); where it cannot (Docker's default seccomp
-  profile forbids them), `nst grade` says so in the autograder's output and grades without; see nst's
-  docs/teaching.md ("With Gradescope") for exactly what holds then.
+  profile forbids them), `nst grade` says so in the autograder's output and grades without: the grade is
+  still computed outside the submission's kernel, but its code runs as root beside the grader and can
+  overwrite its own results.json after grading (nst's docs/teaching.md, "With Gradescope", says what holds).
 """
-MEASURED = {"peak": "about 1.1 GB", "seconds": "about 60 s", "machine": "a 2-core AMD EPYC (Zen 4) machine"}
-"""What the zip's README states about one notebook's grading (docs/teaching.md says how it was measured)."""
+MEASURED = {"peak": "0.91 GB (0.87 GB resident)", "cpu": "13 to 16",
+            "machine": "AMD EPYC, Zen 4, benchmarks/gradescope.py"}
+"""What the zip's README states about one notebook's grading, measured by benchmarks/gradescope.py."""
 
 
 def build_autograder(output, settings, wheel=None):
