@@ -24,14 +24,16 @@ The run around them, one concept per module:
     costs_csv     costs.csv
     colors        `--preserve-colors`
     device        the hardware: the device line, GPU memory growth, `--precision auto`
-    files         atomic writes
+    files         atomic writes, the output folder
+    shipped       the demo images and notebooks, in the installed package or the checkout
     errors        NstError, RunInterrupted
 
 One package per product beside the homework:
-    nst.weights   the VGG file: download and checksums, read once and cached, MatConvNet's layouts, the
-                  classifier and `nst check-weights`, small test networks
-    nst.teaching  the homework as an exercise: `nst teach student`, `nst grade`, its checks and known mistakes,
-                  the homework's test values, what the notebooks share
+    nst.weights   the VGG file: where it lives ($NST_HOME), download and checksums, the ImageNet VGG-16
+                  fallback, read once and cached, MatConvNet's layouts, the classifier and `nst check-weights`,
+                  small test networks
+    nst.teaching  the homework as an exercise: `nst teach`, `nst grade`, its checks and known mistakes, the
+                  homework's test values, what the notebooks share, Gradescope's zip, nbgrader's tests
     nst.studio    `nst studio`: the web page and its runs
 """
 

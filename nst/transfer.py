@@ -24,7 +24,7 @@ from nst.report import image_size, write_report
 from nst.start_image import initial_image
 from nst.vgg import build_vgg
 from nst.weights.cache import read_weights
-from nst.weights.locate import weights_for_run
+from nst.weights.choice import weights_for_run
 
 
 def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None):

@@ -79,7 +79,7 @@ def check_weights(weights, images, cache=True, allow_download=True, out=print):
     from nst.images import read_image
     from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
     from nst.weights.cache import read_weights
-    from nst.weights.locate import weights_for_run
+    from nst.weights.choice import weights_for_run
 
     path, _ = weights_for_run(weights, allow_download=allow_download, log=out)
     pictures = [read_image(image) for image in images]  # bad images fail before the long read
