@@ -149,9 +149,9 @@ Autograder" → "Zip file upload"); students submit their notebook (`{notebook}`
   10 minutes or more.
 - **Isolation**: where the container lets bubblewrap create its namespaces, each submission runs isolated
   (no network, the system read-only, nst and the grader hidden); where it cannot (Docker's default seccomp
-  profile forbids them), `nst grade` says so in the autograder's output and grades without: the grade is
-  still computed outside the submission's kernel, but its code runs as root beside the grader and can
-  overwrite its own results.json after grading (nst's docs/teaching.md, "With Gradescope", says what holds).
+  profile forbids them), `nst grade` says so in the autograder's output and runs each submission as an
+  unprivileged user of its own, whose processes all end with its grading and which cannot write the results
+  (nst's docs/teaching.md, "With Gradescope", says exactly what holds).
 """
 MEASURED = {"peak": "0.91 GB (0.87 GB resident)", "cpu": "13 to 16",
             "machine": "AMD EPYC, Zen 4, benchmarks/gradescope.py"}

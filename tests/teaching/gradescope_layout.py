@@ -69,6 +69,9 @@ def lay_out(folder, zip_path):
     shutil.copy2(source / "run_autograder", autograder / "run_autograder")
     (autograder / "submission").mkdir()
     (autograder / "results").mkdir()
+    for path in (autograder, *autograder.rglob("*")):  # as in an image: root's, readable by all (mktemp's are not)
+        if path.is_dir() and not path.is_symlink():
+            path.chmod(0o755)
     return autograder
 
 
@@ -85,8 +88,13 @@ def container(autograder, command, timeout=900, env=None, preexec=None):
         if target.is_symlink():
             args += ["--symlink", os.readlink(target), str(target)]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/root", "--dir", "/var/tmp"]
+    made = set()
     for folder in sorted(shown):
         if folder.is_dir() and not str(folder).startswith("/usr/"):
+            for parent in reversed(folder.parents[:-1]):  # readable by all, as an image's folders are
+                if parent not in made and str(parent) not in ("/root", "/tmp"):
+                    args += ["--perms", "0755", "--dir", str(parent)]
+                    made.add(parent)
             args += ["--ro-bind", str(folder), str(folder)]
     args += ["--bind", str(autograder), "/autograder", "--chdir", "/autograder"]
     path = f"{base.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
