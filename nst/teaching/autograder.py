@@ -107,6 +107,9 @@ if ! "$PYTHON" -m venv "$VENV"; then  # Debian and Ubuntu keep venv's pip in a p
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install "$SOURCE"/nst-*.whl
+# where bubblewrap cannot run, nst grade runs each submission as an unprivileged user of its own, with this Python
+chmod o+x /autograder
+chmod -R a+rX "$VENV"
 # a broken installation fails here, while the image is built, and not on a student's submission
 "$VENV/bin/python" -m nst.teaching.autograder --check
 """
