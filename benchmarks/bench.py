@@ -111,10 +111,10 @@ def worker(job):
         costs = naive_steps(weights, content, style, start, steps + 1, on_step=tick)
         return {"times": times[1:], "rss": peak_rss_mb(), "final": costs[-1]}
     import nst.vgg
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
-    from nst.targets import content_target, style_targets
+    from nst.engine.targets import content_target, style_targets
     from nst.vgg import load_vgg_model
 
     if variant == "fp32_tf_grad":  # the same step with TF's own gradient (Conv2DBackpropInput)
@@ -151,7 +151,7 @@ def machine():
 
     import tensorflow as tf
 
-    from nst.device import cpu_flags, cpu_model, native_bf16, read_cpuinfo, usable_cores
+    from nst.engine.device import cpu_flags, cpu_model, native_bf16, read_cpuinfo, usable_cores
 
     cpuinfo = read_cpuinfo()
     flags = cpu_flags(cpuinfo)

@@ -23,10 +23,10 @@ def main(width, height, steps):
     import tensorflow as tf
 
     from bench import problem
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
-    from nst.targets import content_target, style_targets
+    from nst.engine.targets import content_target, style_targets
     from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
     from nst.vgg import load_vgg_model
 

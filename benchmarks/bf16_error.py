@@ -49,9 +49,9 @@ def main(width, height, steps):
 
     from bench import machine, problem
     from demo_problem import Problem, adam_steps, homework_start, real_net
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function, make_value_and_grad
-    from nst.targets import content_target, style_targets
+    from nst.engine.targets import content_target, style_targets
 
     info = machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {' '.join(info['flags'])}; {width}x{height}", flush=True)

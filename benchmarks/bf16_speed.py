@@ -5,7 +5,7 @@
 
 On the benchmark net (real VGG-19 conv widths, random weights) with the demo images: an fp32 step, then a bf16
 step, and so on, so a machine shared with other jobs slows both alike; prints each precision's median s/step and
-the median of the pairs' ratios (fp32 time / bf16 time), the figure nst.device.BF16_SPEEDUP quotes.
+the median of the pairs' ratios (fp32 time / bf16 time), the figure nst.engine.device.BF16_SPEEDUP quotes.
 """
 
 import os
@@ -25,7 +25,7 @@ def main(width, height, pairs):
 
     from bench import machine
     from demo_problem import Problem, homework_start, real_net
-    from nst.config import Config
+    from nst.settings import Config
     from nst.optimize import adam_state, make_train_step
 
     info = machine()

@@ -9,7 +9,7 @@ fp32 and bf16, each with the rotated-kernel input gradient (nst.vgg.conv2d_same)
 thread), the workers interleaved round by round; inside a worker the variants take turns step by step, so a
 machine shared with other jobs slows them alike. Prints the median s/step of each variant and its ratio to the
 worker's fp32 rotated step, and the 4096² matmul rate (the floor a step is measured against); writes
-benchmarks/results/choices.json, whose rows back the table in nst.device (docs/benchmarks/choices.md).
+benchmarks/results/choices.json, whose rows back the table in nst.engine.device (docs/benchmarks/choices.md).
 """
 
 import argparse
@@ -36,7 +36,7 @@ def worker(job):
     if job["inter_op"] is not None:
         tf.config.threading.set_inter_op_parallelism_threads(job["inter_op"])
     from demo_problem import Problem, homework_start, real_net
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
 

@@ -48,7 +48,7 @@ NETWORK_LABELS = {"random": "random-weight VGG-19 (real conv widths)", "imagenet
 def demo_images(width, height, content=None, style=None):
     """The content and style (default the demo's: images/grace_hopper.jpg, images/swirls.jpg) at width x height,
     normalized (1, H, W, 3), as a run reads them."""
-    from nst.config import DEMO_CONTENT, DEMO_STYLE
+    from nst.settings import DEMO_CONTENT, DEMO_STYLE
     from nst.images import load_image, reshape_and_normalize_image
 
     return tuple(reshape_and_normalize_image(load_image(path, width, height))
@@ -67,9 +67,9 @@ class Problem:
     `J_fp32(image)` evaluates an image in fp32 (the objective every mode is judged by)."""
 
     def __init__(self, model, width, height, content=None, style=None):
-        from nst.config import Config
+        from nst.settings import Config
         from nst.objective import cost_function
-        from nst.targets import content_target, style_targets
+        from nst.engine.targets import content_target, style_targets
 
         self.model, self.width, self.height = model, width, height
         self.content, self.style = demo_images(width, height, content, style)
@@ -79,7 +79,7 @@ class Problem:
         self._fp32 = cost_function(model, self.a_C, self.grams, ref)
 
     def costs(self, precision):
-        from nst.config import Config
+        from nst.settings import Config
         from nst.objective import cost_function
 
         return cost_function(self.model, self.a_C, self.grams, Config(precision=precision))
@@ -95,7 +95,7 @@ def adam_steps(costs, start, steps, on_step=None):
     variable. on_step(i, image) after each step (i from 1), e.g. to time or evaluate; a true result stops."""
     import tensorflow as tf
 
-    from nst.config import Config
+    from nst.settings import Config
     from nst.optimize import adam_state, make_train_step
 
     image = tf.Variable(start)

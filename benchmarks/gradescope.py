@@ -77,7 +77,7 @@ def measure(autograder, label, memory, cpus, notebook):
 
 def main():
     from bench import machine
-    from nst.cli import main as nst
+    from nst.commands.cli import main as nst
     from tests.teaching import gradescope_layout as layout
 
     folder = Path(tempfile.mkdtemp(prefix="nst-gradescope-"))

@@ -109,7 +109,7 @@ def main(argv=None):
     parser.add_argument("--summarize", nargs="+", metavar="JSON", help="print the table of these results and stop")
     args = parser.parse_args(argv)
     if args.summarize:
-        from nst.config import LBFGS_EVALUATIONS
+        from nst.settings import LBFGS_EVALUATIONS
 
         return summarize(args.summarize, LBFGS_EVALUATIONS)
 

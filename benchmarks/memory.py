@@ -6,8 +6,8 @@
 One worker process per variant does what a run does, on the real ImageNet VGG-16 with its weights cache warm and
 the demo images, and reads its resident set (VmRSS) and the seconds since the process started after each stage,
 and its peak (VmHWM) at the end: Python with numpy, scipy and PIL (what nst imports before TensorFlow);
-TensorFlow imported (nst.console.import_tensorflow_quietly); the weights read from the cache and the network
-built (nst.transfer.load_model); the content and style targets; the step traced and run once (the first step);
+TensorFlow imported (nst.commands.console.import_tensorflow_quietly); the weights read from the cache and the network
+built (nst.commands.run.load_model); the content and style targets; the step traced and run once (the first step);
 two more steps. Variants: fp32 and bf16 with the input gradient nst chooses here, and each with the other one.
 Writes benchmarks/results/memory.json.
 """
@@ -50,18 +50,18 @@ def worker(precision, gradient):
 
     started, stages = process_started(), {}
     stage(stages, "python, numpy, scipy, PIL", started)
-    from nst.console import import_tensorflow_quietly
+    from nst.commands.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     stage(stages, "TensorFlow imported", started)
     import tensorflow as tf
 
     from demo_problem import demo_images, homework_start
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
-    from nst.targets import content_target, style_targets
-    from nst.transfer import load_model
+    from nst.engine.targets import content_target, style_targets
+    from nst.commands.run import load_model
     from nst.weights.imagenet import imagenet_vgg16
 
     weights = imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
@@ -87,7 +87,7 @@ def worker(precision, gradient):
 
 def main():
     from bench import machine
-    from nst.device import input_gradient, read_cpuinfo
+    from nst.engine.device import input_gradient, read_cpuinfo
     from nst.weights.cache import read_weights
     from nst.weights.imagenet import imagenet_vgg16
 

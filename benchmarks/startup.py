@@ -12,8 +12,8 @@ worker process (its own peak RSS, VmHWM), round by round:
     first     the first run on a file: loadmat in a child process, the cache written (the cache is deleted before)
     later     a later run: the conv weights from <weights>.cache.npz
     no-cache  --no-cache: loadmat in a child process every run, nothing kept
-Each worker: import TensorFlow (as the CLI does, nst.console.import_tensorflow_quietly), load the model as
-nst.transfer does, compute the content and style targets, trace the step and run it twice. Times are wall clock
+Each worker: import TensorFlow (as the CLI does, nst.commands.console.import_tensorflow_quietly), load the model as
+nst.commands.run does, compute the content and style targets, trace the step and run it twice. Times are wall clock
 from the worker's first line; "after TF" = from the end of the TF import to the end of the first step, also as CPU
 seconds (all threads, the reader child's included), which a shared machine inflates less than wall time. Prints
 a table and writes benchmarks/results/startup.json.
@@ -40,17 +40,17 @@ SIZE = (400, 300)
 
 def worker(job):
     """One run's start-up in this process; returns a dict of seconds and the peak RSS in MiB."""
-    from nst.console import import_tensorflow_quietly
+    from nst.commands.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     t_tf, cpu_tf = time.perf_counter(), cpu_seconds()
     import tensorflow as tf
 
     from bench import peak_rss_mb, problem
-    from nst.config import Config
+    from nst.settings import Config
     from nst.objective import cost_function
     from nst.optimize import adam_state, make_train_step
-    from nst.targets import content_target, style_targets
+    from nst.engine.targets import content_target, style_targets
 
     variant, weights = job["variant"], Path(job["weights"])
     cfg = Config(weights=weights, weights_cache=variant != "no-cache")
@@ -60,7 +60,7 @@ def worker(job):
 
         model = load_vgg_model(weights)
     else:
-        from nst.transfer import load_model
+        from nst.commands.run import load_model
 
         model, _ = load_model(weights, cfg)
     t_model = time.perf_counter()
@@ -78,7 +78,7 @@ def worker(job):
                start_to_first_step_s=t_first - T0, second_step_s=t_second - t_first, peak_rss_mib=peak_rss_mb(),
                cpu_after_tf_to_first_step_s=cpu_first - cpu_tf, cpu_tf_import_s=cpu_tf)
     if variant == "before":  # run.json hashed the whole file at the end of every run
-        from nst.report import sha256_of
+        from nst.sinks.report import sha256_of
 
         sha256_of(weights)
         out["sha256_s"] = time.perf_counter() - t_second

@@ -135,7 +135,7 @@ def run_mode(mode, problems, start, coarse_start, target, check, coarse_steps):
             _, _, coarse = adam_until(half, precision, coarse_start, None, budget, check, clock)
         else:
             _, _, coarse = lbfgs_until(half, precision, coarse_start, None, budget, clock)
-        # the result upsampled as nst.transfer does it (not timed: milliseconds)
+        # the result upsampled as nst.commands.run does it (not timed: milliseconds)
         start = reshape_and_normalize_image(resize_image(np.clip(coarse[0] + MEANS[0], 0, 255), full.width, full.height))
         record["coarse"] = {"size": f"{half.width}x{half.height}", "steps": budget, "seconds": clock.seconds()}
     limit = BUDGET * REFERENCE_STEPS

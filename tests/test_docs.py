@@ -22,7 +22,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import pytest
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.weights.testnet import write_test_vgg
 
 REPO = PACKAGE_ROOT

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.config import Config
-from nst.objective import cost_function
+from nst.settings import Config
+from nst.commands.run import weights_of
+from nst.engine.objective import objective
 from nst.optimize import adam_state, adam_update, make_train_step, model_nn
-from nst.targets import content_target, style_targets
+from nst.engine.targets import content_target, style_targets
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import homework_cost
 
@@ -47,8 +48,8 @@ def test_cost_and_gradient_match_numpy(small_vgg):
     # float64 through the TF graph, so finite differences of the NumPy cost are precise.
     model, content, style, image = small_problem(small_vgg, dtype=np.float64)
     cfg = Config()
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    costs = objective(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
     x = tf.Variable(image)
     with tf.GradientTape() as tape:
         J, Jc, Js = costs(x)
@@ -81,8 +82,8 @@ def test_model_nn_costs_fall_and_files(small_vgg, tmp_path):
         rows = list(csv.reader(f))
     assert rows[0] == ["iteration", "total", "content", "style"]
     assert [float(v) for v in rows[-1][1:]] == [history[-1][1], history[-1][2], history[-1][3]]
-    cfg_costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                              style_targets(model, style, cfg.style_layers), cfg)
+    cfg_costs = objective(model, content_target(model, content, cfg.content_layer),
+                              style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
     J_final = float(cfg_costs(tf.constant(generated))[0])
     assert J_final == pytest.approx(history[-1][1], rel=1e-5)
     J, Jc, Js = (float(v) for v in history[3][1:])
@@ -96,9 +97,9 @@ def test_the_last_costs_row_comes_from_the_traced_computation_of_the_steps(small
     model, content, style, image = small_problem(small_vgg, h=32, w=24)
     cfg = Config(output_dir=tmp_path, iterations=3, save_every=10, progress=False, precision=precision)
     _, history = model_nn(model, content, style, image, cfg, log=lambda line: None)
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    goal = objective(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision)
     x = tf.Variable(image)
-    step = make_train_step(costs, x, adam_state(x), cfg.learning_rate)
+    step = make_train_step(goal, x, adam_state(x), cfg.learning_rate)
     rows = [[float(v) for v in step()] for _ in range(cfg.iterations + 1)]
     assert [list(row[1:]) for row in history] == rows[1:]

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.compare import image_costs
-from nst.config import DEMO_CONTENT, DEMO_STYLE, Config
+from nst.commands.compare import image_costs
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, Config
 from nst.images import MEANS, load_image
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
 
 W, H, STEPS = 96, 72, 61
@@ -45,7 +45,7 @@ def rgb_ssim(a, b):
 
 
 def yiq_chroma(rgb):
-    """The I and Q planes of YIQ (NTSC): a chroma other than the YCbCr nst.colors computes in."""
+    """The I and Q planes of YIQ (NTSC): a chroma other than the YCbCr nst.engine.colors computes in."""
     return np.asarray(rgb, np.float64) @ np.array([[0.596, -0.274, -0.322], [0.211, -0.523, 0.312]]).T
 
 

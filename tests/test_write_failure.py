@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import nst
-from nst.checkpoint import load_checkpoint
-from nst.cli import main
-from nst.config import Config
+from nst.sinks.checkpoint import load_checkpoint
+from nst.commands.cli import main
+from nst.settings import Config
 from nst.errors import NstError
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +58,8 @@ def assert_outputs_whole(out):
     assert rows[0] == ["iteration", "total", "content", "style"]
     assert [int(r[0]) for r in rows[1:]] == list(range(len(rows) - 1)) and len(rows) > 1
     if "checkpoint.npz" in names:
-        ckpt = load_checkpoint(out)
-        assert ckpt["image"].shape == (1, 24, 32, 3)
+        ckpt, _ = load_checkpoint(out)
+        assert ckpt.image.shape == (1, 24, 32, 3)
     return names
 
 

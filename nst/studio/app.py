@@ -13,12 +13,11 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.config import DEMO_CONTENT, DEMO_STYLE, Config, default_iterations
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, default, default_iterations
 from nst.shipped import images_folder
 from nst.errors import NstError
 from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
 
-DEFAULTS = Config()
 HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
@@ -39,15 +38,15 @@ def build_parser():
     p.add_argument("--token", default=None,
                    help="the token the address carries (default: a new random one at each start); 8 or more "
                    "letters, digits or . _ ~ -")
-    p.add_argument("--weights", type=Path, default=DEFAULTS.weights,
+    p.add_argument("--weights", type=Path, default=default("weights"),
                    help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
                    "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
                    "when it cannot)")
-    p.add_argument("--output-dir", type=Path, default=DEFAULTS.output_dir,
+    p.add_argument("--output-dir", type=Path, default=default("output_dir"),
                    help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
                    help="never download the weights; runs fail with instructions if they are missing")
-    p.add_argument("--max-pixels", type=int, default=DEFAULTS.max_pixels, metavar="N",
+    p.add_argument("--max-pixels", type=int, default=default("max_pixels"), metavar="N",
                    help="refuse uploads with more than N pixels, as the CLI does (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=float, default=MAX_BODY / 1e6, metavar="MB",
                    help="refuse requests larger than MB megabytes, both images together (default: %(default)g)")
@@ -213,8 +212,8 @@ def make_app(studio):
                      exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large})
 
 
-def make_studio(output_dir=DEFAULTS.output_dir, weights=DEFAULTS.weights, download=True,
-                max_pixels=DEFAULTS.max_pixels):
+def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
+                max_pixels=default("max_pixels")):
     from nst.studio.runs import Studio
 
     from nst.weights.locate import default_weights
@@ -252,7 +251,7 @@ def listen(host, port):
 def studio_main(argv=None):
     """`nst studio [--host H] [--port P] [--token T] ...`: serve the page until Ctrl-C."""
     args = build_parser().parse_args(argv)
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     def run():
         if not 0 <= args.port < 65536:

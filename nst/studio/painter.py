@@ -2,9 +2,9 @@
 
 `python -m nst.studio.painter [WEIGHTS]` imports TensorFlow and builds the network from WEIGHTS once, then paints
 the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder": DIR, "argv": [...]}, one at a
-time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.cli.main) in
+time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.commands.cli.main) in
 this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is kept for the next run
-(nst.transfer.load_model). The painter answers on its stdout, one JSON line per run: {"ended": ID, "code": exit
+(nst.commands.run.load_model). The painter answers on its stdout, one JSON line per run: {"ended": ID, "code": exit
 code}.
 
 What holds, even when the server crashes:
@@ -130,7 +130,7 @@ class Painting:
 
 def paint(job, models):
     """Paint one run: lock its folder, run the CLI with its output in the folder; returns the exit code."""
-    from nst.cli import main as cli_main
+    from nst.commands.cli import main as cli_main
 
     folder = Path(job["folder"])
     lock = None
@@ -203,16 +203,15 @@ def read_messages(runs, state):
 
 def warm_up(weights, models):
     """Import TensorFlow and build the network from `weights` (when the file is there) into `models`."""
-    from nst.console import import_tensorflow_quietly
+    from nst.commands.console import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from nst.config import Config
+    from nst.commands.run import load_model
     from nst.errors import NstError
-    from nst.transfer import load_model
 
     if weights and Path(weights).is_file():
         with contextlib.suppress(NstError):  # a bad file: the first run says so, in its folder
-            load_model(Path(weights), Config(weights=Path(weights)), models)
+            load_model(Path(weights), models=models)
 
 
 def main(argv=None):

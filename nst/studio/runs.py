@@ -27,14 +27,13 @@ import threading
 import time
 from pathlib import Path
 
-from nst.config import Config, default_iterations
-from nst.costs_csv import read_costs_csv
+from nst.settings import Config, default, default_iterations, studio_settings
+from nst.sinks.costs_csv import read_costs_csv
 from nst.errors import NstError
 from nst.files import prepare_output_dir, write_text_atomic
 from nst.studio.painter import STDERR, lock_holder, reports, send, start_painter
 from nst.studio.uploads import shown_name, store_image
 
-DEFAULTS = Config()
 STUDIO_JSON = "studio.json"
 ROLES = {"content": "content", "style": "style-1"}  # role -> the stem of its file in the run folder
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -47,25 +46,12 @@ DOWNLOADS = (".tif", ".npz")  # served as attachments: the browser shows none of
 RESULTS = ("generated_image.jpg", "costs.csv", "costs.png", "progress.png", "summary.png", "run.json")
 MAX_SEED = 2**32 - 1
 
-# The settings the page offers: name -> (type, CLI flag). Booleans are flags given when true.
-SETTINGS = {
-    "iterations": (int, "--iterations"),
-    "width": (int, "--width"),
-    "height": (int, "--height"),
-    "alpha": (float, "--alpha"),
-    "beta": (float, "--beta"),
-    "learning_rate": (float, "--learning-rate"),
-    "noise_ratio": (float, "--noise-ratio"),
-    "seed": (int, "--seed"),
-    "save_every": (int, "--save-every"),
-    "optimizer": (str, "--optimizer"),
-    "tv_weight": (float, "--tv-weight"),
-    "preserve_colors": (bool, "--preserve-colors"),
-    "precision": (str, "--precision"),
-}
-DEFAULT_SETTINGS = {name: getattr(DEFAULTS, name) for name in SETTINGS} | {"iterations": None}
+SETTINGS = studio_settings()
+"""The settings the page offers: name -> (type, CLI flag), from the settings table (nst.settings). Booleans are
+flags given when true."""
+DEFAULT_SETTINGS = {name: default(name) for name in SETTINGS}
 """The form's defaults: the homework's, with iterations left to the optimiser (200 Adam steps, fewer L-BFGS
-evaluations: nst.config.default_iterations)."""
+evaluations: nst.settings.default_iterations)."""
 
 
 @dataclasses.dataclass
@@ -74,7 +60,7 @@ class Studio:
 
     output_dir: Path
     weights: Path
-    max_pixels: int | None = DEFAULTS.max_pixels
+    max_pixels: int | None = default("max_pixels")
     download: bool = True
     painter: subprocess.Popen | None = None
     job: Path | None = None  # the folder our painter was sent and has not reported ended

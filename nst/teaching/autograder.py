@@ -338,7 +338,7 @@ def write_results(results, root=ROOT):
 
 def check_installation():
     """setup.sh's last step: nst imports, TensorFlow with it; NstError otherwise."""
-    from nst.console import import_tensorflow_quietly
+    from nst.commands.console import import_tensorflow_quietly
 
     if sys.version_info < PYTHON_MIN:
         raise NstError(f"Python {sys.version.split()[0]} is too old for nst: 3.11 or later")
@@ -358,7 +358,7 @@ def main(argv=None):
     p.add_argument("--check", action="store_true", help="check that nst and TensorFlow import")
     args = p.parse_args(argv)
     if args.check:
-        from nst.console import run_command
+        from nst.commands.console import run_command
 
         return run_command(check_installation, tensorflow=False)
     started = time.monotonic()

@@ -138,7 +138,7 @@ class Terminated(KeyboardInterrupt):
 def grade_main(argv):
     """`nst grade ...`: exit 0 when every submission was graded, 2 (one line on stderr) on bad input."""
     args = build_grade_parser().parse_args(argv)
-    from nst.console import import_tensorflow_quietly, run_command
+    from nst.commands.console import import_tensorflow_quietly, run_command
 
     def command():
         from nst.teaching.sandbox import Limits, choose_isolation, slots

@@ -173,7 +173,7 @@ def write_shipped_notebook(name, output):
 
 def teach_main(argv):
     """`nst teach student|notebook|autograder ...`: exit 0, or 2 with one line on bad input."""
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     args = build_teach_parser().parse_args(argv)
 

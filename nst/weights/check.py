@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.config import DEMO_CONTENT
-from nst.console import run_command
+from nst.settings import DEMO_CONTENT
+from nst.commands.console import run_command
 from nst.weights.download import official_file
 
 CLOSE = 0.10

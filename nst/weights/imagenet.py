@@ -106,7 +106,7 @@ def main(argv=None):
     user cache when it is in none of them), unless it is there already; exit 0 (prints its path), 2 with one line
     on stderr."""
     argv = sys.argv[1:] if argv is None else argv
-    from nst.console import run_command
+    from nst.commands.console import run_command
 
     return run_command(lambda: print(imagenet_vgg16(Path(argv[0]) if argv else None)), tensorflow=False)
 

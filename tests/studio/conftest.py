@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import pytest
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.studio.app import make_server, make_studio
 from tests.studio.browsing import start_browser
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.images import read_image
 from nst.studio.app import make_studio, weights_note
 from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, open_page, pause, pause_at_new_snapshot,

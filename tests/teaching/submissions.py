@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from nst.teaching.homework_values import GRADED
 
 NOTEBOOKS = PACKAGE_ROOT / "notebooks"

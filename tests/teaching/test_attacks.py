@@ -33,8 +33,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nst.cli import main
-from nst.config import PACKAGE_ROOT
+from nst.commands.cli import main
+from nst.settings import PACKAGE_ROOT
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, RIGHT
 from tests.teaching.submissions import CORRECT, NOTEBOOKS, PRELUDE, code, solution_cell, write_notebook

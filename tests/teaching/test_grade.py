@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from nst import costs
-from nst.cli import main
+from nst.commands.cli import main
 from nst.teaching import function_checks as checks, harness, mistakes
 from nst.teaching.grader import clean, format_grade, gradescope, summary
 from nst.teaching.homework_values import homework_random_normals
@@ -345,7 +345,7 @@ def test_feedback_names_the_cell_that_should_have_defined_a_missing_name():
     from nst.teaching.sandbox import NST_HIDDEN, Limits
 
     nb = new_notebook(cells=[new_markdown_cell("# homework"), new_code_cell(
-        "from nst.console import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf"),
+        "from nst.commands.console import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf"),
         new_code_cell("def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.add(J_content, J_style)")])
     error = f"raised ModuleNotFoundError: {NST_HIDDEN}"
     grades = {"total_cost": checks.result(False, "raises NameError: name 'tf' is not defined (on the homework's "

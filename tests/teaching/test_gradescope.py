@@ -10,7 +10,7 @@ import zipfile
 import nbformat
 import pytest
 
-from nst.cli import main
+from nst.commands.cli import main
 from nst.teaching.autograder import AutograderSettings, pick_notebook
 from nst.teaching.homework_values import GRADED
 from tests.teaching import gradescope_layout as layout

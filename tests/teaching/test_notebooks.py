@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nst.config import PACKAGE_ROOT
+from nst.settings import PACKAGE_ROOT
 from tests.notebooks import execute_small, stdout
 
 NOTEBOOK = PACKAGE_ROOT / "notebooks" / "walkthrough.ipynb"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from nst.cli import main
+from nst.commands.cli import main
 from nst.files import current_umask
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, NST_HIDDEN, RIGHT

@@ -11,14 +11,14 @@ import pytest
 import tensorflow as tf
 
 from nst import costs
-from nst.cli import main
-from nst.config import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
+from nst.commands.cli import main
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
 from nst.errors import NstError
-from nst.lbfgs import model_lbfgs
+from nst.optimize import model_lbfgs
 from nst.optimize import model_nn
 from nst.teaching.student import clear_solutions
 from nst.weights.testnet import SMALL_WIDTHS
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.notebooks import execute_small, stdout
 from tests.numpy_vgg import homework_cost

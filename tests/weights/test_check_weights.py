@@ -14,7 +14,7 @@ import pytest
 import scipy.io
 
 from nst.weights.check import CLOSE, layout_verdict
-from nst.cli import main
+from nst.commands.cli import main
 from nst.weights.matconvnet import classifier_from_mat, conv_weights_from_mat
 from nst.weights.testnet import SMALL_WIDTHS, class_descriptions, network_layers, random_weights, write_test_vgg
 from nst.weights.cache import CRASH_HOOK

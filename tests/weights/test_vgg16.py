@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from nst.cli import main
+from nst.commands.cli import main
 from nst.errors import NstError
 from nst.vgg import LAYER_ORDER, load_vgg_model, read_vgg_weights
 from nst.weights.matconvnet import NETWORKS, conv_names, network_of

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from nst.cli import main
-from nst.config import Config
+from nst.commands.cli import main
+from nst.settings import Config
 from nst.errors import NstError
 from nst.weights.testnet import write_test_vgg
 from nst.vgg import CONV_NAMES, read_vgg_weights
@@ -159,8 +159,8 @@ def test_no_cache_option(tmp_path, small_vgg):
     """--no-cache / Config(weights_cache=False): a whole run reads the file in a child and writes no cache."""
     import imageio.v3 as iio
 
-    from nst.cli import build_parser, config_from_args
-    from nst.transfer import style_transfer
+    from nst.commands.cli import build_parser, config_from_args
+    from nst.commands.run import style_transfer
 
     assert config_from_args(build_parser().parse_args(["--no-cache"])).weights_cache is False
     assert Config().weights_cache is True

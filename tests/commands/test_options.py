@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.cli import build_parser, config_from_args, main
-from nst.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
-from nst.config import LBFGS_EVALUATIONS, Config
+from nst.commands.cli import build_parser, config_from_args, main
+from nst.engine.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
+from nst.settings import LBFGS_EVALUATIONS, Config
 from nst.costs import total_variation_cost
 from nst.errors import NstError
 from nst.images import MEANS, load_image, reshape_and_normalize_image
-from nst.objective import cost_function
-from nst.start_image import initial_image
+from nst.commands.run import weights_of
+from nst.engine.objective import objective
+from nst.engine.start import initial_image
 from nst.studio.runs import parse_settings
-from nst.targets import blended_style_targets, content_target, positions, style_targets
-from nst.transfer import scale_sizes, style_transfer
+from nst.engine.targets import blended_style_targets, content_target, positions, style_targets
+from nst.commands.run import scale_sizes, style_transfer
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import forward, gram
 
@@ -76,8 +77,8 @@ def test_lbfgs_reaches_lower_cost_than_adam_at_the_same_evaluations(small_vgg, p
     model = load_vgg_model(small_vgg)
     content = reshape_and_normalize_image(load_image(pics["photo"], W, H))
     style = reshape_and_normalize_image(load_image(pics["stripes"], W, H))
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    costs = objective(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
     assert float(costs(tf.constant(generated))[0]) == pytest.approx(history[-1][1], rel=1e-4)
 
 
@@ -189,12 +190,11 @@ def test_preserve_colors_keeps_the_content_chroma(small_vgg, pics, tmp_path):
 def test_init_images(small_vgg, pics, tmp_path):
     content = reshape_and_normalize_image(load_image(pics["photo"], W, H))
     style_file = iio.imread(pics["stripes"]).astype(np.float32)
-    assert np.array_equal(initial_image(Config(init="content"), content, style_file), content)
-    assert np.array_equal(initial_image(Config(init="style"), content, style_file), style_file[None] - MEANS)
+    assert np.array_equal(initial_image("content", content, style_file), content)
+    assert np.array_equal(initial_image("style", content, style_file), style_file[None] - MEANS)
     gradient = iio.imread(pics["gradient"]).astype(np.float32)
-    assert np.array_equal(initial_image(Config(init=str(pics["gradient"])), content, style_file, gradient),
-                          gradient[None] - MEANS)
-    noise = initial_image(Config(seed=3), content, style_file)  # the homework's noisy content
+    assert np.array_equal(initial_image(str(pics["gradient"]), content, style_file, gradient), gradient[None] - MEANS)
+    noise = initial_image("noise", content, style_file, seed=3)  # the homework's noisy content
     assert 0.5 < np.abs(noise - 0.4 * content).max() / 12 <= 1.0 + 1e-6
     # From the content, the content cost of the first step is far below the noisy start's.
     _, from_content, _ = run(small_vgg, pics, tmp_path / "c", init="content", iterations=1)
@@ -229,8 +229,8 @@ def test_pooling_layers_and_kernel_layout_against_numpy(small_vgg):
                  kernel_layout="transposed").check()
     assert cfg.style_layers == (("conv1_2", 0.3), ("conv2_2", 0.7), ("avgpool3", 1.0))
     model = load_vgg_model(small_vgg, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    costs = objective(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
     J, Jc, Js = (float(v) for v in costs(tf.constant(image)))
     weights, _ = read_vgg_weights(small_vgg)
     flipped = {k: (w.transpose(1, 0, 2, 3), b) for k, (w, b) in weights.items()}
@@ -242,8 +242,8 @@ def test_pooling_layers_and_kernel_layout_against_numpy(small_vgg):
     assert Jc == pytest.approx(Jc_np, rel=1e-9) and Js == pytest.approx(Js_np, rel=1e-9)
     assert J == pytest.approx(10 * Jc_np + 40 * Js_np, rel=1e-9)
     default = Config()
-    homework = cost_function(load_vgg_model(small_vgg), content_target(load_vgg_model(small_vgg), content, "conv4_2"),
-                             style_targets(load_vgg_model(small_vgg), style, default.style_layers), default)
+    homework = objective(load_vgg_model(small_vgg), content_target(load_vgg_model(small_vgg), content, "conv4_2"),
+                             style_targets(load_vgg_model(small_vgg), style, default.style_layers), weights_of(default), default.precision).costs
     assert abs(float(homework(tf.constant(image))[0]) - J) > 1e-3 * J  # the options change the cost
 
 

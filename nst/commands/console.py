@@ -24,7 +24,7 @@ def import_tensorflow_quietly():
     try:
         import tensorflow as tf
 
-        from nst.device import enable_memory_growth
+        from nst.engine.device import enable_memory_growth
 
         enable_memory_growth(tf, tf.config.list_physical_devices("GPU"))  # before the first tensor
         tf.constant(0.0).numpy()
@@ -47,10 +47,10 @@ class SkipKerasImport(importlib.abc.MetaPathFinder):
         return None
 
 
-def run_command(command, debug=False, tensorflow=True):
+def run_command(command, debug=False, tensorflow=True, on_error=None):
     """Run `command()` as a subcommand's body: returns its exit code (None counts as 0); an NstError is printed
-    as `nst: error: ...` on stderr and gives 2 (with debug=True it is raised, traceback and all). With
-    tensorflow=True (and not debug) TensorFlow is imported quietly first."""
+    as `nst: error: ...` on stderr (and its message given to `on_error`) and gives 2 (with debug=True it is
+    raised, traceback and all). With tensorflow=True (and not debug) TensorFlow is imported quietly first."""
     try:
         if tensorflow and not debug:
             import_tensorflow_quietly()
@@ -59,5 +59,7 @@ def run_command(command, debug=False, tensorflow=True):
         if debug:
             raise
         print(f"nst: error: {exc}", file=sys.stderr)
+        if on_error is not None:
+            on_error(str(exc))
         return 2
     return 0 if code is None else code

@@ -11,8 +11,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from nst.cli import build_parser, main
-from nst.config import PACKAGE_ROOT
+from nst.commands.cli import build_parser, main
+from nst.settings import PACKAGE_ROOT
 from nst.weights.cache import read_weights
 
 FLAGS = ["--content", "--style", "--weights", "--output-dir", "--iterations", "--width", "--height", "--noise-ratio",

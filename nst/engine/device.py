@@ -20,7 +20,7 @@ class CpuKind:
     """What the step does on one kind of CPU, and the measurements that chose it (docs/benchmarks/choices.md).
 
     flag: the /proc/cpuinfo flag that makes a CPU this kind (None: any CPU). input_gradient: "rotated" or "tf"
-    per precision (nst.vgg.conv2d_same). bf16_speedup: a --precision bf16 Adam step's speed-up over fp32 at
+    per precision (nst.engine.network.conv2d_same). bf16_speedup: a --precision bf16 Adam step's speed-up over fp32 at
     400x300 measured on this kind (None where bf16 is not native: no gain). measured: where, and what.
     """
 
@@ -47,7 +47,7 @@ CPU_KINDS = (
 
 
 def input_gradient(cpuinfo, precision):
-    """How the step computes each conv's gradient w.r.t. its input on this CPU: "rotated" or "tf" (nst.vgg)."""
+    """How the step computes each conv's gradient w.r.t. its input on this CPU: "rotated" or "tf" (nst.engine.network)."""
     return cpu_kind(cpuinfo).input_gradient[precision]
 
 

@@ -1,4 +1,4 @@
-"""The bad-input matrix: every case through the CLI (`nst.cli.main`) and the Python API
+"""The bad-input matrix: every case through the CLI (`nst.commands.cli.main`) and the Python API
 (`style_transfer(Config(...))`): exit code 2 / NstError, one line naming the file and the fix, no traceback,
 nothing written. Odd but valid images (grey, RGBA, palette, 16-bit) are accepted and converted."""
 
@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.cli import main
-from nst.config import Config
+from nst.commands.cli import main
+from nst.settings import Config
 from nst.errors import NstError
 from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 from tests.test_images import _png_rgb16
 
 
@@ -206,13 +206,13 @@ def test_bad_input_is_reported_before_tensorflow_is_imported(files, small_vgg, t
     import sys
 
     argvs = [argv_for(config_for(files, small_vgg, tmp_path / case, BAD[case][0])) for case in BEFORE_TENSORFLOW]
-    script = ("import contextlib, io, json, sys\nfrom nst.cli import main\nresults = []\n"
+    script = ("import contextlib, io, json, sys\nfrom nst.commands.cli import main\nresults = []\n"
               "for argv in json.loads(sys.argv[1]):\n"
               "    err = io.StringIO()\n"
               "    with contextlib.redirect_stderr(err):\n"
               "        code = main(argv)\n"
               "    results.append([code, err.getvalue(), 'tensorflow' in sys.modules])\n"
-              "from nst.console import import_tensorflow_quietly\n"
+              "from nst.commands.console import import_tensorflow_quietly\n"
               "import_tensorflow_quietly()\n"
               "import tensorflow as tf\n"
               "keras = ['keras' in sys.modules, tf.keras.layers.Dense(2)(tf.ones((1, 3))).shape == (1, 2)]\n"

@@ -3,8 +3,12 @@
 import tensorflow as tf
 
 from nst.costs import style_gram
-from nst.errors import NstError
 from nst.weights.matconvnet import LAYER_ORDER
+
+
+def content_target(model, content_image, content_layer):
+    """The content activations a_C (1, n_H, n_W, n_C), computed once."""
+    return model(tf.constant(content_image), [content_layer])[content_layer]
 
 
 def style_targets(model, style_image, style_layers):
@@ -13,9 +17,11 @@ def style_targets(model, style_image, style_layers):
     return {name: style_gram(acts[name]) for name, _ in style_layers}
 
 
-def content_target(model, content_image, content_layer):
-    """The content activations a_C (1, n_H, n_W, n_C), computed once."""
-    return model(tf.constant(content_image), [content_layer])[content_layer]
+def style_activations(model, style_image, style_layers):
+    """The style image's activations {layer: (1, n_H, n_W, n_C)}: the style target of a run built with the
+    caller's own cost functions (nst.engine.objective), which take activations, not Grams."""
+    acts = model(tf.constant(style_image), [name for name, _ in style_layers])
+    return {name: acts[name] for name, _ in style_layers}
 
 
 def positions(height, width, layer):
@@ -50,16 +56,3 @@ def blended_style_targets(model, style_images, blend, style_layers, generated_sh
                 G = G * w
             total[name] = G if name not in total else total[name] + G
     return total
-
-
-def style_targets_for(model, style_image, cfg, generated_shape, functions=None):
-    """The style targets of a run: `style_image` is one normalized image (1, h, w, 3) or a list of them,
-    blended by cfg.style_blend (see blended_style_targets). With the caller's cost `functions` (see
-    nst.cost_functions): the activations {layer: (1, n_H, n_W, n_C)} of the one style image instead."""
-    images = list(style_image) if isinstance(style_image, (list, tuple)) else [style_image]
-    if functions is not None:
-        if len(images) != 1:
-            raise NstError(f"a run with the caller's cost functions takes one style image, got {len(images)}")
-        acts = model(tf.constant(images[0]), [name for name, _ in cfg.style_layers])
-        return {name: acts[name] for name, _ in cfg.style_layers}
-    return blended_style_targets(model, images, cfg.style_blend, cfg.style_layers, generated_shape)

@@ -4,13 +4,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.cli import build_parser, config_from_args
-from nst.config import Config
+from nst.commands.cli import build_parser, config_from_args
+from nst.settings import Config
 from nst.errors import NstError
-from nst.objective import cost_function
+from nst.commands.run import weights_of
+from nst.engine.objective import objective
 from nst.optimize import adam_state, make_train_step
-from nst.targets import content_target, style_targets
-from nst.vgg import conv2d_same, load_vgg_model
+from nst.engine.targets import content_target, style_targets
+from nst.engine.network import conv2d_same
+from nst.vgg import load_vgg_model
 
 
 def run_steps(small_vgg, steps=8, **options):
@@ -18,10 +20,10 @@ def run_steps(small_vgg, steps=8, **options):
     content, style, start = (rng.normal(0, 50, (1, 32, 24, 3)).astype(np.float32) for _ in range(3))
     model = load_vgg_model(small_vgg)
     cfg = Config(**options)
-    costs = cost_function(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), cfg)
+    goal = objective(model, content_target(model, content, cfg.content_layer),
+                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision)
     image = tf.Variable(start)
-    step = make_train_step(costs, image, adam_state(image), cfg.learning_rate, jit_compile=cfg.xla or None)
+    step = make_train_step(goal, image, adam_state(image), cfg.learning_rate, jit_compile=cfg.xla or None)
     history = [[float(v) for v in step()] for _ in range(steps)]
     return np.array(history), image.numpy(), step
 

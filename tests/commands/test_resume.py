@@ -1,6 +1,7 @@
 """Interruptions (real SIGINT/SIGTERM), checkpoints and --resume: the same result as an uninterrupted run."""
 
 import csv
+import dataclasses
 import os
 import shutil
 import signal
@@ -12,11 +13,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from nst.checkpoint import load_checkpoint
-from nst.cli import main
-from nst.config import PACKAGE_ROOT, Config
+from nst.sinks.checkpoint import load_checkpoint
+from nst.commands.cli import main
+from nst.settings import PACKAGE_ROOT, Config
 from nst.errors import NstError, RunInterrupted
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 
 
 @pytest.fixture(scope="module")
@@ -46,10 +47,11 @@ def assert_same_run(a, b):
     rows_a, rows_b = costs(a), costs(b)
     assert [r[0] for r in rows_a] == [r[0] for r in rows_b]
     np.testing.assert_allclose(rows_a, rows_b, rtol=1e-6)
-    ca, cb = load_checkpoint(a), load_checkpoint(b)
-    assert ca["step"] == cb["step"]
-    for key in ("image", "m", "v", "beta1_power", "beta2_power"):
-        np.testing.assert_allclose(ca[key], cb[key], rtol=1e-5, atol=1e-4)
+    (ca, _), (cb, _) = load_checkpoint(a), load_checkpoint(b)
+    assert ca.step == cb.step
+    np.testing.assert_allclose(ca.image, cb.image, rtol=1e-5, atol=1e-4)
+    for key in ("m", "v", "beta1_power", "beta2_power"):
+        np.testing.assert_allclose(ca.adam[key], cb.adam[key], rtol=1e-5, atol=1e-4)
     diff = np.abs(iio.imread(a / "generated_image.jpg").astype(int) - iio.imread(b / "generated_image.jpg").astype(int))
     assert diff.max() <= 1
 
@@ -65,8 +67,8 @@ def straight(small_vgg, pictures, tmp_path_factory):
 def test_20_steps_then_resume_20_equals_40_straight(small_vgg, pictures, straight, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(args(small_vgg, pictures, out, 20)) == 0
-    ckpt = load_checkpoint(out)
-    assert ckpt["step"] == 19 and len(ckpt["history"]) == 20 and ckpt["config"].iterations == 20
+    ckpt, run = load_checkpoint(out)
+    assert ckpt.step == 19 and len(ckpt.history) == 20 and run.iterations == 20
     assert main(["--resume", str(out), "--iterations", "40", "--no-progress"]) == 0
     assert f"Done: {out / 'generated_image.jpg'}" in capsys.readouterr().out
     assert_same_run(out, straight)
@@ -96,11 +98,11 @@ def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight
     with pytest.raises(RunInterrupted) as info:
         style_transfer(cfg, log=log)
     message = str(info.value)
-    step = load_checkpoint(out)["step"]
+    step = load_checkpoint(out)[0].step
     assert step == 21 and f"interrupted after step {step} of 40" in message and "--resume" in message
     assert str(out / f"{step}.png") in message and (out / f"{step}.png").is_file()
     assert len(costs(out)) == step + 1 and not (out / "generated_image.jpg").exists()
-    assert load_checkpoint(crashed)["step"] == 11 and len(load_checkpoint(crashed)["history"]) == 11
+    assert load_checkpoint(crashed)[0].step == 11 and len(load_checkpoint(crashed)[0].history) == 11
 
     generated, history = style_transfer(Config(resume=out, progress=False))
     assert len(history) == 40 and generated.shape == (1, 24, 32, 3)
@@ -126,7 +128,7 @@ def test_sigterm_through_a_real_process_exits_130_then_resume(small_vgg, picture
     assert proc.returncode == 130, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nst: interrupted after step ") and "Traceback" not in stderr
-    step = load_checkpoint(out)["step"]
+    step = load_checkpoint(out)[0].step
     assert f"after step {step} of 1000000" in lines[0] and f"nst --resume {out}" in lines[0]
     assert (out / f"{step}.png").is_file() and len(costs(out)) == step + 1
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
@@ -190,7 +192,7 @@ def saved_at_10(small_vgg, pictures, tmp_path_factory):
             shutil.copy(out / "checkpoint.npz", saved)
 
     style_transfer(cfg, log=log)
-    assert load_checkpoint(saved.parent)["step"] == 11
+    assert load_checkpoint(saved.parent)[0].step == 11
     return saved
 
 
@@ -246,3 +248,51 @@ def test_resume_from_python_compares_fields_that_differ_from_the_defaults(saved_
         style_transfer(Config(resume=out, height=30))
     style_transfer(Config(resume=out, width=32, seed=3, progress=False))  # the run's own values
     assert_same_run(out, straight)
+
+
+@pytest.mark.parametrize("stop_at", ["Iteration 10 :", "Scale 2/2: 32x24"])
+def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(small_vgg, pictures, tmp_path, stop_at):
+    """--scales 2: a SIGINT in the first scale or as the second begins saves the checkpoint of the scale it is in
+    (the output folder's, naming its scale); --resume continues there and ends where a straight run ends."""
+    out, ref = tmp_path / "out", tmp_path / "ref"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=20,
+                 save_every=10, seed=3, output_dir=out, progress=False, scales=2)
+
+    def log(line):
+        if line.startswith(stop_at):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted) as info:
+        style_transfer(cfg, log=log)
+    checkpoint, _ = load_checkpoint(out)
+    assert f"nst --resume {out}" in str(info.value)
+    assert (checkpoint.scale, "scale 1/2" in str(info.value)) == ((0, True) if stop_at.startswith("It") else (0, False))
+    assert not (out / "generated_image.jpg").exists()
+    generated, history = style_transfer(Config(resume=out, progress=False))
+    assert len(history) == 20 and generated.shape == (1, 24, 32, 3) and load_checkpoint(out)[0].scale == 1
+    style_transfer(dataclasses.replace(cfg, output_dir=ref))
+    assert_same_run(out, ref)
+    for name in ("costs.csv", "generated_image.jpg"):
+        assert (out / "scale1_16x12" / name).is_file()
+
+
+def test_lbfgs_stops_and_resumes_with_its_evaluations_left(small_vgg, pictures, tmp_path, capsys):
+    """L-BFGS: a SIGTERM-like stop saves the image it reached and a checkpoint without Adam's moments; --resume
+    starts L-BFGS afresh from that image with the evaluations left and ends within its budget, below the stop."""
+    out = tmp_path / "out"
+    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=30,
+                 save_every=5, seed=3, output_dir=out, progress=False, optimizer="lbfgs")
+
+    def log(line):
+        if line.startswith("Iteration 5 :"):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(RunInterrupted):
+        style_transfer(cfg, log=log)
+    stopped, _ = load_checkpoint(out)
+    assert stopped.adam is None and stopped.step >= 5 and stopped.evaluations < 30
+    assert main(["--resume", str(out), "--no-progress"]) == 0
+    log_text = capsys.readouterr().out
+    final, _ = load_checkpoint(out)
+    assert final.evaluations >= 30 and final.history[: len(stopped.history)] == stopped.history
+    assert final.history[-1][1] < stopped.history[-1][1] and "L-BFGS:" in log_text

@@ -156,8 +156,8 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
     """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
     weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
     network: the weights file's network ("VGG-19" or "VGG-16"); fallback: why it is not the VGG-19 asked for, or None
-    (nst.weights.locate.weights_for_run).
-    precision: {"requested", "used", "reason"} (nst.device.choose_precision), by default cfg.precision as requested."""
+    (nst.weights.choice.weights_for_run).
+    precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as requested."""
     J, Jc, Js = history[-1][1:4]
     if precision is None:
         precision = {"requested": cfg.precision, "used": cfg.precision, "reason": "requested"}

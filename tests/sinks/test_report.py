@@ -11,9 +11,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from nst.cli import main
-from nst.compare import compare_images
-from nst.config import ALPHA, BETA, DEMO_CONTENT, DEMO_STYLE
+from nst.commands.cli import main
+from nst.commands.compare import compare_images
+from nst.homework import ALPHA, BETA
+from nst.settings import DEMO_CONTENT, DEMO_STYLE
 from nst.images import load_image
 
 W, H = 64, 48

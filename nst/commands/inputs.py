@@ -9,11 +9,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from nst.checkpoint import resumed_config
-from nst.config import style_paths
+from nst.commands.resume import resumed_config
 from nst.files import check_output_dir
 from nst.images import load_image, read_image, reshape_and_normalize_image
-from nst.start_image import INIT_KEYWORDS
+from nst.settings import INIT_KEYWORDS, style_paths
 
 
 class Inputs(NamedTuple):

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from nst.errors import NstError
-from nst.console import run_command
-from nst.costs_csv import read_costs_csv
-from nst.report import COSTS_INCHES, image_sheet, save_figure
+from nst.commands.console import run_command
+from nst.sinks.costs_csv import read_costs_csv
+from nst.sinks.report import COSTS_INCHES, image_sheet, save_figure
 
 
 def _image(value, name):
@@ -46,24 +46,25 @@ def image_metrics(a, b):
 
 def image_costs(images, content, style, weights, cfg=None):
     """{name: (J, J_content, J_style)} of each (H, W, 3) 0..255 image in `images` {name: image} against the
-    content and style images (resized to the images' size) with the VGG-19 file `weights`; cfg (nst.config.Config,
+    content and style images (resized to the images' size) with the VGG-19 file `weights`; cfg (nst.settings.Config,
     default the homework's) gives the layers, alpha, beta, pooling."""
     import tensorflow as tf
 
-    from nst.config import Config
+    from nst.commands.run import load_model, weights_of
+    from nst.engine.problem import Problem, objective_at
     from nst.images import reshape_and_normalize_image, resize_image
-    from nst.objective import cost_function
-    from nst.targets import content_target, style_targets_for
-    from nst.transfer import load_model
+    from nst.settings import Config
     from nst.weights.download import ensure_weights
 
     cfg = cfg or Config()
     h, w = next(iter(images.values())).shape[:2]
-    model, _ = load_model(ensure_weights(Path(weights), allow_download=False, progress=False), cfg)
-    C = reshape_and_normalize_image(resize_image(_image(content, "content"), w, h))
-    S = reshape_and_normalize_image(resize_image(_image(style, "style"), w, h))
-    costs = cost_function(model, content_target(model, C, cfg.content_layer),
-                          style_targets_for(model, S, cfg, C.shape), cfg)
+    model, _ = load_model(ensure_weights(Path(weights), allow_download=False, progress=False), cfg.pooling,
+                          cfg.kernel_layout, cfg.weights_cache)
+    content_image = reshape_and_normalize_image(resize_image(_image(content, "content"), w, h))
+    problem = Problem(model, content_image, (_image(style, "style"),),
+                      weights_of(cfg),
+                      precision="fp32" if cfg.precision == "auto" else cfg.precision)
+    costs = objective_at(problem, w, h).costs
     out = {}
     for name, image in images.items():
         J, Jc, Js = costs(tf.constant(reshape_and_normalize_image(image)))

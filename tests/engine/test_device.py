@@ -7,12 +7,12 @@ import os
 import pytest
 import tensorflow as tf
 
-from nst.cli import build_parser, config_from_args
-from nst.config import Config
-from nst.device import (CPU_KINDS, choose_precision, cpu_flags, cpu_kind, cpu_model, device_line, enable_memory_growth,
+from nst.commands.cli import build_parser, config_from_args
+from nst.settings import Config
+from nst.engine.device import (CPU_KINDS, choose_precision, cpu_flags, cpu_kind, cpu_model, device_line, enable_memory_growth,
                         hardware, input_gradient, native_bf16, precision_hint, read_cpuinfo)
 from nst.errors import NstError
-from nst.transfer import style_transfer
+from nst.commands.run import style_transfer
 
 # /proc/cpuinfo lines of real machines: the 2-core AMD EPYC (Zen 4 class) nst's benchmarks ran on (avx512_bf16,
 # no AMX); an AVX2-only AMD EPYC (Zen 2); an Intel Xeon with AMX (Sapphire Rapids).

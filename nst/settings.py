@@ -1,0 +1,336 @@
+"""The settings of a run in one table: each `Config` field with its flag, help, type, check, default and resume rule.
+
+`Config` is the run's configuration; its defaults are the homework's (nst.homework). Each field carries a
+`Setting` in its metadata, from which the command line's parser (nst.commands.cli), the one-line messages for
+values no run can use (`check`), `--resume`'s rule of what may change (nst.sinks.checkpoint) and the studio's
+form (nst.studio.runs) are made, so that a flag is written once. Nothing here imports TensorFlow.
+"""
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from nst import homework, shipped
+from nst.errors import NstError
+from nst.weights.matconvnet import LAYER_ORDER
+
+# `--optimizer lbfgs` without --iterations: the cost evaluations after which L-BFGS's picture is the homework's
+# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (benchmarks/lbfgs_default.py,
+# docs/options.md). The homework's 200 would drive J an order of magnitude lower: style wins and the face goes.
+LBFGS_EVALUATIONS = 35
+ADAM_STEPS = homework.ADAM_STEPS
+
+OPTIMIZERS = ("adam", "lbfgs")
+PRECISIONS = ("fp32", "bf16", "auto")  # auto = bf16 where the hardware has it natively (nst.engine.device)
+POOLINGS = ("avg", "max")
+KERNEL_LAYOUTS = ("stored", "transposed")
+INIT_KEYWORDS = ("noise", "content", "style")
+BYTES_PER_PIXEL = 2048
+"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
+DEMO_CONTENT, DEMO_STYLE = shipped.DEMO_CONTENT, shipped.DEMO_STYLE  # installed or in a checkout (nst.shipped)
+
+GROUPS = {
+    "run": None,
+    "gatys": "beyond the homework (all off by default)",
+    "robustness": "limits, resuming and reproducibility",
+    "performance": "performance",
+}
+"""The --help groups, in order: the homework's run, then the options beyond it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """How one Config field is set and checked.
+
+    flag: its command-line flag. A boolean field is set by its flag alone: to `not default` (`--no-progress`
+    turns progress off, `--preserve-colors` turns colours on).
+    parse: text -> value (the parser's type; None: the text, which Config reads itself, as --style-layers);
+    None for booleans. nargs: "+" for lists (one value stays itself).
+    check: value -> None, or what follows the flag in the one-line message (" must be a whole number of at least
+    1, got 0"). Not called for None where the field's default is None.
+    resume: "same" (a resumed run has the run's value: a different one given is refused), "may change", or
+    "none" (--resume itself). studio: the studio's form offers it.
+    """
+
+    flag: str
+    help: str
+    group: str = "run"
+    parse: Callable | None = None
+    check: Callable | None = None
+    nargs: str | None = None
+    metavar: str | None = None
+    choices: tuple | None = None
+    resume: str = "same"
+    studio: bool = False
+
+
+def setting(default, flag, help, **details):
+    """A dataclass field of Config with its Setting (a mutable default goes through a factory)."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(flag, help, **details)})
+
+
+# --- checks: a value -> None, or what follows the flag in the one-line message -------------------------------
+
+def whole(at_least):
+    def check(value):
+        if not isinstance(value, int) or isinstance(value, bool) or value < at_least:
+            return f" must be a whole number of at least {at_least}, got {value!r}"
+    return check
+
+
+def positive(value):
+    if isinstance(value, (int, float)) and math.isinf(value):
+        return f" must be a finite number, got {value!r}"
+    if not isinstance(value, (int, float)) or not value > 0:
+        return f" must be positive, got {value!r}"
+
+
+def non_negative(value):
+    if isinstance(value, (int, float)) and math.isinf(value):
+        return f" must be a finite number, got {value!r}"
+    if not isinstance(value, (int, float)) or not value >= 0:
+        return f" must be zero or positive, got {value!r}"
+
+
+def unit_interval(value):
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        return f" must be between 0 and 1, got {value!r}"
+
+
+def one_of(choices):
+    def check(value):
+        if value not in choices:
+            return f" must be one of {', '.join(choices)}, got {value!r}"
+    return check
+
+
+def a_layer(value):
+    if value not in LAYER_ORDER:
+        return f": unknown VGG-19 layer {value!r}; choose from {', '.join(LAYER_ORDER)}"
+
+
+def layers_and_weights(value):
+    unknown = [layer for layer, _ in value if layer not in LAYER_ORDER]
+    if unknown:
+        return f": unknown VGG-19 layer(s) {', '.join(map(repr, unknown))}; choose from {', '.join(LAYER_ORDER)}"
+    if not value or not all(math.isfinite(w) and w >= 0 for _, w in value):
+        return f" needs at least one layer and weights >= 0, got {value!r}"
+
+
+def blend_weights(value):
+    if not all(isinstance(w, (int, float)) and math.isfinite(w) and w >= 0 for w in value) or sum(value) <= 0:
+        return f" weights must be >= 0 with a positive sum, got {tuple(value)!r}"
+
+
+def an_image(value):
+    if not str(value):
+        return " must be noise, content, style or an image path"
+
+
+def parse_style_layers(text):
+    """"conv1_1:0.2,conv2_1:0.2" (weight optional, default 1) -> (("conv1_1", 0.2), ("conv2_1", 0.2))."""
+    layers = []
+    for item in str(text).split(","):
+        name, _, weight = item.strip().partition(":")
+        try:
+            layers.append((name.strip(), float(weight) if weight.strip() else 1.0))
+        except ValueError:
+            raise NstError(f"--style-layers: weight {weight!r} of {name.strip()!r} is not a number; "
+                           "write e.g. conv1_1:0.2,conv2_1:0.2") from None
+    return tuple(layers)
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything a run needs. Defaults reproduce the homework (400x300, 200 Adam steps at lr 2.0, ...)."""
+
+    content: Path = setting(DEMO_CONTENT, "--content", "content image", parse=Path)
+    style: Path = setting(DEMO_STYLE, "--style", "style image, or several blended by --style-blend",
+                          parse=Path, nargs="+")
+    weights: Path | None = setting(None, "--weights",
+                                   "MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) "
+                                   "(default: imagenet-vgg-verydeep-19.mat in ./pretrained-model/ or $NST_HOME, else "
+                                   "downloaded into $NST_HOME; when it cannot be, the ImageNet VGG-16 of nst[imagenet]; "
+                                   "nst.weights.choice)", parse=Path)
+    output_dir: Path = setting(Path("output"), "--output-dir", "where images and costs.csv go", parse=Path)
+    iterations: int | None = setting(
+        None, "--iterations", f"Adam steps (default: {ADAM_STEPS}); with --optimizer lbfgs its budget of cost "
+        f"evaluations (default: {LBFGS_EVALUATIONS}, where its picture is the homework's)",
+        parse=int, check=whole(1), resume="may change", studio=True)
+    width: int = setting(homework.WIDTH, "--width", "image width in pixels", parse=int, check=whole(1), studio=True)
+    height: int = setting(homework.HEIGHT, "--height", "image height in pixels", parse=int, check=whole(1),
+                          studio=True)
+    noise_ratio: float = setting(homework.NOISE_RATIO, "--noise-ratio",
+                                 "share of U(-20, 20) noise in the initial image", parse=float, check=unit_interval,
+                                 studio=True)
+    learning_rate: float = setting(homework.LEARNING_RATE, "--learning-rate", "Adam learning rate", parse=float,
+                                   check=positive, studio=True)
+    alpha: float = setting(homework.ALPHA, "--alpha", "content weight", parse=float, check=non_negative, studio=True)
+    beta: float = setting(homework.BETA, "--beta", "style weight", parse=float, check=non_negative, studio=True)
+    save_every: int = setting(homework.SAVE_EVERY, "--save-every",
+                              "save an image and log the costs every N steps", parse=int, check=whole(1),
+                              studio=True)
+    seed: int | None = setting(None, "--seed", "seed for the initial noise (default: random)", parse=int,
+                               check=whole(0), studio=True)
+    download: bool = setting(True, "--no-download", "never download the VGG-19 weights (without them: the ImageNet "
+                             "VGG-16 fallback, or an error)", resume="may change")
+    weights_cache: bool = setting(True, "--no-cache", "read the whole weights file every run (in a child process), "
+                                  "keep no <weights>.cache.npz", resume="may change")
+    content_layer: str = setting(homework.CONTENT_LAYER, "--content-layer", "content layer", group="gatys",
+                                 check=a_layer, metavar="LAYER")
+    style_layers: tuple = setting(homework.STYLE_LAYERS, "--style-layers",
+                                  "style layers and weights, e.g. conv1_1:0.2,conv2_1:0.2 (default: conv1_1..conv5_1 "
+                                  "at 0.2)", group="gatys", check=layers_and_weights,
+                                  metavar="L:W,...")
+    progress: bool = setting(True, "--no-progress", "no progress bar", resume="may change")
+    # --- options beyond the homework (all opt-in; the defaults are the homework's) ---
+    optimizer: str = setting("adam", "--optimizer", "adam (the homework's) or lbfgs: scipy L-BFGS-B, --iterations = "
+                             f"max iterations and cost evaluations, {LBFGS_EVALUATIONS} unless given", group="gatys",
+                             check=one_of(OPTIMIZERS), choices=OPTIMIZERS, studio=True)
+    tv_weight: float = setting(0.0, "--tv-weight", "weight of the total-variation smoothing cost added to J",
+                               group="gatys", parse=float, check=non_negative, studio=True)
+    style_blend: tuple | None = setting(None, "--style-blend",
+                                        "one weight per --style image; their Grams are blended by weight "
+                                        "(default: equal)", group="gatys", parse=float, nargs="+", metavar="W",
+                                        check=blend_weights)
+    preserve_colors: bool = setting(False, "--preserve-colors", "keep the content's colours: the result's luminance "
+                                    "with the content's chroma (YCbCr)", group="gatys", studio=True)
+    init: str = setting("noise", "--init", "start image: noise (the homework's noisy content), content, style or an "
+                        "image file", group="gatys", check=an_image, metavar="noise|content|style|PATH")
+    style_scale: float = setting(1.0, "--style-scale", "resize the style image(s) by S before their Grams are taken",
+                                 group="gatys", parse=float, check=positive, metavar="S")
+    pooling: str = setting("avg", "--pooling", "VGG pooling (the homework's: avg)", group="gatys",
+                           check=one_of(POOLINGS), choices=POOLINGS)
+    kernel_layout: str = setting("stored", "--kernel-layout", "use the .mat filters as stored (H x W, the homework) "
+                                 "or transposed (W x H, as anishathalye/neural-style)", group="gatys",
+                                 check=one_of(KERNEL_LAYOUTS), choices=KERNEL_LAYOUTS)
+    scales: int = setting(1, "--scales", "coarse-to-fine: optimise at 1/2^(N-1), ..., 1/2, 1 of the size, each result "
+                          "upsampled as the next start; --iterations per scale", group="gatys", parse=int,
+                          check=whole(1), metavar="N")
+    # --- limits, resume, determinism ---
+    max_pixels: int | None = setting(50_000_000, "--max-pixels", "refuse image files with more than N pixels (width x "
+                                     "height), checked from the header before decoding", group="robustness",
+                                     parse=int, check=whole(4), metavar="N", resume="may change")
+    resume: Path | None = setting(None, "--resume", "continue the run saved in OUTPUT_DIR (its checkpoint.npz, "
+                                  "written at every save point and on Ctrl-C) with its own settings: repeat the run's "
+                                  "command and add --resume OUTPUT_DIR; a flag whose value differs from the run's is "
+                                  "refused; --iterations N may extend it", group="robustness", parse=Path,
+                                  metavar="OUTPUT_DIR", resume="none")
+    deterministic: bool = setting(False, "--deterministic", "with --seed N: TF op determinism, so two runs write "
+                                  "byte-identical images and costs.csv", group="robustness")
+    # --- performance ---
+    precision: str = setting("fp32", "--precision", "fp32 (the homework's numbers); bf16: VGG convolutions in "
+                             "bfloat16 (fast on CPUs with AMX/AVX-512-BF16 and on GPUs from compute capability 8.0), "
+                             "Grams, costs and Adam in float32; auto: bf16 where the hardware computes it natively, "
+                             "else fp32", group="performance", check=one_of(PRECISIONS), choices=PRECISIONS,
+                             studio=True)
+    xla: bool = setting(False, "--xla", "compile the step with XLA (jit_compile)", group="performance")
+
+    def __post_init__(self):
+        if self.iterations is None:
+            self.iterations = default_iterations(self.optimizer)
+        if isinstance(self.style_layers, str):
+            self.style_layers = parse_style_layers(self.style_layers)
+
+    def check(self):
+        """Raise NstError (one line) for values no run can use; returns the Config."""
+        check(self)
+        return self
+
+
+def default_iterations(optimizer):
+    """The steps a run takes without --iterations: the homework's 200 Adam steps, or L-BFGS's budget of cost
+    evaluations where its picture is the homework's (LBFGS_EVALUATIONS)."""
+    return LBFGS_EVALUATIONS if optimizer == "lbfgs" else ADAM_STEPS
+
+
+def settings():
+    """{field name: Setting} in Config's order."""
+    return {field.name: field.metadata["setting"] for field in dataclasses.fields(Config)}
+
+
+def studio_settings():
+    """The settings the studio's form offers: {name: (type: int, float, str or bool, flag)}, in Config's order."""
+    kinds = {}
+    for field in dataclasses.fields(Config):
+        spec = field.metadata["setting"]
+        if spec.studio:
+            kind = bool if isinstance(field.default, bool) else spec.parse if spec.parse in (int, float) else str
+            kinds[field.name] = (kind, spec.flag)
+    return kinds
+
+
+def default(name):
+    """The default of a Config field, as declared (iterations: None, the optimiser's own)."""
+    return Config.__dataclass_fields__[name].default
+
+
+def flag(name):
+    """The command-line flag of a Config field."""
+    return settings()[name].flag
+
+
+def style_paths(style):
+    """`Config.style` as a list of paths: one path or a list/tuple of paths."""
+    return [Path(p) for p in style] if isinstance(style, (list, tuple)) else [Path(style)]
+
+
+def check(cfg):
+    """NstError (one line) for the first value of `cfg` no run can use: each field's own check, then the checks
+    across fields (the blend against the styles, scales against the size, determinism, memory)."""
+    defaults = {field.name: field.default for field in dataclasses.fields(Config)}
+    for name, spec in settings().items():
+        value = getattr(cfg, name)
+        if spec.check is None or (value is None and defaults[name] is None):
+            continue
+        wrong = spec.check(value)
+        if wrong is not None:
+            raise NstError(spec.flag + wrong)
+    check_across(cfg)
+
+
+def check_across(cfg):
+    """The checks that read several fields: NstError (one line) for a combination no run can use."""
+    n_styles = len(style_paths(cfg.style))
+    if n_styles < 1:
+        raise NstError("--style needs at least one image")
+    if cfg.style_blend is not None and len(tuple(cfg.style_blend)) != n_styles:
+        raise NstError(f"--style-blend has {len(tuple(cfg.style_blend))} weight(s) for {n_styles} style image(s); "
+                       "give one per --style image")
+    factor = 2 ** (cfg.scales - 1)
+    if cfg.width // factor < 2 or cfg.height // factor < 2:
+        raise NstError(f"--scales {cfg.scales} makes the coarsest image smaller than 2x2 pixels at "
+                       f"{cfg.width}x{cfg.height}; use fewer --scales or a larger size")
+    if cfg.deterministic and cfg.seed is None:
+        raise NstError("--deterministic needs --seed N (the same N gives the same outputs)")
+    check_memory(cfg)
+
+
+def check_memory(cfg):
+    """NstError (one line) when --width x --height needs more memory than the machine has, estimated from the
+    size alone (BYTES_PER_PIXEL, a lower bound), before anything is allocated."""
+    memory = physical_memory()
+    if memory is None:
+        return
+    need = cfg.width * cfg.height * BYTES_PER_PIXEL
+    if need > memory:
+        raise NstError(f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes(need)} of memory "
+                       f"(about {BYTES_PER_PIXEL // 1024} KB per pixel) and this machine has {gigabytes(memory)}: "
+                       "pass a smaller --width and --height")
+
+
+def physical_memory():
+    """The machine's memory in bytes, or None where the system does not say (not POSIX)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gigabytes(n):
+    """`1.5 GB`, `20000 GB`: bytes in GB, two significant digits at least."""
+    return f"{n / 1e9:.2g} GB" if n < 1e11 else f"{n / 1e9:.0f} GB"
