@@ -293,7 +293,7 @@ def grade_submission(settings, root=ROOT):
 
     try:
         read_submission(notebook)
-    except NstError as exc:
+    except Exception as exc:  # noqa: BLE001 - the grader's BadSubmission, or an NstError: the reason either way
         return zero(f"{said} It is not a Jupyter notebook, so it was not graded ({exc}).", started, settings)
     work = Path(tempfile.mkdtemp(prefix="nst-autograder-"))  # the grader's own folder: 0700, the submission's not
     try:
