@@ -163,3 +163,24 @@ def test_nst_teach_writes_the_shipped_notebooks_and_they_run_from_any_folder(ins
     assert done.returncode == 0, done.stderr[-3000:]
     assert "DIFFERENT" not in done.stdout and done.stdout.count("match") >= 4, done.stdout[-2000:]
     assert (folder / "out" / "generated_image.jpg").is_file()
+
+
+def test_an_installed_nst_packs_itself_into_the_autograder_zip(installed, tmp_path):
+    """`nst teach autograder` with no checkout: the installed files packed back into a wheel that installs."""
+    _, bin_dir, work = installed
+    done = run(bin_dir, "nst", "teach", "autograder", "-o", tmp_path / "autograder.zip", cwd=work)
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        (inner,) = [n for n in z.namelist() if n.endswith(".whl")]
+        z.extract(inner, tmp_path)
+    names = zipfile.ZipFile(tmp_path / inner).namelist()
+    assert {"nst/__init__.py", "nst/teaching/autograder.py", "nst/demo_images/swirls.jpg", "nst-0.1.0.dist-info/METADATA",
+            "nst-0.1.0.dist-info/entry_points.txt", "nst-0.1.0.dist-info/RECORD"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(("INSTALLER", "direct_url.json"))]
+    again = fresh_venv(tmp_path / "venv")
+    done = subprocess.run([str(again / "python"), "-m", "pip", "install", "--no-index", "--quiet", str(tmp_path / inner)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    done = run(again, "nst", "teach", "notebook", "student", "-o", tmp_path / "s.ipynb", cwd=tmp_path)
+    assert done.returncode == 0 and (tmp_path / "s.ipynb").read_bytes() == (
+        PACKAGE_ROOT / "notebooks" / "homework-student.ipynb").read_bytes()

@@ -86,9 +86,15 @@ SOURCE=/autograder/source
 VENV=/autograder/nst-venv
 export DEBIAN_FRONTEND=noninteractive
 
+UPDATED=""
+install() {  # Ubuntu's packages, the package lists read once first
+    if [ -z "$UPDATED" ]; then apt-get update -qq; UPDATED=yes; fi
+    apt-get install -y --no-install-recommends "$@"
+}
+
 # bubblewrap isolates each submission where the container allows user namespaces (nst grade says when it cannot)
 if ! command -v bwrap >/dev/null 2>&1; then
-    apt-get install -y --no-install-recommends bubblewrap
+    install bubblewrap
 fi
 
 PYTHON=""
@@ -99,11 +105,11 @@ for candidate in python3 python3.13 python3.12 python3.11; do
     fi
 done
 if [ -z "$PYTHON" ]; then
-    apt-get install -y --no-install-recommends python3.11 python3.11-venv
+    install python3.11 python3.11-venv
     PYTHON=$(command -v python3.11)
 fi
 if ! "$PYTHON" -m venv "$VENV"; then  # Debian and Ubuntu keep venv's pip in a package of its own
-    apt-get install -y --no-install-recommends "python3.$("$PYTHON" -c 'import sys; print(sys.version_info[1])')-venv"
+    install "python3.$("$PYTHON" -c 'import sys; print(sys.version_info[1])')-venv"
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install "$SOURCE"/nst-*.whl
