@@ -5,7 +5,8 @@
     autograder       `nst teach autograder`: Gradescope's autograder.zip, and what it runs for each submission
     nbgrader_checks  nbgrader's autograder tests of the homework notebook, run in the student's kernel
     grader           `nst grade`: submissions graded function by function, several sandboxes at once
-    sandbox          each submission in a sandbox of its own (bubblewrap), its limits, the talk with it
+    sandbox          each submission in a sandbox of its own (bubblewrap, or a uid of its own), its limits, the talk
+    protocol         what a sandbox may say: each message checked against a strict schema
     runner           inside a sandbox: the notebook's cells in a kernel, the functions measured as asked
     harness          inside a sandbox's kernel: the graded functions called, their raw results as data
     function_checks  the verdict, in the grader: inputs, references, comparisons, known mistakes, points

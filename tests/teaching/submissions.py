@@ -375,7 +375,7 @@ def hostile_notebooks(folder, canary):
         for _ in range(20):  # output without end
             print("x" * 1_000_000)
         print("y" * (48 << 20))
-        """), *[code("import time\ntime.sleep(10)") for _ in range(12)],  # and twelve cells sleeping 10 s each
+        """), *[code("import time\ntime.sleep(20)") for _ in range(12)],  # and twelve cells sleeping 20 s each
         *wrong_functions(*GRADED[2:4])]
     notebooks = {"forger": forger, "saboteur": saboteur, "hog": hog}
     return {name: write_notebook(folder / f"{name}.ipynb", cells) for name, cells in notebooks.items()}

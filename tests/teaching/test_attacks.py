@@ -137,7 +137,7 @@ def test_a_runner_that_breaks_the_protocol_costs_only_its_own_submission(tmp_pat
     monkeypatch.setattr(sandbox, "RUNNER_DIR", runners)
     monkeypatch.setattr(sandbox, "RUNNER_FILES", ("runner.py", "harness.py", "real_runner.py"))
     paths = [write_notebook(tmp_path / f"{attack}.ipynb", [code(f"# attack: {attack}")]) for attack in ATTACKS]
-    paths.append(correct_notebook(tmp_path / "zz-correct.ipynb"))
+    paths.insert(1, correct_notebook(tmp_path / "zz-correct.ipynb"))  # graded beside them, after the first
     exit_code, grades, err = graded(["--jobs", "2", "--timeout", str(TIMEOUT), "--csv", str(tmp_path / "g.csv"),
                                      "--", *map(str, paths)])
     assert exit_code == 0, err

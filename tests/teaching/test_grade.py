@@ -318,13 +318,13 @@ def test_a_cell_s_output_is_kept_up_to_a_cap():
     assert content_size({"data": {"text/plain": "y" * 10 ** 6}}, 100) >= 100
 
 
-@pytest.mark.parametrize("what", ["text file", "missing file", "empty folder", "two for gradescope", "bad memory",
+@pytest.mark.parametrize("what", ["csv over a notebook", "missing file", "empty folder", "two for gradescope", "bad memory",
                                   "no jobs"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     (tmp_path / "notes.txt").write_text("not a notebook\n")
     (tmp_path / "empty").mkdir()
     homework = str(NOTEBOOKS / "homework.ipynb")
-    argv = {"text file": [homework, str(tmp_path / "notes.txt")],
+    argv = {"csv over a notebook": ["--csv", str(tmp_path / "x.ipynb"), homework],
             "missing file": [homework, str(tmp_path / "absent.ipynb")],
             "empty folder": [homework, str(tmp_path / "empty")],
             "two for gradescope": [homework, homework, "--gradescope", str(tmp_path / "results.json")],
@@ -332,7 +332,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     assert main(["grade", *argv]) == 2  # before any sandbox starts
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
-    assert {"text file": "notes.txt", "missing file": "absent.ipynb", "empty folder": "empty",
+    assert {"csv over a notebook": "would overwrite a notebook", "missing file": "absent.ipynb", "empty folder": "empty",
             "two for gradescope": "one submission, got 2", "bad memory": "--memory", "no jobs": "--jobs"}[what] in captured.err
 
 

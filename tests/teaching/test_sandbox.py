@@ -144,7 +144,7 @@ def test_memory_disk_output_and_time_are_limited(graded_class):
     assert feedback["total_cost"] == "not defined: its cell (code cell 5) raised MemoryError"
     assert feedback["compute_content_cost"].startswith("wrong")  # its disk full, its functions still checked
     assert "code cell 7 printed more than 1 MB: the rest of its output was not kept" in hog["notes"]
-    # twelve cells sleeping 10 s each: one time budget, not twelve extensions of it, and the cut cells named
+    # twelve cells sleeping 20 s each: one time budget, not twelve extensions of it, and the cut cells named
     assert hog["seconds"] < TIMEOUT + 60
     cut = [note for note in hog["notes"] if " was stopped after " in note]
     assert cut and re.match(r"code cell \d+ was stopped after [\d.]+ s: the time for the cells \(15 s of --timeout "
