@@ -218,11 +218,11 @@ def nst_wheel(folder):
 
 def packed_wheel(folder):
     """The installed nst packed back into a wheel in `folder` (its files as installed, a fresh RECORD)."""
-    from importlib.metadata import PathNotFoundError, distribution
+    from importlib.metadata import PackageNotFoundError, distribution
 
     try:
         dist = distribution("nst")
-    except PathNotFoundError:  # pragma: no cover - nst runs, so it is installed or in a checkout
+    except PackageNotFoundError:  # nst runs from a folder on the path, not installed
         raise NstError("nst is not installed as a package here: pass --wheel FILE") from None
     site = Path(dist.locate_file(""))
     files = [f for f in dist.files or [] if not str(f).startswith("..") and "__pycache__" not in str(f)
