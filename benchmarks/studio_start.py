@@ -64,16 +64,15 @@ def first_step(port, size):
 
 
 def new_process(weights, size, out):
-    """Seconds from spawning `python -m nst` (as the studio did for every Start) to its first step."""
-    from nst.studio.runs import last_line, steps_in_progress_bar
-
+    """Seconds from spawning `python -m nst` (as the studio did for every Start) to its first step's image (0.png,
+    written when the step after it has given its costs)."""
     out.mkdir(parents=True)
     argv = [sys.executable, "-m", "nst", "--weights", str(weights), "--width", str(size[0]), "--height", str(size[1]),
             "--iterations", "1000", "--save-every", "1000", "--seed", "1", "--output-dir", str(out)]
     started = time.perf_counter()
     with open(out / "stderr.txt", "wb") as err:
         process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL)
-    while (steps_in_progress_bar(last_line(out / "stderr.txt")) or 0) < 1:
+    while not (out / "0.png").exists():
         assert process.poll() is None, (out / "stderr.txt").read_text()[-2000:]
         time.sleep(0.01)
     seconds = time.perf_counter() - started
@@ -86,7 +85,7 @@ def studio(weights, output):
     process = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(weights),
                                 "--output-dir", str(output), "--token", TOKEN], stdout=subprocess.PIPE,
                                stdin=subprocess.DEVNULL, text=True)
-    port = int(re.search(r":(\d+)/\?token=", process.stdout.readline()).group(1))
+    port = int(re.search(r":(\d+)/#token=", process.stdout.readline()).group(1))
     return process, port
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nst.errors import NstError
 from nst.settings import Config, INIT_KEYWORDS, parse_style_layers, settings, style_paths
-from nst.sinks.checkpoint import load_checkpoint
+from nst.sinks.checkpoint import checkpoint_progress, load_checkpoint
 
 
 def resumed_config(cfg, given=None):
@@ -42,17 +42,16 @@ def resumed_config(cfg, given=None):
                        f"{', '.join(table[name].flag for name in may_change)} may change)")
     overrides = {name: getattr(cfg, name) for name in may_change if name in given}
     resumed = dataclasses.replace(stored, output_dir=folder, resume=folder, **overrides)
-    left = work_left(checkpoint, resumed)
+    left = work_left(checkpoint.scale, len(checkpoint.history), resumed)
     if left is not None:
         raise NstError(f"the run in {cfg.resume} {left}")
     return resumed
 
 
-def work_left(checkpoint, cfg):
-    """None when the run `cfg` has steps left after `checkpoint`; else why not ("has already done 40 of its 40
-    steps; pass --iterations N with N > 40 to continue it")."""
-    done = len(checkpoint.history)
-    if checkpoint.scale >= cfg.scales - 1 and done >= cfg.iterations:
+def work_left(scale, done, cfg):
+    """None when the run `cfg` has steps left after `done` steps of scale `scale`; else why not ("has already done
+    40 of its 40 steps; pass --iterations N with N > 40 to continue it")."""
+    if scale >= cfg.scales - 1 and done >= cfg.iterations:
         what = "steps" if cfg.optimizer == "adam" else "iterations"
         return (f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
                 "to continue it")
@@ -62,10 +61,10 @@ def work_left(checkpoint, cfg):
 def resume_refusal(folder):
     """None when the run in `folder` can be resumed (a checkpoint with steps left); else why not, one line."""
     try:
-        checkpoint, cfg = load_checkpoint(folder)
+        scale, done, cfg = checkpoint_progress(folder)
     except NstError as exc:
         return str(exc)
-    left = work_left(checkpoint, cfg)
+    left = work_left(scale, done, cfg)
     return None if left is None else f"the run {left}"
 
 
