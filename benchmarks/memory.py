@@ -62,10 +62,12 @@ def worker(precision, gradient):
     from nst.optimize import adam_state, make_train_step
     from nst.engine.targets import content_target, style_targets
     from nst.commands.run import load_model
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
 
-    cfg = Config(weights=DEFAULT_PATH, precision=precision)
-    model, _ = load_model(DEFAULT_PATH, cfg)
+    weights = imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
+
+    cfg = Config(weights=weights, precision=precision)
+    model, _ = load_model(weights, cfg)
     stage(stages, "weights read, network built", started)
     content, style = demo_images(400, 300)
     a_C = content_target(model, content, cfg.content_layer)
@@ -87,11 +89,11 @@ def main():
     from bench import machine
     from nst.engine.device import input_gradient, read_cpuinfo
     from nst.weights.cache import read_weights
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
 
-    if not DEFAULT_PATH.exists():
-        sys.exit(f"{DEFAULT_PATH} is missing: python -m nst.weights.imagenet")
-    read_weights(DEFAULT_PATH)  # the cache warm
+    weights = imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
+
+    read_weights(weights)  # the cache warm
     results = {"machine": machine(), "command": "python benchmarks/memory.py", "load_average": os.getloadavg(),
                "runs": []}
     for precision in ("fp32", "bf16"):

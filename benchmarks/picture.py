@@ -63,19 +63,18 @@ def main():
     from demo_problem import Problem, homework_start
     from nst.vgg import load_vgg_model
     from nst.weights.cache import read_weights
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
     from time_to_quality import Clock, adam_until, lbfgs_until
 
-    if not DEFAULT_PATH.exists():
-        sys.exit(f"{DEFAULT_PATH} is missing: python -m nst.weights.imagenet")
+    weights = imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
     t0 = time.perf_counter()
     results = {"machine": machine(), "command": "python benchmarks/picture.py", "size": "400x300", "seed": SEED,
                "network": "ImageNet VGG-16 (nst.weights.imagenet)", "load_average_at_start": os.getloadavg(),
                "modes": []}
     print(f"machine: {results['machine']['cpu']}, flags {' '.join(results['machine']['flags'])}; "
           f"load {results['load_average_at_start'][0]:.1f}", flush=True)
-    read_weights(DEFAULT_PATH)  # the weights cache written (when it is not there yet): the commands below find it warm
-    problem = Problem(load_vgg_model(DEFAULT_PATH), 400, 300)
+    read_weights(weights)  # the weights cache written (when it is not there yet): the commands below find it warm
+    problem = Problem(load_vgg_model(weights), 400, 300)
     start = homework_start(problem.content, SEED)
     out = ROOT / "benchmarks" / "results" / "picture.json"
 
@@ -105,12 +104,12 @@ def main():
     for precision in ("fp32", "bf16"):
         lbfgs = by_mode[f"lbfgs-{precision}"]
         lbfgs["evaluation_vs_adam_step"] = lbfgs["per_evaluation_s"] / by_mode[f"adam-{precision}"]["per_step_s"]
-        lbfgs["whole_command"] = whole_command(DEFAULT_PATH, precision, lbfgs["steps"], SEED)
+        lbfgs["whole_command"] = whole_command(weights, precision, lbfgs["steps"], SEED)
         print(f"  lbfgs-{precision}: an evaluation {lbfgs['evaluation_vs_adam_step']:.2f}x an Adam step; "
               f"`{lbfgs['whole_command']['command']}` {lbfgs['whole_command']['wall_s']:.1f} s", flush=True)
     results["first_step"] = {}
     for precision in ("fp32", "bf16"):  # start-up: the whole default command with one Adam step
-        results["first_step"][precision] = whole_command(DEFAULT_PATH, precision, 1, SEED, optimizer="adam")
+        results["first_step"][precision] = whole_command(weights, precision, 1, SEED, optimizer="adam")
         print(f"  one Adam step, {precision}: `{results['first_step'][precision]['command']}` "
               f"{results['first_step'][precision]['wall_s']:.1f} s, peak RSS "
               f"{results['first_step'][precision]['peak_rss_mib']:.0f} MiB", flush=True)
