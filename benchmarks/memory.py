@@ -88,17 +88,15 @@ def main(argv=None):
         "--weights",
         type=Path,
         default=None,
-        help="default: the ImageNet VGG-16 (pretrained-model/imagenet-vgg-verydeep-16.mat)",
+        help="default: the ImageNet VGG-16 (nst.weights.imagenet, where nst looks for weights)",
     )
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/memory.json")
     args = parser.parse_args(argv)
     from nst.engine.device import input_gradient, read_cpuinfo
     from nst.weights.cache import read_weights
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
 
-    weights = args.weights or DEFAULT_PATH
-    if not weights.exists():
-        sys.exit(f"{weights} is missing: python -m nst.weights.imagenet")
+    weights = args.weights or imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
     read_weights(weights)  # the cache warm
     results = {
         "machine": machine(),

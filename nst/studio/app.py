@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, default, default_iterations
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, default, default_iterations
+from nst.shipped import images_folder
 from nst.studio.guard import (
     LOCAL_NAMES,
     MAX_BODY,
@@ -31,7 +32,7 @@ HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-SHIPPED_IMAGES = PACKAGE_ROOT / "images"
+SHIPPED_IMAGES = images_folder()
 
 
 def build_parser():
@@ -51,8 +52,9 @@ def build_parser():
     p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
                    help="read the token from FILE's first line (a file only you can read: chmod 600)")
     p.add_argument("--weights", type=Path, default=default("weights"),
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; the first run downloads it "
-                   "when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
+                   "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
+                   "when it cannot)")
     p.add_argument("--output-dir", type=Path, default=default("output_dir"),
                    help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
@@ -234,9 +236,10 @@ def make_app(studio):
 def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
                 max_pixels=default("max_pixels")):
     from nst.studio.runs import Studio
+    from nst.weights.locate import default_weights
 
-    return Studio(output_dir=Path(output_dir).absolute(), weights=Path(weights).absolute(), download=download,
-                  max_pixels=max_pixels)
+    weights = Path(weights).absolute() if weights is not None else default_weights()
+    return Studio(output_dir=Path(output_dir).absolute(), weights=weights, download=download, max_pixels=max_pixels)
 
 
 def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY, limits=None):

@@ -280,7 +280,7 @@ def hostile_notebooks(folder, canary):
         import json
         with open({str(instructor)!r}) as f:
             for cell in json.load(f)["cells"]:
-                if "nbgrader" in cell["metadata"]:
+                if cell["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(cell["source"]))
         """), code(f"exec(open({str(canary)!r}).read())")]
     forger = [code(PRELUDE), *wrong_functions("compute_style_cost", "total_cost"), *answer_key, code(f"""

@@ -124,7 +124,7 @@ def test_reader_crash_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, caps
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nst: error: the weights file") and "SIGSEGV" in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "vgg.mat"] and list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.mat"]  # not even an empty output folder
     monkeypatch.delenv(CRASH_HOOK)
     same_as_loadmat(read_weights(path), path)
 
