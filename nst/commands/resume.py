@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import Config, INIT_KEYWORDS, parse_style_layers, settings, style_paths
+from nst.settings import INIT_KEYWORDS, Config, parse_style_layers, settings, style_paths
 from nst.sinks.checkpoint import checkpoint_progress, load_checkpoint
 
 

@@ -78,7 +78,8 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     first = schedule[0]
     start = initial_image(cfg.init, content_at(problem, first.width, first.height), inputs.style_files[0],
                           inputs.init_file, cfg.noise_ratio, cfg.seed)
-    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]  # as the homework: log, then save
+    # as the homework: log, then save
+    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]
     with run_interrupts() as interrupts:
         events = paint(lambda w, h: objective_at(problem, w, h), start, schedule, stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
@@ -154,7 +155,8 @@ def load_model(weights, pooling="avg", kernel_layout="stored", cache=True, model
     if key not in models:
         data = read_weights(weights, cache=cache)
         models.clear()
-        models[key] = build_vgg(data.weights, data.mean_pixel, pooling=pooling, kernel_layout=kernel_layout), data.sha256
+        model = build_vgg(data.weights, data.mean_pixel, pooling=pooling, kernel_layout=kernel_layout)
+        models[key] = model, data.sha256
     return models[key]
 
 

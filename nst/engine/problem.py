@@ -8,9 +8,9 @@ import dataclasses
 
 import numpy as np
 
+from nst.engine.network import VGG
 from nst.engine.objective import Weights, check_functions, objective
 from nst.engine.targets import blended_style_targets, content_target, style_activations
-from nst.engine.network import VGG
 from nst.errors import NstError
 from nst.images import MEANS, reshape_and_normalize_image, resize_image
 

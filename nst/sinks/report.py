@@ -48,7 +48,8 @@ def as_rgb_uint8(image):
 
 
 def image_sheet(panels, columns):
-    """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` per row.
+    """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` a
+    row.
 
     Size: (PANEL_INCHES * columns) x (rows * (PANEL_INCHES * h / w + TITLE_INCHES)) inches, h/w of the first image.
     """
@@ -157,7 +158,8 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
     weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
     network: the weights file's network ("VGG-19" or "VGG-16"); fallback: why it is not the VGG-19 asked for, or None
     (nst.weights.choice.weights_for_run).
-    precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as requested."""
+    precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as
+    requested."""
     J, Jc, Js = history[-1][1:4]
     if precision is None:
         precision = {"requested": cfg.precision, "used": cfg.precision, "reason": "requested"}

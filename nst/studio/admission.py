@@ -8,8 +8,8 @@ everything else running. `admit` is the one place that decides, so a better plan
 
 from pathlib import Path
 
-from nst.settings import BYTES_PER_PIXEL, gigabytes
 from nst.errors import NstError
+from nst.settings import BYTES_PER_PIXEL, gigabytes
 
 
 def meminfo_available(path="/proc/meminfo"):

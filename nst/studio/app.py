@@ -14,11 +14,19 @@ import socket
 import sys
 from pathlib import Path
 
+from nst.errors import NstError
 from nst.settings import DEMO_CONTENT, DEMO_STYLE, default, default_iterations
 from nst.shipped import images_folder
-from nst.errors import NstError
-from nst.studio.guard import (LOCAL_NAMES, MAX_BODY, TOKEN_VARIABLE, check_token, guard, new_token, read_token_file,
-                              url_host)
+from nst.studio.guard import (
+    LOCAL_NAMES,
+    MAX_BODY,
+    TOKEN_VARIABLE,
+    check_token,
+    guard,
+    new_token,
+    read_token_file,
+    url_host,
+)
 
 HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
@@ -228,7 +236,6 @@ def make_app(studio):
 def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
                 max_pixels=default("max_pixels")):
     from nst.studio.runs import Studio
-
     from nst.weights.locate import default_weights
 
     weights = Path(weights).absolute() if weights is not None else default_weights()

@@ -37,9 +37,9 @@ from pathlib import Path
 from nst.commands.resume import resume_refusal
 from nst.engine.events import Ended
 from nst.errors import NstError
+from nst.files import prepare_output_dir
 from nst.settings import Config, default, default_iterations, studio_settings
 from nst.sinks.events_log import events_log, read_events
-from nst.files import prepare_output_dir
 from nst.studio.admission import admit
 from nst.studio.painter import STDERR, interrupt_painter, lock_holder, reports, send, start_painter
 from nst.studio.uploads import DecodeLimits, Decoder, decode_images, shown_name

@@ -13,4 +13,6 @@
     mistakes         the known mistakes, each a wrong variant with a sentence naming it
     homework_values  the homework's own test inputs and published expected outputs, for the notebooks
     notebook         what the notebooks share: their settings and the VGG-19 model they run on
+    submissions      made-up submissions (right, known mistakes, hostile) for the grader's tests and benchmark
+    gradescope_layout  Gradescope's container as far as it can be had here, for the autograder's tests and benchmark
 """

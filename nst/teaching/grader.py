@@ -34,6 +34,7 @@ from pathlib import Path
 from nst.errors import NstError
 from nst.teaching.homework_values import GRADED
 from nst.teaching.sandbox import NST_HIDDEN
+
 NOT_GRADED_TAG = "not-graded"
 DEFAULT_TIMEOUT = 120
 DEFAULT_MEMORY, DEFAULT_DISK = "4G", "1G"

@@ -60,8 +60,8 @@ def notebook_model(weights):
     a small generated VGG-19 with random weights, announced by a markdown banner and a printed warning."""
     from IPython.display import Markdown, display
 
-    from nst.weights.testnet import write_test_vgg
     from nst.vgg import load_vgg_model
+    from nst.weights.testnet import write_test_vgg
 
     weights = Path(weights)
     if not weights.is_file():

@@ -27,6 +27,7 @@ import ctypes
 import json
 import os
 import pwd
+import queue
 import secrets
 import select
 import shutil
@@ -37,10 +38,8 @@ import sys
 import tempfile
 import threading
 import time
-import queue
 from dataclasses import dataclass
 from pathlib import Path
-
 
 RUNNER_FILES = ("runner.py", "harness.py")  # copied into every sandbox: it cannot import nst
 RUNNER_DIR = Path(__file__).parent  # where they are copied from

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.settings import DEMO_CONTENT
 from nst.commands.console import run_command
+from nst.settings import DEMO_CONTENT
 from nst.weights.download import official_file
 
 CLOSE = 0.10
@@ -75,11 +75,11 @@ def describe_file(path, data):
 def check_weights(weights, images, cache=True, allow_download=True, out=print):
     """Run the whole check, printing with `out`; returns the verdict ("stored", "transposed", "undecided") or
     None when the file has no classifier. NstError (one line) when the file or an image is unusable."""
-    from nst.weights.classify import class_probabilities, preprocess, top_k
     from nst.images import read_image
-    from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
     from nst.weights.cache import read_weights
     from nst.weights.choice import weights_for_run
+    from nst.weights.classify import class_probabilities, preprocess, top_k
+    from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
 
     path, _ = weights_for_run(weights, allow_download=allow_download, log=out)
     pictures = [read_image(image) for image in images]  # bad images fail before the long read

@@ -20,7 +20,6 @@ FLAGS = ["--content", "--style", "--weights", "--output-dir", "--iterations", "-
 
 
 def run_nst(*args, cwd=None, env=None):
-    import os
 
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT), **(env or {}))
     return subprocess.run([sys.executable, "-m", "nst", *map(str, args)], cwd=cwd, env=full_env,

@@ -13,7 +13,6 @@ import pytest
 
 from nst.sinks.events_log import read_events
 
-
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SETTINGS = {"iterations": 20, "width": 64, "height": 48, "save_every": 2, "seed": 3}
 browser_only = pytest.mark.skipif(

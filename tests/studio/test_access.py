@@ -19,9 +19,22 @@ from PIL import Image
 
 from nst.images import read_image
 from nst.sinks.events_log import read_events
-from tests.studio.browsing import (api, browser_only, children, element, open_page, painter_pid, pause,
-                                   pause_at_new_snapshot, process_state, request, shipped_run, text, wait,
-                                   wait_until_ended)
+from tests.studio.browsing import (
+    api,
+    browser_only,
+    children,
+    element,
+    open_page,
+    painter_pid,
+    pause,
+    pause_at_new_snapshot,
+    process_state,
+    request,
+    shipped_run,
+    text,
+    wait,
+    wait_until_ended,
+)
 
 
 def png_bytes(width=32, height=24, seed=0):
@@ -88,7 +101,7 @@ def test_no_credential_of_the_studio_reaches_another_server_on_this_machine(serv
             wait(browser, lambda: text(browser, "runs-dir"), 30, "the page did not load the studio's info")
             preview = element(browser, "content-preview")  # a shipped image, fetched with the token
             wait(browser, lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
-                                                         preview), 30, "the preview did not load")
+                                                         preview), 30, "the preview did not load")  # noqa: B023 - waited on at once
             assert token not in browser.current_url and browser.current_url.startswith(f"http://{name}:{port}/")
             browser.refresh()  # the tab keeps the token
             wait(browser, lambda: text(browser, "runs-dir"), 30, "a reload lost the studio")
@@ -243,7 +256,7 @@ def test_a_script_in_an_upload_is_never_served_as_markup(served, browser, tmp_pa
         before = set(browser.window_handles)
         browser.execute_script("[...document.querySelectorAll('#results a, #other-files a')]"
                                ".find((a) => a.textContent === arguments[0]).click()", file)
-        wait(browser, lambda: set(browser.window_handles) - before, 30, f"{file} did not open")
+        wait(browser, lambda: set(browser.window_handles) - before, 30, f"{file} did not open")  # noqa: B023 - at once
         browser.switch_to.window((set(browser.window_handles) - before).pop())
         try:
             wait(browser, lambda: browser.current_url.startswith("blob:")

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, TiffImagePlugin
 
-from nst.settings import BYTES_PER_PIXEL
 from nst.images import read_image
+from nst.settings import BYTES_PER_PIXEL
 from nst.studio.guard import guard
 from tests.studio.browsing import api, children, pause, process_state, shipped_run, wait_until_ended
 from tests.studio.hostile_files import png_chunks, uniform_png

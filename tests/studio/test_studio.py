@@ -16,11 +16,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.settings import PACKAGE_ROOT
 from nst.images import read_image
+from nst.settings import PACKAGE_ROOT
 from nst.studio.app import make_studio, weights_note
-from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, open_page, pause, pause_at_new_snapshot,
-                                   painter_pid, logged_costs, read_costs, request, text, wait, wait_until_ended)
+from tests.studio.browsing import (
+    SETTINGS,
+    browser_only,
+    element,
+    fill_in,
+    logged_costs,
+    open_page,
+    painter_pid,
+    pause,
+    pause_at_new_snapshot,
+    read_costs,
+    request,
+    text,
+    wait,
+    wait_until_ended,
+)
 
 ARTIFACTS = PACKAGE_ROOT / "output" / "test-artifacts"
 SCREENSHOT_STEP = 4

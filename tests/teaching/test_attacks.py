@@ -21,11 +21,9 @@ import re
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from nst.commands.cli import main
 from nst.settings import PACKAGE_ROOT
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, RIGHT
-from tests.teaching.submissions import CORRECT, NOTEBOOKS, PRELUDE, code, solution_cell, write_notebook
+from nst.teaching.submissions import CORRECT, NOTEBOOKS, PRELUDE, code, solution_cell, write_notebook
 
 BWRAP = sandbox.probe_bwrap()
 TIMEOUT = 20

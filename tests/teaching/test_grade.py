@@ -17,11 +17,13 @@ import pytest
 
 from nst import costs
 from nst.commands.cli import main
-from nst.teaching import function_checks as checks, harness, mistakes
+from nst.teaching import function_checks as checks
+from nst.teaching import harness, mistakes
 from nst.teaching.grader import clean, format_grade, gradescope, summary
 from nst.teaching.homework_values import homework_random_normals
 from nst.teaching.runner import capped_client_class, content_size
-from tests.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
+from nst.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
+
 
 def mistake_groups():
     """The known mistakes in groups graded together, one mistake per function: a wrong gram_matrix alone (the
@@ -244,7 +246,7 @@ def test_malformed_or_forged_results_are_no_result_never_a_crash():
         "too many numbers": forged({"function": "total_cost", "calls": right},
                                    **{f"{ids[0]}.value": np.zeros(harness.MAX_ELEMENTS + 1, np.float32)}),
     }
-    for what, blob in bad.items():
+    for _what, blob in bad.items():
         with pytest.raises(checks.NoResult, match="^no result: "):
             checks.read_results(blob, plan.plan, "total_cost")
     # a whole submission of forgeries: every function 0 with its reason, our points, nothing raised
@@ -310,7 +312,7 @@ def test_a_cell_s_output_is_kept_up_to_a_cap():
     client.clear_before_next_output = False  # as executing a cell sets it
     client.output_cap = 1000
     outs = []
-    for k in range(50):
+    for _k in range(50):
         msg = {"msg_type": "stream", "header": {"msg_type": "stream"}, "parent_header": {"msg_id": "m"},
                "content": {"name": "stdout", "text": "x" * 100}}
         client.output(outs, msg, None, 0)

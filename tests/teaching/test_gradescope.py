@@ -1,5 +1,5 @@
 """`nst teach autograder`: the zip Gradescope gets, set up and run in Gradescope's layout (tests/teaching/
-gradescope_layout.py: root, /autograder/{source,submission,results}, bubblewrap unable to run inside), and
+nst.teaching.gradescope_layout: root, /autograder/{source,submission,results}, bubblewrap unable to run inside), and
 results.json checked against Gradescope's format for a correct, a wrong, a forging, a missing and a non-notebook
 submission."""
 
@@ -9,12 +9,12 @@ import zipfile
 
 import nbformat
 import pytest
+from tests.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 from nst.commands.cli import main
+from nst.teaching import gradescope_layout as layout
 from nst.teaching.autograder import AutograderSettings, pick_notebook
 from nst.teaching.homework_values import GRADED
-from tests.teaching import gradescope_layout as layout
-from tests.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 

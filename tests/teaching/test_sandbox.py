@@ -19,9 +19,9 @@ import os
 import re
 import stat
 import sys
-import threading
 import tempfile
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +32,18 @@ from nst.files import current_umask
 from nst.teaching import sandbox
 from nst.teaching.function_checks import GRADED, NST_HIDDEN, RIGHT
 from nst.teaching.grader import format_grade
-from tests.teaching.submissions import (CORRECT, MARKER, NOTEBOOKS, PRELUDE, WRITTEN, code, hostile_notebooks,
-                                        mixed_notebook, solution_cell, write_notebook)
+from nst.teaching.submissions import (
+    CORRECT,
+    MARKER,
+    NOTEBOOKS,
+    PRELUDE,
+    WRITTEN,
+    code,
+    hostile_notebooks,
+    mixed_notebook,
+    solution_cell,
+    write_notebook,
+)
 
 TIMEOUT = 30  # each sandbox on a core of its own: the hog's first cells need their time on a busy one
 BWRAP = sandbox.probe_bwrap()  # (path, flags, nested) or (None, (), why not)

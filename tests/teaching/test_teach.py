@@ -12,14 +12,13 @@ import tensorflow as tf
 
 from nst import costs
 from nst.commands.cli import main
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
-from nst.errors import NstError
-from nst.optimize import model_lbfgs
-from nst.optimize import model_nn
-from nst.teaching.student import clear_solutions
-from nst.weights.testnet import SMALL_WIDTHS
 from nst.commands.run import style_transfer
+from nst.errors import NstError
+from nst.optimize import model_lbfgs, model_nn
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
+from nst.teaching.student import clear_solutions
 from nst.vgg import load_vgg_model, read_vgg_weights
+from nst.weights.testnet import SMALL_WIDTHS
 from tests.notebooks import execute_small, stdout
 from tests.numpy_vgg import homework_cost
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from nst.commands.cli import main
-from nst.settings import Config
 from nst.errors import NstError
-from nst.weights.testnet import write_test_vgg
+from nst.settings import Config
 from nst.vgg import CONV_NAMES, read_vgg_weights
 from nst.weights.cache import CACHE_SUFFIX, CRASH_HOOK, cache_path, load_cache, read_weights
+from nst.weights.testnet import write_test_vgg
 from tests.test_write_failure import tmpfs
 
 

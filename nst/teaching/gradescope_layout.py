@@ -1,8 +1,9 @@
-"""Gradescope's container, as far as it can be had here: `/autograder/{source,submission,results}` in a bubblewrap
-sandbox run as root without a user namespace (as Gradescope runs the autograder: root in a container), with
+"""Gradescope's container, as far as it can be had here: for the autograder's tests and the Gradescope benchmark.
+
+`/autograder/{source,submission,results}` in a bubblewrap sandbox run as root without a user namespace (as Gradescope runs the autograder: root in a container), with
 Docker's default seccomp rule against new namespaces, so bubblewrap cannot run inside it, no network, and a
-PID namespace that ends every process of the container with it. For tests/teaching/test_gradescope.py and the
-measurements in docs/teaching.md."""
+PID namespace that ends every process of the container with it. Used by tests/teaching/test_gradescope.py and
+`python -m benchmarks gradescope` (docs/teaching.md)."""
 
 import os
 import platform

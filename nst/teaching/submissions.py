@@ -1,6 +1,7 @@
-"""Submissions for the grading tests and the grading benchmark: the homework's solutions as a learner writes them,
-other correct ways, the known mistakes, hostile notebooks, and notebooks built from cells (nbgrader solution cells,
-not-graded cells, plain code)."""
+"""Made-up submissions of the homework, a class to grade: for the grader's tests and the grading benchmark.
+
+The homework's solutions as a learner writes them, other correct ways, the known mistakes, hostile notebooks, and
+notebooks built from cells (nbgrader solution cells, not-graded cells, plain code)."""
 
 import os
 import sys
