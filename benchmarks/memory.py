@@ -1,7 +1,8 @@
 """Where a 400x300 run's memory and start-up time go: resident memory and seconds after each stage.
 
     python -m nst.weights.imagenet      # once: pretrained-model/imagenet-vgg-verydeep-16.mat
-    python benchmarks/memory.py         # about 2 minutes on 2 cores
+    python -m benchmarks memory         # about 2 minutes on 2 cores
+    python -m benchmarks memory --size 80x60 --out /tmp/memory.json   # that it runs
 
 One worker process per variant does what a run does, on the real ImageNet VGG-16 with its weights cache warm and
 the demo images, and reads its resident set (VmRSS) and the seconds since the process started after each stage,
@@ -12,22 +13,13 @@ two more steps. Variants: fp32 and bf16 with the input gradient nst chooses here
 Writes benchmarks/results/memory.json.
 """
 
-import json
+import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
-def status_mib(key):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key + ":")) / 1024
+from benchmarks.common import demo_images, homework_start, machine, parse_size, run_worker, status_mib, write_result
 
 
 def process_started():
@@ -43,7 +35,9 @@ def stage(stages, name, started):
     stages[name] = {"rss_mib": status_mib("VmRSS"), "seconds": time.time() - started}
 
 
-def worker(precision, gradient):
+def worker(job):
+    """One run's stages in this process (`job`: precision, input gradient, size); returns their RSS and seconds."""
+    precision, gradient, (width, height) = job["precision"], job["gradient"], job["size"]
     import numpy  # noqa: F401 - what nst imports before TensorFlow
     import PIL.Image  # noqa: F401
     import scipy.optimize  # noqa: F401
@@ -56,66 +50,72 @@ def worker(precision, gradient):
     stage(stages, "TensorFlow imported", started)
     import tensorflow as tf
 
-    from demo_problem import demo_images, homework_start
-    from nst.settings import Config
-    from nst.objective import cost_function
-    from nst.optimize import adam_state, make_train_step
-    from nst.engine.targets import content_target, style_targets
     from nst.commands.run import load_model
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.engine.adam import adam_state, make_train_step
+    from nst.engine.objective import Weights, objective
+    from nst.engine.targets import content_target, style_targets
+    from nst.homework import CONTENT_LAYER, LEARNING_RATE, STYLE_LAYERS
 
-    cfg = Config(weights=DEFAULT_PATH, precision=precision)
-    model, _ = load_model(DEFAULT_PATH, cfg)
+    model, _ = load_model(job["weights"])
     stage(stages, "weights read, network built", started)
-    content, style = demo_images(400, 300)
-    a_C = content_target(model, content, cfg.content_layer)
-    grams = style_targets(model, style, cfg.style_layers)
+    content, style = demo_images(width, height)
+    a_C = content_target(model, content, CONTENT_LAYER)
+    grams = style_targets(model, style, STYLE_LAYERS)
     stage(stages, "targets", started)
     image = tf.Variable(homework_start(content, 1))
-    step = make_train_step(cost_function(model, a_C, grams, cfg, input_gradient=gradient), image, adam_state(image),
-                           cfg.learning_rate)
+    step = make_train_step(
+        objective(model, a_C, grams, Weights(), precision, gradient), image, adam_state(image), LEARNING_RATE
+    )
     float(step()[0])
     stage(stages, "first step", started)
     for _ in range(2):
         float(step()[0])
     stage(stages, "2 more steps", started)
-    return {"precision": precision, "input_gradient": gradient, "stages": stages, "peak_mib": status_mib("VmHWM"),
-            "load_average": os.getloadavg()}
+    return {
+        "precision": precision,
+        "input_gradient": gradient,
+        "stages": stages,
+        "peak_mib": status_mib("VmHWM"),
+        "load_average": os.getloadavg(),
+    }
 
 
-def main():
-    from bench import machine
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks memory", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="400x300")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="default: the ImageNet VGG-16 (nst.weights.imagenet, where nst looks for weights)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/memory.json")
+    args = parser.parse_args(argv)
     from nst.engine.device import input_gradient, read_cpuinfo
     from nst.weights.cache import read_weights
-    from nst.weights.imagenet import DEFAULT_PATH
+    from nst.weights.imagenet import imagenet_vgg16
 
-    if not DEFAULT_PATH.exists():
-        sys.exit(f"{DEFAULT_PATH} is missing: python -m nst.weights.imagenet")
-    read_weights(DEFAULT_PATH)  # the cache warm
-    results = {"machine": machine(), "command": "python benchmarks/memory.py", "load_average": os.getloadavg(),
-               "runs": []}
+    weights = args.weights or imagenet_vgg16()  # found where weights are looked for, else written into $NST_HOME
+    read_weights(weights)  # the cache warm
+    results = {
+        "machine": machine(),
+        "command": "python -m benchmarks memory " + " ".join(argv),
+        "size": args.size,
+        "load_average": os.getloadavg(),
+        "runs": [],
+    }
     for precision in ("fp32", "bf16"):
         chosen = input_gradient(read_cpuinfo(), precision)
         for gradient in (chosen, {"rotated": "tf", "tf": "rotated"}[chosen]):
-            proc = subprocess.run([sys.executable, __file__, "--worker", precision, gradient], capture_output=True,
-                                  text=True, stdin=subprocess.DEVNULL)
-            if proc.returncode != 0:
-                sys.exit(f"worker {precision} {gradient} failed:\n{proc.stderr[-3000:]}")
-            run = json.loads(proc.stdout.strip().splitlines()[-1])
+            job = {"precision": precision, "gradient": gradient, "size": parse_size(args.size), "weights": str(weights)}
+            run = run_worker("memory", job)
             run["chosen_here"] = gradient == chosen
             results["runs"].append(run)
-            print(f"{precision} {gradient:8} ({'chosen here' if gradient == chosen else 'the other'}): "
-                  + ", ".join(f"{k} {v['rss_mib']:.0f} MiB at {v['seconds']:.2f} s" for k, v in run["stages"].items())
-                  + f"; peak {run['peak_mib']:.0f} MiB (load {run['load_average'][0]:.1f})", flush=True)
-    out = ROOT / "benchmarks" / "results" / "memory.json"
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(sys.argv[2], sys.argv[3])))
-    elif sys.argv[1:]:
-        sys.exit("usage: python benchmarks/memory.py")
-    else:
-        main()
+            print(
+                f"{precision} {gradient:8} ({'chosen here' if gradient == chosen else 'the other'}): "
+                + ", ".join(f"{k} {v['rss_mib']:.0f} MiB at {v['seconds']:.2f} s" for k, v in run["stages"].items())
+                + f"; peak {run['peak_mib']:.0f} MiB (load {run['load_average'][0]:.1f})",
+                flush=True,
+            )
+    print(f"wrote {write_result(results, 'memory', args.out)}")

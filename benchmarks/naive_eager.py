@@ -7,8 +7,25 @@ style layers' Grams recomputed from activations each step (the targets are compu
 import numpy as np
 import tensorflow as tf
 
-LAYERS = ("conv1_1", "conv1_2", "pool", "conv2_1", "conv2_2", "pool", "conv3_1", "conv3_2", "conv3_3", "conv3_4",
-          "pool", "conv4_1", "conv4_2", "conv4_3", "conv4_4", "pool", "conv5_1")
+LAYERS = (
+    "conv1_1",
+    "conv1_2",
+    "pool",
+    "conv2_1",
+    "conv2_2",
+    "pool",
+    "conv3_1",
+    "conv3_2",
+    "conv3_3",
+    "conv3_4",
+    "pool",
+    "conv4_1",
+    "conv4_2",
+    "conv4_3",
+    "conv4_4",
+    "pool",
+    "conv5_1",
+)
 STYLE = ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")
 
 

@@ -1,14 +1,14 @@
 """Print sizes: the tiled objective's memory, speed and exactness against the untiled one and the PyTorch peer.
 
-    python benchmarks/print_size.py plans     # what the planner picks at 1080p and 4K under budgets (no TensorFlow)
-    python benchmarks/print_size.py tiles     # one tile's working set per segment and role (fresh process each)
-    python benchmarks/print_size.py lbfgs     # what scipy's L-BFGS-B holds per variable (no TensorFlow)
-    python benchmarks/print_size.py runs      # whole runs' peak RSS: untiled, tiled under budgets, the peer
-    python benchmarks/print_size.py ratio     # CPU seconds of tiled evaluations / the untiled one, interleaved,
+    python -m benchmarks print_size plans     # what the planner picks at 1080p and 4K under budgets (no TensorFlow)
+    python -m benchmarks print_size tiles     # one tile's working set per segment and role (fresh process each)
+    python -m benchmarks print_size lbfgs     # what scipy's L-BFGS-B holds per variable (no TensorFlow)
+    python -m benchmarks print_size runs      # whole runs' peak RSS: untiled, tiled under budgets, the peer
+    python -m benchmarks print_size ratio     # CPU seconds of tiled evaluations / the untiled one, interleaved,
                                               # and their J and gradient against the untiled ones
-    python benchmarks/print_size.py table     # the docs' table of runs from the results files
-    python benchmarks/print_size.py command 4k [random|imagenet]           # nst at 3840x2160 in 3 GB, whole command
-    python benchmarks/print_size.py command 1080p-lbfgs [random|imagenet]  # a finished 1920x1080 picture
+    python -m benchmarks print_size table     # the docs' table of runs from the results files
+    python -m benchmarks print_size command 4k [random|imagenet]           # nst at 3840x2160 in 3 GB, whole command
+    python -m benchmarks print_size command 1080p-lbfgs [random|imagenet]  # a finished 1920x1080 picture
 
 Each mode writes benchmarks/results/print_size_<mode>.json. Every measurement of memory runs in a process of its
 own and reads its peak resident set (VmHWM) from /proc; a tile's working set is the peak minus the resident set
@@ -27,13 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-RESULTS = ROOT / "benchmarks" / "results"
-PEER = Path(os.environ.get("NST_PEERS", "/work/shared/peers")) / "torch_gatys.py"
-PEER_PYTHON = os.environ.get("NST_PEER_PYTHON", "/work/wt/torchvenv/bin/python")
+from benchmarks.common import NETWORKS, RESULTS, ROOT, demo_images, homework_start, machine
+
+# the PyTorch peer (not one of nst's dependencies): $NST_PEERS/torch_gatys.py run by $NST_PEER_PYTHON
+PEER = Path(os.environ.get("NST_PEERS", ROOT.parent / "shared" / "peers")) / "torch_gatys.py"
+PEER_PYTHON = os.environ.get("NST_PEER_PYTHON", "python3")
 
 
 def status_bytes(key, pid="self"):
@@ -48,15 +46,19 @@ def reset_peak():
 
 
 def load_net(name):
-    from demo_problem import NETWORKS
-
     return NETWORKS[name]()
 
 
 def run_worker(job, timeout=7200):
-    """`python print_size.py --worker JOB` in its own process; its last stdout line parsed."""
-    proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    """`python -m benchmarks print_size --worker JOB` in its own process; its last stdout line parsed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "print_size", "--worker", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     if proc.returncode != 0:
         sys.exit(f"worker {job} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -67,6 +69,7 @@ def load_note():
 
 
 # --- tiles: one tile's working set ---------------------------------------------------------------------------
+
 
 def tile_worker(job):
     """The working set of one tile of a segment, run as a sweep runs it: the interior-most tile of the segment's
@@ -89,8 +92,13 @@ def tile_worker(job):
 
     def whole(level, dt):
         from nst.engine.tiling import level_size
-        return (level_size(s.height, s.layers, level), level_size(s.width, s.layers, level),
-                level_channels(s.layers, level), dt)
+
+        return (
+            level_size(s.height, s.layers, level),
+            level_size(s.width, s.layers, level),
+            level_channels(s.layers, level),
+            dt,
+        )
 
     def crop_of(level, dt):
         h, w, c, _ = whole(level, dt)
@@ -126,39 +134,77 @@ def tile_worker(job):
     seconds = time.process_time() - started
     del result
     style_levels, content_level = sorted(s.style), s.content
-    predicted = tile_tensor_bytes(tiling, "backward" if role == "backward" else "forward", style_levels,
-                                  content_level, np.dtype(s.compute.as_numpy_dtype).itemsize)
-    return {**job, "crop": list(tiling.shape), "tiles": tiling.count, "peak_bytes": first,
-            "kept_after_bytes": after_first, "second_peak_bytes": status_bytes("VmHWM") - before,
-            "tensor_bytes": predicted, "cpu_seconds": seconds}
+    predicted = tile_tensor_bytes(
+        tiling,
+        "backward" if role == "backward" else "forward",
+        style_levels,
+        content_level,
+        np.dtype(s.compute.as_numpy_dtype).itemsize,
+    )
+    return {
+        **job,
+        "crop": list(tiling.shape),
+        "tiles": tiling.count,
+        "peak_bytes": first,
+        "kept_after_bytes": after_first,
+        "second_peak_bytes": status_bytes("VmHWM") - before,
+        "tensor_bytes": predicted,
+        "cpu_seconds": seconds,
+    }
 
 
 def tiles_mode():
-    from bench import machine
 
     jobs = []
-    for net, segments in (("random", ((0, 3), (0, 6), (0, 11), (0, 17), (3, 6), (3, 11), (6, 11), (6, 17), (11, 17),
-                                      (16, 17))),):
+    for net, segments in (
+        ("random", ((0, 3), (0, 6), (0, 11), (0, 17), (3, 6), (3, 11), (6, 11), (6, 17), (11, 17), (16, 17))),
+    ):
         for start, stop in segments:
             for role in ("forward", "backward"):
                 for rows, columns in ((2, 3), (4, 6)):
-                    jobs.append({"net": net, "precision": "fp32", "height": 1080, "width": 1920, "start": start,
-                                 "stop": stop, "role": role, "rows": rows, "columns": columns})
+                    jobs.append(
+                        {
+                            "net": net,
+                            "precision": "fp32",
+                            "height": 1080,
+                            "width": 1920,
+                            "start": start,
+                            "stop": stop,
+                            "role": role,
+                            "rows": rows,
+                            "columns": columns,
+                        }
+                    )
     for start, stop in ((0, 3), (0, 17), (6, 17)):
         for role in ("forward", "backward"):
-            jobs.append({"net": "random", "precision": "bf16", "height": 1080, "width": 1920, "start": start,
-                         "stop": stop, "role": role, "rows": 2, "columns": 3})
-    out = {"machine": machine(), "command": "python benchmarks/print_size.py tiles", **load_note(), "tiles": []}
+            jobs.append(
+                {
+                    "net": "random",
+                    "precision": "bf16",
+                    "height": 1080,
+                    "width": 1920,
+                    "start": start,
+                    "stop": stop,
+                    "role": role,
+                    "rows": 2,
+                    "columns": 3,
+                }
+            )
+    out = {"machine": machine(), "command": "python -m benchmarks print_size tiles", **load_note(), "tiles": []}
     for job in jobs:
         result = run_worker(job)
         out["tiles"].append(result)
-        print(f"{job['precision']} [{job['start']}, {job['stop']}) {job['role']:8} crop {result['crop']}: "
-              f"peak {result['peak_bytes'] / 2**20:.0f} MiB, counted tensors {result['tensor_bytes'] / 2**20:.0f} MiB "
-              f"({result['peak_bytes'] / result['tensor_bytes']:.2f}x)", flush=True)
+        print(
+            f"{job['precision']} [{job['start']}, {job['stop']}) {job['role']:8} crop {result['crop']}: "
+            f"peak {result['peak_bytes'] / 2**20:.0f} MiB, counted tensors {result['tensor_bytes'] / 2**20:.0f} MiB "
+            f"({result['peak_bytes'] / result['tensor_bytes']:.2f}x)",
+            flush=True,
+        )
     write("tiles", out)
 
 
 # --- lbfgs: scipy's L-BFGS-B -----------------------------------------------------------------------------------
+
 
 def lbfgs_worker(job):
     """scipy.optimize.minimize(method="L-BFGS-B") as nst.lbfgs calls it (Bounds of n float64 pairs, jac=True) on an
@@ -176,8 +222,11 @@ def lbfgs_worker(job):
 
     def fun(x):
         if not first:
-            first.update(seconds=time.perf_counter() - started, peak=status_bytes("VmHWM") - base,
-                         resident=status_bytes("VmRSS") - base)
+            first.update(
+                seconds=time.perf_counter() - started,
+                peak=status_bytes("VmHWM") - base,
+                resident=status_bytes("VmRSS") - base,
+            )
         np.subtract(x, target, out=buffer)
         value = float(np.dot(weight * buffer, buffer))
         return value, 2.0 * weight * buffer  # a new float64 gradient per call, as nst.lbfgs returns
@@ -185,42 +234,64 @@ def lbfgs_worker(job):
     base = status_bytes("VmRSS")
     reset_peak()
     started = time.perf_counter()
-    result = scipy.optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower, upper),
-                                     options={"maxcor": pairs, "maxiter": iterations, "maxfun": 2 * iterations,
-                                              "gtol": 0.0, "ftol": 0.0})
+    result = scipy.optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=scipy.optimize.Bounds(lower, upper),
+        options={"maxcor": pairs, "maxiter": iterations, "maxfun": 2 * iterations, "gtol": 0.0, "ftol": 0.0},
+    )
     total = time.perf_counter() - started
-    return {**job, "iterations_done": int(result.nit), "evaluations": int(result.nfev),
-            "peak_bytes_per_variable": (status_bytes("VmHWM") - base) / n,
-            "setup_peak_bytes_per_variable": first["peak"] / n,
-            "resident_at_first_evaluation_per_variable": first["resident"] / n,
-            "seconds_to_first_evaluation": first["seconds"], "seconds": total}
+    return {
+        **job,
+        "iterations_done": int(result.nit),
+        "evaluations": int(result.nfev),
+        "peak_bytes_per_variable": (status_bytes("VmHWM") - base) / n,
+        "setup_peak_bytes_per_variable": first["peak"] / n,
+        "resident_at_first_evaluation_per_variable": first["resident"] / n,
+        "seconds_to_first_evaluation": first["seconds"],
+        "seconds": total,
+    }
 
 
 def lbfgs_mode():
     import scipy
 
-    out = {"command": "python benchmarks/print_size.py lbfgs", "scipy": scipy.__version__, **load_note(), "runs": []}
+    out = {"command": "python -m benchmarks print_size lbfgs", "scipy": scipy.__version__, **load_note(), "runs": []}
     for n, pairs in ((1_000_000, 3), (1_000_000, 10), (4_000_000, 3), (4_000_000, 10), (4_000_000, 5)):
         result = run_worker({"mode": "lbfgs", "n": n, "pairs": pairs, "iterations": pairs + 5})
         out["runs"].append(result)
-        print(f"n {n:,} pairs {pairs}: peak {result['peak_bytes_per_variable']:.1f} B/variable (set-up "
-              f"{result['setup_peak_bytes_per_variable']:.1f}), first evaluation after "
-              f"{result['seconds_to_first_evaluation']:.1f} s", flush=True)
+        print(
+            f"n {n:,} pairs {pairs}: peak {result['peak_bytes_per_variable']:.1f} B/variable (set-up "
+            f"{result['setup_peak_bytes_per_variable']:.1f}), first evaluation after "
+            f"{result['seconds_to_first_evaluation']:.1f} s",
+            flush=True,
+        )
     write("lbfgs", out)
 
 
 # --- runs: a whole run's peak -----------------------------------------------------------------------------------
 
+
 def problem_of(net, width, height, precision, optimizer="adam"):
-    from nst.homework import CONTENT_LAYER, STYLE_LAYERS
     from nst.engine.memory import Problem
     from nst.engine.tiles import layers_of
     from nst.engine.tiling import level_of
+    from nst.homework import CONTENT_LAYER, STYLE_LAYERS
 
     layers = layers_of(net)
     weights_bytes = sum(int(W.shape.num_elements() + b.shape.num_elements()) * 4 for W, b in net.weights.values())
-    return Problem(layers, weights_bytes, height, width, tuple(level_of(layers, name) for name, _ in STYLE_LAYERS),
-                   level_of(layers, CONTENT_LAYER), 2 if precision == "bf16" else 4, optimizer)
+    return Problem(
+        layers,
+        weights_bytes,
+        height,
+        width,
+        tuple(level_of(layers, name) for name, _ in STYLE_LAYERS),
+        level_of(layers, CONTENT_LAYER),
+        2 if precision == "bf16" else 4,
+        optimizer,
+    )
 
 
 def run_worker_job(job):
@@ -231,8 +302,11 @@ def run_worker_job(job):
     stages = {}
 
     def stage(name):
-        stages[name] = {"rss_bytes": status_bytes("VmRSS"), "peak_bytes": status_bytes("VmHWM"),
-                        "seconds": time.perf_counter() - started}
+        stages[name] = {
+            "rss_bytes": status_bytes("VmRSS"),
+            "peak_bytes": status_bytes("VmHWM"),
+            "seconds": time.perf_counter() - started,
+        }
 
     import numpy  # noqa: F401
     import PIL.Image  # noqa: F401
@@ -244,7 +318,6 @@ def run_worker_job(job):
     import tensorflow as tf
 
     stage("TensorFlow imported")
-    from demo_problem import demo_images, homework_start
     from nst.engine import memory, tiles
     from nst.engine.adam import adam_state, make_train_step
     from nst.engine.objective import Weights, objective
@@ -262,8 +335,12 @@ def run_worker_job(job):
     elif job["plan"].startswith("budget:"):
         choice = memory.plan_for(problem, float(job["plan"].split(":")[1]) * 1e9)  # GB, as --max-memory
     else:
-        plan = Plan(**{k: tuple(map(tuple, v)) if k in ("forward", "backward") else
-                       (tuple(v) if k == "boundaries" else v) for k, v in json.loads(job["plan"]).items()})
+        plan = Plan(
+            **{
+                k: tuple(map(tuple, v)) if k in ("forward", "backward") else (tuple(v) if k == "boundaries" else v)
+                for k, v in json.loads(job["plan"]).items()
+            }
+        )
         choice = memory.Choice(plan, 0, 0)
     weights = Weights()
     content, style = demo_images(width, height)
@@ -291,11 +368,19 @@ def run_worker_job(job):
         times.append((time.perf_counter() - wall, time.process_time() - cpu))
         stage(f"step {k + 1}")
     plan = choice.plan
-    return {**job, "stages": stages, "peak_bytes": status_bytes("VmHWM"), "J_after": J,
-            "seconds_per_step": [t[0] for t in times], "cpu_seconds_per_step": [t[1] for t in times],
-            "plan": None if plan is None else dataclasses.asdict(plan), "predicted_bytes": choice.bytes,
-            # this worker has no save points (the sinks' image copies and checkpoints): the model's share of those
-            "predicted_saving_bytes": memory.MEASURED.saving * width * height, **load_note()}
+    return {
+        **job,
+        "stages": stages,
+        "peak_bytes": status_bytes("VmHWM"),
+        "J_after": J,
+        "seconds_per_step": [t[0] for t in times],
+        "cpu_seconds_per_step": [t[1] for t in times],
+        "plan": None if plan is None else dataclasses.asdict(plan),
+        "predicted_bytes": choice.bytes,
+        # this worker has no save points (the sinks' image copies and checkpoints): the model's share of those
+        "predicted_saving_bytes": memory.MEASURED.saving * width * height,
+        **load_note(),
+    }
 
 
 def peer_worker(job):
@@ -304,7 +389,6 @@ def peer_worker(job):
     import resource
     import threading
 
-    from demo_problem import demo_images
     from nst.images import save_image
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,9 +397,22 @@ def peer_worker(job):
         for path, image in zip(paths, (content, style)):
             save_image(path, image)
         del content, style
-        proc = subprocess.Popen([PEER_PYTHON, str(PEER), *map(str, paths), "--iters", str(job["steps"] + 1),
-                                 "--warmup", "1", "--channels-last"], stdout=subprocess.PIPE, text=True,
-                                stderr=subprocess.DEVNULL, cwd=PEER.parent)
+        proc = subprocess.Popen(
+            [
+                PEER_PYTHON,
+                str(PEER),
+                *map(str, paths),
+                "--iters",
+                str(job["steps"] + 1),
+                "--warmup",
+                "1",
+                "--channels-last",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            stderr=subprocess.DEVNULL,
+            cwd=PEER.parent,
+        )
         peak = [0]
 
         def watch():
@@ -330,9 +427,14 @@ def peer_worker(job):
         watcher.start()
         out, _ = proc.communicate()
         watcher.join()
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT "):])
-    return {**job, "peer": result, "peak_bytes": peak[0],
-            "children_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024, **load_note()}
+    result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
+    return {
+        **job,
+        "peer": result,
+        "peak_bytes": peak[0],
+        "children_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
+        **load_note(),
+    }
 
 
 def runs_mode():
@@ -341,23 +443,29 @@ def runs_mode():
     experiment); the PyTorch peer at 1920x1080 (at 3840x2160 it would need about 4 times its 1080p peak); then
     more budgets. The results file is written after each run, and a run already in it is not run again (delete
     the file to measure afresh)."""
-    from bench import machine
 
     steps = int(os.environ.get("PRINT_SIZE_STEPS", "2"))
     jobs = []
     for net in ("random", "imagenet"):
-        jobs += [{"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "untiled", "steps": steps},
-                 {"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "budget:3", "steps": steps},
-                 {"mode": "run", "net": net, "width": 3840, "height": 2160, "plan": "budget:3", "steps": steps}]
+        jobs += [
+            {"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "untiled", "steps": steps},
+            {"mode": "run", "net": net, "width": 1920, "height": 1080, "plan": "budget:3", "steps": steps},
+            {"mode": "run", "net": net, "width": 3840, "height": 2160, "plan": "budget:3", "steps": steps},
+        ]
     jobs.append({"mode": "peer", "width": 1920, "height": 1080, "steps": steps})
-    jobs += [{"mode": "run", "net": "random", "width": 1920, "height": 1080, "plan": "budget:2", "steps": steps},
-             {"mode": "run", "net": "random", "width": 3840, "height": 2160, "plan": "budget:6", "steps": steps}]
+    jobs += [
+        {"mode": "run", "net": "random", "width": 1920, "height": 1080, "plan": "budget:2", "steps": steps},
+        {"mode": "run", "net": "random", "width": 3840, "height": 2160, "plan": "budget:6", "steps": steps},
+    ]
     only = os.environ.get("PRINT_SIZE_ONLY")
     if only:
         jobs = [job for k, job in enumerate(jobs) if str(k) in only.split(",")]
     path = RESULTS / "print_size_runs.json"
-    out = json.loads(path.read_text()) if path.exists() else \
-        {"machine": machine(), "command": "python benchmarks/print_size.py runs", **load_note(), "runs": []}
+    out = (
+        json.loads(path.read_text())
+        if path.exists()
+        else {"machine": machine(), "command": "python -m benchmarks print_size runs", **load_note(), "runs": []}
+    )
 
     def done(job):  # a job measured already (this mode continues an interrupted round)
         return any(all(run.get(key) == value for key, value in job.items()) for run in out["runs"])
@@ -369,12 +477,15 @@ def runs_mode():
         out["runs"].append(result)
         write("runs", out)
         step = result.get("cpu_seconds_per_step") or []
-        print(f"{job.get('net', 'peer')} {job['width']}x{job['height']} {job.get('plan', 'torch')}: peak "
-              f"{result['peak_bytes'] / 1e9:.2f} GB"
-              + (f" (predicted {result['predicted_bytes'] / 1e9:.2f})" if result.get("predicted_bytes") else "")
-              + (f", {result['seconds_per_step'][-1]:.1f} s/step wall, {step[-1]:.1f} CPU s" if step else "")
-              + (f", peer {result['peer']['median']:.1f} s/step" if "peer" in result else "")
-              + f" (load {result['load_average'][0]:.1f})", flush=True)
+        print(
+            f"{job.get('net', 'peer')} {job['width']}x{job['height']} {job.get('plan', 'torch')}: peak "
+            f"{result['peak_bytes'] / 1e9:.2f} GB"
+            + (f" (predicted {result['predicted_bytes'] / 1e9:.2f})" if result.get("predicted_bytes") else "")
+            + (f", {result['seconds_per_step'][-1]:.1f} s/step wall, {step[-1]:.1f} CPU s" if step else "")
+            + (f", peer {result['peer']['median']:.1f} s/step" if "peer" in result else "")
+            + f" (load {result['load_average'][0]:.1f})",
+            flush=True,
+        )
 
 
 def ratio_mode():
@@ -384,8 +495,6 @@ def ratio_mode():
     import numpy as np
     import tensorflow as tf
 
-    from bench import machine
-    from demo_problem import demo_images, homework_start
     from nst.engine import memory, tiles
     from nst.engine.objective import Weights, objective
     from nst.engine.targets import content_target, style_targets
@@ -412,8 +521,15 @@ def ratio_mode():
         obj = tiles.tiled_objective(net, a_C.numpy(), grams, weights, choice.plan)
         variants[f"one segment, --tile {edge}"] = (obj.value_and_grad, choice.plan, choice.macs / full)
     image = tf.constant(start)
-    results = {name: {"wall": [], "cpu": [], "plan": None if plan is None else dataclasses.asdict(plan),
-                      "predicted_work": work} for name, (_, plan, work) in variants.items()}
+    results = {
+        name: {
+            "wall": [],
+            "cpu": [],
+            "plan": None if plan is None else dataclasses.asdict(plan),
+            "predicted_work": work,
+        }
+        for name, (_, plan, work) in variants.items()
+    }
     reference = None
     for name, (call, _, _) in variants.items():  # warm up (traces), and the numbers against the untiled ones
         values = call(image)
@@ -422,7 +538,9 @@ def ratio_mode():
         grad = np.asarray(values[3])
         results[name]["J"] = float(values[0])
         results[name]["J_relative_error"] = abs(float(values[0]) / reference[0] - 1)
-        results[name]["gradient_relative_error"] = float(np.max(np.abs(grad - reference[1])) / np.max(np.abs(reference[1])))
+        results[name]["gradient_relative_error"] = float(
+            np.max(np.abs(grad - reference[1])) / np.max(np.abs(reference[1]))
+        )
         del values, grad
     for _ in range(rounds):
         for name, (call, _, _) in variants.items():
@@ -436,11 +554,21 @@ def ratio_mode():
     base_cpu, base_wall = min(results["untiled"]["cpu"]), min(results["untiled"]["wall"])
     for name, r in results.items():
         r["cpu_ratio"], r["wall_ratio"] = min(r["cpu"]) / base_cpu, min(r["wall"]) / base_wall
-        print(f"{name:28} CPU {min(r['cpu']):6.1f} s ({r['cpu_ratio']:.2f}x), wall {min(r['wall']):6.1f} s "
-              f"({r['wall_ratio']:.2f}x), predicted work {r['predicted_work']:.2f}x; J error {r['J_relative_error']:.1e}, "
-              f"gradient error {r['gradient_relative_error']:.1e}", flush=True)
-    out = {"machine": machine(), "command": "python benchmarks/print_size.py ratio", "size": [width, height],
-           "net": os.environ.get("PRINT_SIZE_NET", "random"), **load_note(), "variants": results}
+        print(
+            f"{name:28} CPU {min(r['cpu']):6.1f} s ({r['cpu_ratio']:.2f}x), wall {min(r['wall']):6.1f} s "
+            f"({r['wall_ratio']:.2f}x), predicted work {r['predicted_work']:.2f}x; "
+            f"J error {r['J_relative_error']:.1e}, "
+            f"gradient error {r['gradient_relative_error']:.1e}",
+            flush=True,
+        )
+    out = {
+        "machine": machine(),
+        "command": "python -m benchmarks print_size ratio",
+        "size": [width, height],
+        "net": os.environ.get("PRINT_SIZE_NET", "random"),
+        **load_note(),
+        "variants": results,
+    }
     write("ratio" if width == 1920 else f"ratio_{width}x{height}", out)
 
 
@@ -450,8 +578,11 @@ def plans_mode():
     evaluation's), beside the best plan of one segment (the classic halo'd tiles) and --tile 512 / 768."""
     from nst.engine import memory
 
-    out = {"command": "python benchmarks/print_size.py plans", "measured": dataclasses.asdict(memory.MEASURED),
-           "rows": []}
+    out = {
+        "command": "python -m benchmarks print_size plans",
+        "measured": dataclasses.asdict(memory.MEASURED),
+        "rows": [],
+    }
     for network in ("VGG-19", "VGG-16"):
         layers, weights_bytes = memory.vgg_layers(network)
         style = tuple(memory_levels(layers, ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1")))
@@ -460,9 +591,14 @@ def plans_mode():
             for width, height in ((1920, 1080), (3840, 2160)):
                 problem = memory.Problem(layers, weights_bytes, height, width, style, content, itemsize)
                 full = memory.untiled_macs(layers, height, width, style, problem.deepest)
-                row = {"network": network, "precision": "fp32" if itemsize == 4 else "bf16", "size": [width, height],
-                       "untiled_bytes": memory.untiled_bytes(problem), "smallest_bytes": memory.smallest_budget(problem),
-                       "budgets": []}
+                row = {
+                    "network": network,
+                    "precision": "fp32" if itemsize == 4 else "bf16",
+                    "size": [width, height],
+                    "untiled_bytes": memory.untiled_bytes(problem),
+                    "smallest_bytes": memory.smallest_budget(problem),
+                    "budgets": [],
+                }
                 for budget in (2e9, 3e9, 4e9, 6e9, 8e9):
                     options = memory.choices(problem, budget)
                     single = [c for c in options if not c.plan.boundaries and c.bytes <= budget]
@@ -471,19 +607,34 @@ def plans_mode():
                     except memory.NoPlan:
                         row["budgets"].append({"budget": budget, "plan": None, "fits": False})
                         continue
-                    row["budgets"].append({
-                        "budget": budget, "fits": True, "predicted_bytes": choice.bytes,
-                        "plan": None if choice.plan is None else dataclasses.asdict(choice.plan),
-                        "work": round(choice.macs / full, 3),
-                        "one_segment_work": round(min(c.macs for c in single) / full, 3) if single else None})
-                row["tile"] = {edge: {"work": round(c.macs / full, 3), "predicted_bytes": c.bytes}
-                               for edge in (512, 768) for c in [memory.forced_plan(problem, edge)]}
+                    row["budgets"].append(
+                        {
+                            "budget": budget,
+                            "fits": True,
+                            "predicted_bytes": choice.bytes,
+                            "plan": None if choice.plan is None else dataclasses.asdict(choice.plan),
+                            "work": round(choice.macs / full, 3),
+                            "one_segment_work": round(min(c.macs for c in single) / full, 3) if single else None,
+                        }
+                    )
+                row["tile"] = {
+                    edge: {"work": round(c.macs / full, 3), "predicted_bytes": c.bytes}
+                    for edge in (512, 768)
+                    for c in [memory.forced_plan(problem, edge)]
+                }
                 out["rows"].append(row)
-                print(network, row["precision"], f"{width}x{height}: untiled {row['untiled_bytes'] / 1e9:.1f} GB, "
-                      f"smallest {row['smallest_bytes'] / 1e9:.2f} GB; " + ", ".join(
-                          f"{b['budget'] / 1e9:g} GB: " + (f"{b['work']:.2f}x (one segment: {b['one_segment_work']})"
-                                                            if b["fits"] else "no plan") for b in row["budgets"]),
-                      flush=True)
+                print(
+                    network,
+                    row["precision"],
+                    f"{width}x{height}: untiled {row['untiled_bytes'] / 1e9:.1f} GB, "
+                    f"smallest {row['smallest_bytes'] / 1e9:.2f} GB; "
+                    + ", ".join(
+                        f"{b['budget'] / 1e9:g} GB: "
+                        + (f"{b['work']:.2f}x (one segment: {b['one_segment_work']})" if b["fits"] else "no plan")
+                        for b in row["budgets"]
+                    ),
+                    flush=True,
+                )
     write("plans", out)
 
 
@@ -508,35 +659,64 @@ def table_mode():
     untiled_cpu = {}
     for r in runs:
         if r["mode"] == "peer":
-            print(f"| PyTorch peer (random VGG-19) | {r['width']}×{r['height']} | whole | — | "
-                  f"{r['peak_bytes'] / 1e9:.2f} GB | — | {r['peer']['median']:.1f} | {r['load_average'][0]:.1f} |")
+            print(
+                f"| PyTorch peer (random VGG-19) | {r['width']}×{r['height']} | whole | — | "
+                f"{r['peak_bytes'] / 1e9:.2f} GB | — | {r['peer']['median']:.1f} | {r['load_average'][0]:.1f} |"
+            )
             continue
         layers, weights_bytes = memory.vgg_layers("VGG-19" if r["net"] == "random" else "VGG-16")
-        problem = memory.Problem(layers, weights_bytes, r["height"], r["width"],
-                                 tuple(memory_levels(layers, ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))),
-                                 memory_levels(layers, ("conv4_2",))[0])
+        problem = memory.Problem(
+            layers,
+            weights_bytes,
+            r["height"],
+            r["width"],
+            tuple(memory_levels(layers, ("conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"))),
+            memory_levels(layers, ("conv4_2",))[0],
+        )
         unsaved = dataclasses.replace(memory.MEASURED, saving=0)  # these runs have no save points
         if r["plan"] is None:
             predicted, shown = memory.untiled_bytes(problem, unsaved), "whole"
         else:
-            plan = Plan(tuple(r["plan"]["boundaries"]), tuple(map(tuple, r["plan"]["forward"])),
-                        tuple(map(tuple, r["plan"]["backward"])), r["plan"]["fused"])
+            plan = Plan(
+                tuple(r["plan"]["boundaries"]),
+                tuple(map(tuple, r["plan"]["forward"])),
+                tuple(map(tuple, r["plan"]["backward"])),
+                r["plan"]["fused"],
+            )
             predicted = memory.plan_bytes(problem, plan, unsaved)
             full = memory.untiled_macs(layers, r["height"], r["width"], problem.style_levels, problem.deepest)
-            work = sum(memory.plan_macs(layers, plan, r["height"], r["width"], problem.style_levels,
-                                        problem.content_level, problem.deepest)) / full
+            work = (
+                sum(
+                    memory.plan_macs(
+                        layers,
+                        plan,
+                        r["height"],
+                        r["width"],
+                        problem.style_levels,
+                        problem.content_level,
+                        problem.deepest,
+                    )
+                )
+                / full
+            )
             split = ", ".join(layers[b - 1].name for b in plan.boundaries)
-            grids = " + ".join(f"{a}x{b}" for a, b in plan.backward[:-1]) + \
-                (" + whole" if plan.fused else f" + {plan.backward[-1][0]}x{plan.backward[-1][1]}")
+            grids = " + ".join(f"{a}x{b}" for a, b in plan.backward[:-1]) + (
+                " + whole" if plan.fused else f" + {plan.backward[-1][0]}x{plan.backward[-1][1]}"
+            )
             shown = f"{'split at ' + split if split else 'one segment'}; backward {grids}; work {work:.2f}×"
         cpu = float(np.min(r["cpu_seconds_per_step"][1:] or r["cpu_seconds_per_step"]))
         wall = float(np.min(r["seconds_per_step"][1:] or r["seconds_per_step"]))
         if r["plan"] is None:
             untiled_cpu[(r["net"], r["width"])] = cpu
-        ratio = f" ({cpu / untiled_cpu[(r['net'], r['width'])]:.2f}×)" if (r["net"], r["width"]) in untiled_cpu \
-            and r["plan"] is not None else ""
-        print(f"| {r['net']} | {r['width']}×{r['height']} | {shown} | {predicted / 1e9:.2f} GB | "
-              f"{r['peak_bytes'] / 1e9:.2f} GB | {cpu:.1f}{ratio} | {wall:.1f} | {r['load_average'][0]:.1f} |")
+        ratio = (
+            f" ({cpu / untiled_cpu[(r['net'], r['width'])]:.2f}×)"
+            if (r["net"], r["width"]) in untiled_cpu and r["plan"] is not None
+            else ""
+        )
+        print(
+            f"| {r['net']} | {r['width']}×{r['height']} | {shown} | {predicted / 1e9:.2f} GB | "
+            f"{r['peak_bytes'] / 1e9:.2f} GB | {cpu:.1f}{ratio} | {wall:.1f} | {r['load_average'][0]:.1f} |"
+        )
 
 
 COMMANDS = {
@@ -554,8 +734,6 @@ def command_mode(name, net="random"):
     import resource
     import threading
 
-    from bench import machine
-
     with tempfile.TemporaryDirectory() as tmp:
         if net == "random":
             from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
@@ -566,11 +744,28 @@ def command_mode(name, net="random"):
 
             weights = imagenet_vgg16()
         out = Path(tmp) / "out"
-        argv = [sys.executable, "-m", "nst", "--weights", str(weights), "--seed", "1", "--no-progress",
-                "--output-dir", str(out), *COMMANDS[name]]
+        argv = [
+            sys.executable,
+            "-m",
+            "nst",
+            "--weights",
+            str(weights),
+            "--seed",
+            "1",
+            "--no-progress",
+            "--output-dir",
+            str(out),
+            *COMMANDS[name],
+        ]
         started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         peak = [0]
 
         def watch():
@@ -590,15 +785,25 @@ def command_mode(name, net="random"):
         if proc.returncode != 0:
             sys.exit(f"nst failed:\n{log[-3000:]}")
         manifest = json.loads((out / "run.json").read_text())
-    result = {"machine": machine(), "command": f"python benchmarks/print_size.py command {name} {net}",
-              "nst_arguments": COMMANDS[name], "net": net, **load_note(), "peak_bytes": peak[0],
-              "children_maxrss_bytes": after.ru_maxrss * 1024, "wall_seconds": wall,
-              "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
-              "plan_lines": [line for line in log.splitlines() if " in tiles: " in line or line.startswith("Scale ")],
-              "memory": manifest.get("memory"), "final_costs": manifest["final_costs"],
-              "seconds_per_iteration": manifest["seconds_per_iteration"]}
-    print(f"{name} ({net}): peak {peak[0] / 1e9:.2f} GB, {wall:.0f} s wall, {result['cpu_seconds']:.0f} CPU s, "
-          f"final J {result['final_costs']['total']:.4g} (load {result['load_average'][0]:.1f})")
+    result = {
+        "machine": machine(),
+        "command": f"python -m benchmarks print_size command {name} {net}",
+        "nst_arguments": COMMANDS[name],
+        "net": net,
+        **load_note(),
+        "peak_bytes": peak[0],
+        "children_maxrss_bytes": after.ru_maxrss * 1024,
+        "wall_seconds": wall,
+        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "plan_lines": [line for line in log.splitlines() if " in tiles: " in line or line.startswith("Scale ")],
+        "memory": manifest.get("memory"),
+        "final_costs": manifest["final_costs"],
+        "seconds_per_iteration": manifest["seconds_per_iteration"],
+    }
+    print(
+        f"{name} ({net}): peak {peak[0] / 1e9:.2f} GB, {wall:.0f} s wall, {result['cpu_seconds']:.0f} CPU s, "
+        f"final J {result['final_costs']['total']:.4g} (load {result['load_average'][0]:.1f})"
+    )
     print("\n".join(result["plan_lines"]))
     write(f"command_{name}_{net}", result)
 
@@ -610,17 +815,26 @@ def write(mode, out):
     print(f"wrote {path}")
 
 
-MODES = {"tiles": tiles_mode, "lbfgs": lbfgs_mode, "runs": runs_mode, "ratio": ratio_mode, "plans": plans_mode,
-         "table": table_mode}
+MODES = {
+    "tiles": tiles_mode,
+    "lbfgs": lbfgs_mode,
+    "runs": runs_mode,
+    "ratio": ratio_mode,
+    "plans": plans_mode,
+    "table": table_mode,
+}
 WORKERS = {"tile": tile_worker, "lbfgs": lbfgs_worker, "run": run_worker_job, "peer": peer_worker}
 
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        job = json.loads(sys.argv[2])
-        print(json.dumps(WORKERS[job.get("mode", "tile")](job)))
-    elif len(sys.argv) == 2 and sys.argv[1] in MODES:
-        MODES[sys.argv[1]]()
-    elif len(sys.argv) in (3, 4) and sys.argv[1] == "command" and sys.argv[2] in COMMANDS:
-        command_mode(*sys.argv[2:])
-    else:
-        sys.exit(f"usage: python benchmarks/print_size.py {'|'.join(MODES)}")
+
+def worker(job):
+    """One measurement in a process of its own (`python -m benchmarks print_size --worker JOB`)."""
+    return WORKERS[job.get("mode", "tile")](job)
+
+
+def main(argv):
+    if len(argv) == 1 and argv[0] in MODES:
+        return MODES[argv[0]]()
+    if len(argv) in (2, 3) and argv[0] == "command" and argv[1] in COMMANDS:
+        return command_mode(*argv[1:])
+    print(__doc__, file=sys.stderr)
+    return 2

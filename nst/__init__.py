@@ -14,13 +14,14 @@ The engine, with no files and no printing (nst.engine): the network, the targets
 L-BFGS, and one driver that yields a run's events. Where the events go (nst.sinks): the command line's files and
 progress bar, the report, the checkpoint. The commands (nst.commands): `nst` itself (cli, run, inputs, resume,
 interrupt, console) and `nst compare`. The settings of a run, one table (nst.settings: Config). Shared: errors,
-files (atomic writes).
+files (atomic writes, the output folder), shipped (the demo images and notebooks, installed or in a checkout).
 
 One package per product beside them:
-    nst.weights   the VGG file: download and checksums, read once and cached, MatConvNet's layouts, the
-                  classifier and `nst check-weights`, small test networks
-    nst.teaching  the homework as an exercise: `nst teach student`, `nst grade`, its checks and known mistakes,
-                  the homework's test values, what the notebooks share
+    nst.weights   the VGG file: where it lives ($NST_HOME), download and checksums, the ImageNet VGG-16
+                  fallback, read once and cached, MatConvNet's layouts, the classifier and `nst check-weights`,
+                  small test networks
+    nst.teaching  the homework as an exercise: `nst teach`, `nst grade`, its checks and known mistakes, the
+                  homework's test values, what the notebooks share, Gradescope's zip, nbgrader's tests
     nst.studio    `nst studio`: the web page and its runs
 
 From Python, `nst.paint(...)` runs a style transfer step by step: `for event in nst.paint("me.jpg",

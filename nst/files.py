@@ -52,6 +52,30 @@ def write_text_atomic(path, text):
         tmp.write_text(text)
 
 
+def check_output_dir(path):
+    """NstError when the output folder could not be made or written: it is a file, or it (or, while it does not
+    exist yet, the nearest folder above it) cannot be written. Creates nothing."""
+    path = Path(path).absolute()
+    if path.exists() and not path.is_dir():
+        raise NstError(f"output folder {path} is a file: pass --output-dir to a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NstError(f"cannot create output folder {path}: {existing} is a file; pass --output-dir to a folder")
+    try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
+        fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        if existing == path:
+            raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable "
+                           "folder") from None
+        raise NstError(f"cannot create output folder {path}: {existing} is not writable ({exc.strerror}); pass "
+                       "--output-dir to a writable folder") from None
+    return path
+
+
 def prepare_output_dir(path):
     """Create the output folder (and parents); NstError if it is a file or cannot be written."""
     path = Path(path)
@@ -60,11 +84,13 @@ def prepare_output_dir(path):
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NstError(f"cannot create output folder {path} ({exc.strerror}): pass --output-dir to a writable folder") from None
+        raise NstError(f"cannot create output folder {path} ({exc.strerror}): "
+                       "pass --output-dir to a writable folder") from None
     try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
         fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder") from None
+        raise NstError(f"output folder {path} is not writable ({exc.strerror}): "
+                       "pass --output-dir to a writable folder") from None
     return path

@@ -57,7 +57,8 @@ def run_on_images(model, content_image, style_image, input_image, cfg, optimizer
     goal = objective(model, a_C, style_target, weights, cfg.precision, functions=functions)
     schedule = [Scale(input_image.shape[2], input_image.shape[1], optimizer)]
     resumed = resume_point(cfg, schedule)
-    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]  # as the homework: log, then save
+    # as the homework: log, then save
+    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]
     with run_interrupts() as interrupts:
         events = paint(lambda w, h: goal, input_image, schedule, stop=interrupts.stop,
                        wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)

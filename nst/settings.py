@@ -12,14 +12,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from nst import homework
+from nst import homework, shipped
 from nst.errors import NstError
-from nst.weights.download import DEFAULT_WEIGHTS
 from nst.weights.matconvnet import LAYER_ORDER
 
 # `--optimizer lbfgs` without --iterations: the cost evaluations after which L-BFGS's picture is the homework's
-# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (benchmarks/lbfgs_default.py,
-# docs/options.md). The homework's 200 would drive J an order of magnitude lower: style wins and the face goes.
+# (J about that of 200 Adam steps), measured on the real ImageNet VGG-16 (`python -m benchmarks lbfgs_default`,
+# docs/performance.md#l-bfgss-default-budget; why: docs/options.md). The homework's 200 would drive J an order
+# of magnitude lower: style wins and the face goes.
 LBFGS_EVALUATIONS = 35
 ADAM_STEPS = homework.ADAM_STEPS
 
@@ -29,9 +29,8 @@ POOLINGS = ("avg", "max")
 KERNEL_LAYOUTS = ("stored", "transposed")
 INIT_KEYWORDS = ("noise", "content", "style")
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-DEMO_CONTENT = PACKAGE_ROOT / "images" / "grace_hopper.jpg"
-DEMO_STYLE = PACKAGE_ROOT / "images" / "swirls.jpg"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout (site-packages when installed)
+DEMO_CONTENT, DEMO_STYLE = shipped.DEMO_CONTENT, shipped.DEMO_STYLE  # installed or in a checkout (nst.shipped)
 
 GROUPS = {
     "run": None,
@@ -179,9 +178,11 @@ class Config:
     content: Path = setting(DEMO_CONTENT, "--content", "content image", parse=Path)
     style: Path = setting(DEMO_STYLE, "--style", "style image, or several blended by --style-blend",
                           parse=Path, nargs="+")
-    weights: Path = setting(DEFAULT_WEIGHTS, "--weights",
-                            "MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 (imagenet-vgg-verydeep-16.mat) "
-                            "(downloaded when missing)", parse=Path)
+    weights: Path | None = setting(None, "--weights",
+                                   "MatConvNet imagenet-vgg-verydeep-19.mat, or its VGG-16 "
+                                   "(imagenet-vgg-verydeep-16.mat) (default: imagenet-vgg-verydeep-19.mat in "
+                                   "./pretrained-model/ or $NST_HOME, else downloaded into $NST_HOME; when it cannot "
+                                   "be, the ImageNet VGG-16 of nst[imagenet]; nst.weights.choice)", parse=Path)
     output_dir: Path = setting(Path("output"), "--output-dir", "where images and costs.csv go", parse=Path)
     iterations: int | None = setting(
         None, "--iterations", f"Adam steps (default: {ADAM_STEPS}); with --optimizer lbfgs its budget of cost "
@@ -202,8 +203,8 @@ class Config:
                               studio=True)
     seed: int | None = setting(None, "--seed", "seed for the initial noise (default: random)", parse=int,
                                check=whole(0), studio=True)
-    download: bool = setting(True, "--no-download", "never download the weights; fail if missing",
-                             resume="may change")
+    download: bool = setting(True, "--no-download", "never download the VGG-19 weights (without them: the ImageNet "
+                             "VGG-16 fallback, or an error)", resume="may change")
     weights_cache: bool = setting(True, "--no-cache", "read the whole weights file every run (in a child process), "
                                   "keep no <weights>.cache.npz", resume="may change")
     content_layer: str = setting(homework.CONTENT_LAYER, "--content-layer", "content layer", group="gatys",

@@ -1,4 +1,5 @@
-"""Running the repository's notebooks in the tests: small and quick, on a generated net, from notebooks/ as a user would."""
+"""Running the repository's notebooks in the tests: small and quick, on a generated net, from notebooks/ as a user
+would."""
 
 import os
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from nst.costs import (
-    STYLE_LAYERS, compute_content_cost, compute_layer_style_cost, compute_style_cost, gram_matrix, total_cost,
+    STYLE_LAYERS,
+    compute_content_cost,
+    compute_layer_style_cost,
+    compute_style_cost,
+    gram_matrix,
+    total_cost,
 )
 from nst.teaching.homework_values import homework_random_normals  # the homework's seeded TF1 inputs
 

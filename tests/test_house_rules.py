@@ -102,7 +102,8 @@ def test_cycles_are_found_in_a_made_up_graph():
 
 def test_the_import_graph_is_read_from_the_code():
     graph = import_graph()
-    assert "nst.settings" in graph["nst.commands.cli"] and "nst.commands.run" in graph["nst.commands.cli"]  # the second inside main()
+    assert "nst.settings" in graph["nst.commands.cli"]
+    assert "nst.commands.run" in graph["nst.commands.cli"]  # inside main()
     assert "nst.weights.matconvnet" in graph["nst.settings"]  # inside check_options()
     assert "nst" in graph["nst.sinks.report"]  # `import nst` for its version
     assert graph["nst.errors"] == set()
@@ -142,7 +143,8 @@ def test_the_engine_writes_no_file_prints_nothing_and_takes_no_config():
                     for alias in node.names} | {node.module for node in ast.walk(tree)
                                                 if isinstance(node, ast.ImportFrom) and node.module}
         assert "print" not in names and "tqdm" not in imported and "Config" not in names, name
-        writes = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open"
+        writes = [node for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open"
                   and any(isinstance(a, ast.Constant) and isinstance(a.value, str) and set(a.value) & set("wax+")
                           for a in node.args[1:])]
         assert writes == [], name

@@ -23,7 +23,6 @@ from nst.images import (
     to_uint8,
 )
 
-
 IMAGES = Path(__file__).resolve().parent.parent / "images"
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst.settings import Config
 from nst.commands.run import weights_of
 from nst.engine.objective import objective
-from nst.optimize import adam_state, adam_update, make_train_step, model_nn
 from nst.engine.targets import content_target, style_targets
+from nst.optimize import adam_state, adam_update, make_train_step, model_nn
+from nst.settings import Config
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import homework_cost
 

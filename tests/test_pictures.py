@@ -21,9 +21,9 @@ import pytest
 import tensorflow as tf
 
 from nst.commands.compare import image_costs
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, Config
-from nst.images import MEANS, load_image
 from nst.commands.run import style_transfer
+from nst.images import MEANS, load_image
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, Config
 from nst.weights.testnet import REAL_WIDTHS, write_test_vgg
 
 W, H, STEPS = 96, 72, 61

@@ -32,7 +32,8 @@ def test_the_parser_sets_each_field_from_its_flag_and_knows_which_were_given(tmp
                                    "conv1_1:0.5,conv2_1", "--xla", "--debug"])
     assert given == {"width", "weights_cache", "style", "style_layers", "xla"} and debug
     assert (cfg.width, cfg.weights_cache, cfg.xla) == (64, False, True)
-    assert [str(p) for p in cfg.style] == ["a.jpg", "b.jpg"] and cfg.style_layers == (("conv1_1", 0.5), ("conv2_1", 1.0))
+    assert [str(p) for p in cfg.style] == ["a.jpg", "b.jpg"]
+    assert cfg.style_layers == (("conv1_1", 0.5), ("conv2_1", 1.0))
     assert parse_run([]) == (Config(), set(), False)
 
 
@@ -71,7 +72,7 @@ def test_every_flag_a_message_of_a_run_names_exists():
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):
                     named |= {(path.name, flag) for flag in FLAG.findall(node.value)}
-    for name, spec in settings().items():
+    for name, _spec in settings().items():
         value = getattr(Config(), name)
         other = (not value) if isinstance(value, bool) else "x"
         named |= {("resume", flag) for flag in FLAG.findall(difference(name, other, value))}

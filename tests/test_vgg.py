@@ -5,8 +5,8 @@ import pytest
 import scipy.io
 
 from nst.errors import NstError
-from nst.weights.testnet import SMALL_WIDTHS, _cell, _struct, vgg_layers, write_test_vgg
 from nst.vgg import CONV_NAMES, LAYER_ORDER, load_vgg_model, read_vgg_weights
+from nst.weights.testnet import SMALL_WIDTHS, _cell, _struct, vgg_layers, write_test_vgg
 from tests.numpy_vgg import conv_same, forward
 
 
@@ -31,7 +31,7 @@ def test_reads_both_layouts(tmp_path, layout):
     assert all(b.shape == (W.shape[3],) and W.dtype == np.float32 for W, b in weights.values())
     np.testing.assert_allclose(mean_pixel, [123.68, 116.779, 103.939], rtol=1e-6)
     # The weights are the ones written, whichever field order the layout uses.
-    conv1_1 = next(l for l in vgg_layers(seed=4, layout=layout) if l[0, 0]["name"] == "conv1_1")[0, 0]
+    conv1_1 = next(layer for layer in vgg_layers(seed=4, layout=layout) if layer[0, 0]["name"] == "conv1_1")[0, 0]
     np.testing.assert_array_equal(weights["conv1_1"][0], conv1_1["weights"][0, 0])
 
 
@@ -93,7 +93,8 @@ def set_field(layers, name, field, value):
     (lambda L: set_field(L, "conv3_3", "name", "conv3_x"), "lacks VGG-19 layer(s) conv3_3"),
     (lambda L: L.insert(0, L.pop(5)), "out of order"),
     (lambda L: set_field(L, "conv2_1", "weights", _cell(np.zeros((3, 3, 5, 6), np.float32),
-                                                         np.zeros((6, 1), np.float32))), "layer conv2_1 has W of shape (3, 3, 5, 6)"),
+                                                         np.zeros((6, 1), np.float32))),
+     "layer conv2_1 has W of shape (3, 3, 5, 6)"),
     (lambda L: set_field(L, "conv1_1", "weights", _cell(np.full((3, 3, 3, 4), np.nan, np.float32),
                                                          np.zeros((4, 1), np.float32))), "NaN or Inf"),
     (lambda L: set_field(L, "conv4_1", "weights", np.zeros((3, 3))), "layer conv4_1 has no usable weights"),
@@ -117,7 +118,8 @@ def test_clear_errors_on_wrong_files(tmp_path):
     cases["not a MatConvNet network"] = tmp_path / "other.mat"
     scipy.io.savemat(tmp_path / "nonorm.mat", {"layers": _cell(_struct(name="conv1_1")), "meta": _struct(a=1)})
     cases["normalization"] = tmp_path / "nonorm.mat"
-    (tmp_path / "h5.mat").write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: x HDF5 schema 1.00 ." + bytes(512))
+    header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: x HDF5 schema 1.00 ."
+    (tmp_path / "h5.mat").write_bytes(header + bytes(512))
     cases["v7.3"] = tmp_path / "h5.mat"
     for expected, path in cases.items():
         with pytest.raises(NstError) as err:

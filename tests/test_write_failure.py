@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import nst
-from nst.sinks.checkpoint import load_checkpoint
 from nst.commands.cli import main
-from nst.settings import Config
-from nst.errors import NstError
 from nst.commands.run import style_transfer
+from nst.errors import NstError
+from nst.settings import Config
+from nst.sinks.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,13 @@ from nst.settings import GROUPS, Config, settings
 
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code, what it does)
-    "compare": ("nst.commands.compare", "compare_main", "a generated image against a reference output, or two cost curves"),
+    "compare": ("nst.commands.compare", "compare_main",
+                "a generated image against a reference output, or two cost curves"),
     "studio": ("nst.studio.app", "studio_main", "a local web page to paint a portrait and watch it happen"),
     "teach": ("nst.teaching.student", "teach_main", "the student version of a homework notebook"),
     "grade": ("nst.teaching.grader", "grade_main", "grade homework notebooks, function by function"),
-    "check-weights": ("nst.weights.check", "check_weights_main", "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout"),
+    "check-weights": ("nst.weights.check", "check_weights_main",
+                      "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout"),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 

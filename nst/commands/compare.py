@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.errors import NstError
 from nst.commands.console import run_command
+from nst.errors import NstError
 from nst.sinks.costs_csv import read_costs_csv
 from nst.sinks.report import COSTS_INCHES, image_sheet, save_figure
 
@@ -165,7 +165,8 @@ def build_compare_parser():
     p.add_argument("--content", type=Path, help="content image C (for the costs)")
     p.add_argument("--style", type=Path, help="style image S (for the costs)")
     p.add_argument("--weights", type=Path, help="VGG-19 .mat file (for the costs)")
-    p.add_argument("--costs", type=Path, nargs="+", metavar="CSV", help="overlay the cost curves of these costs.csv files")
+    p.add_argument("--costs", type=Path, nargs="+", metavar="CSV",
+                   help="overlay the cost curves of these costs.csv files")
     p.add_argument("--output", type=Path,
                    help="figure to write (default: comparison.png beside GENERATED, costs_comparison.png beside "
                    "the first CSV)")

@@ -38,7 +38,7 @@ def import_tensorflow_quietly():
 class SkipKerasImport(importlib.abc.MetaPathFinder):
     """While TensorFlow imports: refuse `keras.src.optimizers`, which TF's __init__ imports at its end (in a
     try/except ImportError) only to register Keras's optimizers for SavedModels. That import pulls in all of Keras
-    and matplotlib.pyplot, 0.3-0.5 s of CPU and 33 MiB of memory a run never uses (docs/benchmarks/startup.md). Taken
+    and matplotlib.pyplot, CPU time and memory a run never uses (measured: docs/benchmarks/startup.md). Taken
     off sys.meta_path after the import: `tf.keras` and `import keras` work as usual later."""
 
     def find_spec(self, name, path=None, target=None):

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nst.commands.resume import resumed_config
-from nst.files import prepare_output_dir
+from nst.files import check_output_dir
 from nst.images import load_image, read_image, reshape_and_normalize_image
 from nst.settings import INIT_KEYWORDS, style_paths
 
@@ -25,11 +25,11 @@ class Inputs(NamedTuple):
 
 
 def prepare_run(cfg, given=None):
-    """(the Config to run, its Inputs): settle_config, read_inputs, then the output folder made (or checked).
-    Raises NstError (one line) on bad input."""
+    """(the Config to run, its Inputs): settle_config, read_inputs, then the output folder checked (made by the
+    run once its network is loaded). Raises NstError (one line) on bad input."""
     cfg = settle_config(cfg, given)
     inputs = read_inputs(cfg)
-    prepare_output_dir(cfg.output_dir)
+    check_output_dir(cfg.output_dir)
     return cfg, inputs
 
 

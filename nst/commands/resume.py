@@ -8,8 +8,8 @@ import dataclasses
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import Config, INIT_KEYWORDS, parse_style_layers, scale_iterations, settings, style_paths
-from nst.sinks.checkpoint import load_checkpoint
+from nst.settings import INIT_KEYWORDS, Config, parse_style_layers, scale_iterations, settings, style_paths
+from nst.sinks.checkpoint import checkpoint_progress, load_checkpoint
 
 
 def resumed_config(cfg, given=None):
@@ -42,18 +42,17 @@ def resumed_config(cfg, given=None):
                        f"{', '.join(table[name].flag for name in may_change)} may change)")
     overrides = {name: getattr(cfg, name) for name in may_change if name in given}
     resumed = dataclasses.replace(stored, output_dir=folder, resume=folder, **overrides)
-    left = work_left(checkpoint, resumed)
+    left = work_left(checkpoint.scale, len(checkpoint.history), resumed)
     if left is not None:
         raise NstError(f"the run in {cfg.resume} {left}")
     return resumed
 
 
-def work_left(checkpoint, cfg):
-    """None when the run `cfg` has steps left after `checkpoint`; else why not ("has already done 40 of its 40
-    steps; pass --iterations N with N > 40 to continue it")."""
-    done = len(checkpoint.history)
+def work_left(scale, done, cfg):
+    """None when the run `cfg` has steps left after `done` steps of scale `scale`; else why not ("has already done
+    40 of its 40 steps; pass --iterations N with N > 40 to continue it")."""
     budgets = scale_iterations(cfg)
-    if checkpoint.scale >= len(budgets) - 1 and done >= budgets[-1]:
+    if scale >= len(budgets) - 1 and done >= budgets[-1]:
         what = "steps" if cfg.optimizer == "adam" else "iterations"
         if len(budgets) > 1 and cfg.scales is None:
             return (f"has already done {done} of the {budgets[-1]} {what} of its last scale; pass a larger "
@@ -66,10 +65,10 @@ def work_left(checkpoint, cfg):
 def resume_refusal(folder):
     """None when the run in `folder` can be resumed (a checkpoint with steps left); else why not, one line."""
     try:
-        checkpoint, cfg = load_checkpoint(folder)
+        scale, done, cfg = checkpoint_progress(folder)
     except NstError as exc:
         return str(exc)
-    left = work_left(checkpoint, cfg)
+    left = work_left(scale, done, cfg)
     return None if left is None else f"the run {left}"
 
 

@@ -22,14 +22,14 @@ from nst.engine.objective import Weights, check_functions
 from nst.engine.problem import Problem, content_at, objective_at
 from nst.engine.start import initial_image
 from nst.errors import NstError
-from nst.settings import scale_count, scale_iterations
 from nst.images import MEANS, reshape_and_normalize_image, resize_image, save_image, to_uint8
+from nst.settings import scale_count, scale_iterations
 from nst.sinks.checkpoint import load_checkpoint
 from nst.sinks.progress import progress
 from nst.sinks.report import image_size, write_report
 from nst.sinks.run_files import run_files
 from nst.weights.cache import read_weights
-from nst.weights.download import ensure_weights
+from nst.weights.choice import weights_for_run
 
 
 def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None, on_event=None):
@@ -67,7 +67,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
         make_deterministic(cfg.seed)
     precision = settle_device(cfg.precision, log)
     cfg = dataclasses.replace(cfg, precision=precision["used"])  # what the run computes in, as its files say
-    weights = ensure_weights(Path(cfg.weights), allow_download=cfg.download, progress=cfg.progress)
+    weights, fallback = weights_for_run(cfg.weights, allow_download=cfg.download, progress=cfg.progress, log=log)
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
@@ -100,7 +100,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
                      [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
                      [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network, memory=memory_record(cfg, plans))
+                     network=model.network, fallback=fallback, memory=memory_record(cfg, plans))
     return generated, history
 
 
@@ -189,7 +189,8 @@ def load_model(weights, pooling="avg", kernel_layout="stored", cache=True, model
     if key not in models:
         data = read_weights(weights, cache=cache)
         models.clear()
-        models[key] = build_vgg(data.weights, data.mean_pixel, pooling=pooling, kernel_layout=kernel_layout), data.sha256
+        model = build_vgg(data.weights, data.mean_pixel, pooling=pooling, kernel_layout=kernel_layout)
+        models[key] = model, data.sha256
     return models[key]
 
 

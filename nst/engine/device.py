@@ -20,8 +20,10 @@ class CpuKind:
     """What the step does on one kind of CPU, and the measurements that chose it (docs/benchmarks/choices.md).
 
     flag: the /proc/cpuinfo flag that makes a CPU this kind (None: any CPU). input_gradient: "rotated" or "tf"
-    per precision (nst.engine.network.conv2d_same). bf16_speedup: a --precision bf16 Adam step's speed-up over fp32 at
-    400x300 measured on this kind (None where bf16 is not native: no gain). measured: where, and what.
+    per precision (nst.engine.network.conv2d_same). bf16_speedup: a --precision bf16 Adam step's speed-up over fp32
+    at 400x300 on this kind, rounded, as the start-up hint quotes it (None where bf16 is not native: no gain;
+    tests/test_benchmarks.py holds it to the committed results where there are some). measured: where the
+    measurements behind the choice are.
     """
 
     name: str
@@ -33,21 +35,19 @@ class CpuKind:
 
 CPU_KINDS = (
     CpuKind("AMX", "amx_bf16", {"fp32": "tf", "bf16": "rotated"}, 4.0,
-            "Intel Xeon with AMX, 2 cores, 400x300: fp32 step 0.716 and 0.685 s with TF's own input gradient, "
-            "0.827 s rotated; bf16 0.203 s rotated (TF's own not measured there), 4x fp32"),
+            "machine X (Intel Xeon with AMX), an earlier session with no raw results kept: docs/benchmarks/choices.md"),
     CpuKind("avx512_bf16 without AMX", "avx512_bf16", {"fp32": "rotated", "bf16": "tf"}, 1.8,
-            "AMD EPYC Zen 4 class, 2 cores, 400x300, benchmarks/choices.py (shared, load 8-10): fp32 step fastest "
-            "with the rotated kernel (min 1.73 vs 1.98 s), bf16 with TF's own (min 0.91 vs 0.96 s; an earlier quiet "
-            "ablation: 3 % faster), which also keeps no rotated copy (23 MiB); XLA 1.7x slower; one inter-op "
-            "thread no faster; bf16 1.8x fp32 (quiet)"),
+            "machine B (AMD EPYC, Zen 4 class): `python -m benchmarks choices` and `picture`, "
+            "docs/performance.md#the-steps-hardware-choices; why: docs/benchmarks/choices.md"),
     CpuKind("no native bf16", None, {"fp32": "rotated", "bf16": "rotated"}, None,
-            "AMD EPYC with AVX2 only, 2 cores, 400x300: rotated 1.35x faster than TF's own in fp32, about 10x in "
-            "bf16 (TF's bf16 backward conv ran at 5 GFLOP/s); bf16 0.96-1.12x fp32"),
+            "machine A (AMD EPYC, AVX2 only): `python -m benchmarks bench` (its ablation) and `conv_grad`, "
+            "docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size; why: docs/benchmarks/choices.md"),
 )
 
 
 def input_gradient(cpuinfo, precision):
-    """How the step computes each conv's gradient w.r.t. its input on this CPU: "rotated" or "tf" (nst.engine.network)."""
+    """How the step computes each conv's gradient w.r.t. its input on this CPU: "rotated" or "tf"
+    (nst.engine.network)."""
     return cpu_kind(cpuinfo).input_gradient[precision]
 
 

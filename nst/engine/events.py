@@ -1,8 +1,9 @@
 """What the driver yields as a run goes: a scale begins, a step is done (its costs, maybe its image), a scale ends.
 
-And how a run ended (Ended), which the command that ran it tells its sinks last. Sinks (the command line's files and progress bar, the studio's event log, a notebook's plot) read these and
-nothing else; a new field here reaches them all. Images are normalized (1, H, W, 3) float32 arrays (the means
-subtracted), histories lists of (iteration, J, J_content, J_style).
+And how a run ended (Ended), which the command that ran it tells its sinks last. Sinks (the command line's files
+and progress bar, the studio's event log, a notebook's plot) read these and nothing else; a new field here reaches
+them all. Images are normalized (1, H, W, 3) float32 arrays (the means subtracted), histories lists of (iteration,
+J, J_content, J_style).
 """
 
 import dataclasses

@@ -123,7 +123,7 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
             hand(exc)
 
     # The first evaluation (at x0) runs while scipy sets up: its bounds are checked and coded in Python loops over
-    # every pixel, 0.8 s at 400x300 on a Zen 4 core (docs/benchmarks/finished-picture.md).
+    # every pixel, as long as an evaluation or so at 400x300 (measured: docs/benchmarks/finished-picture.md).
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(evaluate, start)
         worker = threading.Thread(target=run, name="lbfgs", daemon=True)

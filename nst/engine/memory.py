@@ -19,8 +19,17 @@ import dataclasses
 import functools
 import itertools
 
-from nst.engine.tiling import CONV, POOL, Plan, Tiling, axis_tiles, conv_macs, level_channels, level_size, \
-    segment_tiling
+from nst.engine.tiling import (
+    CONV,
+    POOL,
+    Plan,
+    Tiling,
+    axis_tiles,
+    conv_macs,
+    level_channels,
+    level_size,
+    segment_tiling,
+)
 
 GiB = 2 ** 30
 
@@ -203,10 +212,10 @@ def _grids(problem, start, stop, role):
                            if start < level <= stop} | {stop}))
     grams = [level for level in problem.style_levels if start < level <= stop]
     layers = problem.layers
-    rows = [n for n in AXIS_COUNTS if n <= level_size(problem.height, layers, stop)]
-    columns = [n for n in AXIS_COUNTS if n <= level_size(problem.width, layers, stop)]
+    row_counts = [n for n in AXIS_COUNTS if n <= level_size(problem.height, layers, stop)]
+    column_counts = [n for n in AXIS_COUNTS if n <= level_size(problem.width, layers, stop)]
     out = []
-    for rows, columns in itertools.product(rows, columns):
+    for rows, columns in itertools.product(row_counts, column_counts):
         tiling = Tiling(layers, start, stop, _axis(layers, start, stop, problem.height, rows, levels),
                         _axis(layers, start, stop, problem.width, columns, levels))
         counted = tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level, problem.itemsize)

@@ -87,7 +87,8 @@ def kernels(model, dtype=tf.float32, input_gradient="rotated", layers=None, eage
     with tf.init_scope() if eager else contextlib.nullcontext():
         cast = {name: tuple(tf.cast(array, dtype) for array in model.weights[name])
                 for name in needed if name in model.weights}
-        rotated = {name: rotated_kernel(W) for name, (W, _) in cast.items()} if eager and input_gradient == "rotated" else {}
+        rotate = eager and input_gradient == "rotated"
+        rotated = {name: rotated_kernel(W) for name, (W, _) in cast.items()} if rotate else {}
     return Kernels(tf.as_dtype(dtype), input_gradient, cast, rotated)
 
 
@@ -125,9 +126,9 @@ def conv2d_same(x, W, rotated=None):
 
     Its gradient w.r.t. x is computed as a forward convolution of dy with W rotated by 180 degrees and its
     channel axes swapped: dx = conv2d(dy, rotated_kernel(W)), the same sum as TF's Conv2DBackpropInput (exact
-    for stride 1, SAME, odd k). `rotated`: that kernel made in advance; without it the gradient rotates W itself. Which of the two gradients is faster depends on
-    the CPU (docs/benchmarks/choices.md); nst.engine.device.input_gradient chooses per CPU kind. W is a constant:
-    no gradient for it.
+    for stride 1, SAME, odd k). `rotated`: that kernel made in advance; without it the gradient rotates W itself.
+    Which of the two gradients is faster depends on the CPU (docs/benchmarks/choices.md);
+    nst.engine.device.input_gradient chooses per CPU kind. W is a constant: no gradient for it.
     """
 
     @tf.custom_gradient

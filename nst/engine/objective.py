@@ -12,8 +12,13 @@ from collections.abc import Callable, Mapping
 
 import tensorflow as tf
 
-from nst.costs import compute_content_cost, compute_style_cost, layer_style_cost_from_gram, total_cost
-from nst.costs import total_variation_cost
+from nst.costs import (
+    compute_content_cost,
+    compute_style_cost,
+    layer_style_cost_from_gram,
+    total_cost,
+    total_variation_cost,
+)
 from nst.engine import device
 from nst.engine.network import activations, kernels
 from nst.errors import NstError
@@ -119,7 +124,8 @@ def cost_parts(style_layers, functions=None):
     """
     if functions is None:
         def style_cost_from_grams(grams, acts):
-            return tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name]) for name, coeff in style_layers])
+            return tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
+                             for name, coeff in style_layers])
 
         return compute_content_cost, style_cost_from_grams, total_cost
     functions = check_functions(functions)
@@ -128,7 +134,8 @@ def cost_parts(style_layers, functions=None):
     def style_cost(style_acts, acts):
         return caller_style_cost(style_acts, acts, style_layers)
 
-    return functions.get("compute_content_cost", compute_content_cost), style_cost, functions.get("total_cost", total_cost)
+    content_cost = functions.get("compute_content_cost", compute_content_cost)
+    return content_cost, style_cost, functions.get("total_cost", total_cost)
 
 
 def check_functions(functions):

@@ -10,9 +10,9 @@ from collections.abc import Callable
 import numpy as np
 
 from nst.engine import memory, tiles
+from nst.engine.network import VGG
 from nst.engine.objective import Weights, check_functions, objective
 from nst.engine.targets import blended_style_targets, content_target, style_activations
-from nst.engine.network import VGG
 from nst.engine.tiling import level_of
 from nst.errors import NstError
 from nst.images import MEANS, reshape_and_normalize_image, resize_image

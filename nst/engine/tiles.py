@@ -1,8 +1,8 @@
 """The objective evaluated in tiles, exactly: J and dJ/dimage of print-size images within a memory plan.
 
-J = alpha J_content + beta sum_l lambda_l J_l (+ tv_weight TV) is the untiled objective's (nst.engine.objective); only how
-it is computed differs. A style layer's Gram G_l = F_l^T F_l is a sum over positions, and J_l depends on the image
-only through G_l; with the Grams known, dJ/dF_l = F_l (M_l + M_l^T) with the fixed matrix
+J = alpha J_content + beta sum_l lambda_l J_l (+ tv_weight TV) is the untiled objective's (nst.engine.objective);
+only how it is computed differs. A style layer's Gram G_l = F_l^T F_l is a sum over positions, and J_l depends on
+the image only through G_l; with the Grams known, dJ/dF_l = F_l (M_l + M_l^T) with the fixed matrix
 M_l = beta lambda_l dJ_l/dG_l = beta lambda_l 2 (G_l - G_S) / (4 C^2 P^2), local in the positions. So:
 
 1. the forward sweep (no gradient) computes every layer's activations tile by tile, accumulating each tile's share
@@ -262,7 +262,7 @@ def backward_sweep(s, image, plan, kept, Ms, a_C=None, grams_S=None, on_tile=Non
         x = image if start == 0 else kept.pop(start)
         g_in = None if start == 0 else np.zeros(x.shape, np.float32)
 
-        def add(where, grad):
+        def add(where, grad, g_in=g_in):
             if g_in is None:
                 gradient[where].assign(gradient[where] + tf.cast(grad, tf.float32))
             else:

@@ -101,6 +101,23 @@ def load_checkpoint(output_dir):
     return checkpoint, cfg
 
 
+def checkpoint_progress(output_dir):
+    """(scale, steps done in it, the run's Config) of <output_dir>/checkpoint.npz, its images left unread (a
+    print-size checkpoint holds hundreds of MB); NstError (one line) when missing or damaged."""
+    path = Path(output_dir) / CHECKPOINT
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            version, history = int(data["version"]), data["history"]
+            scale = int(data["scale"]) if version > 1 else 0
+            cfg = config_from_json(str(data["config"]))
+        if history.ndim != 2 or history.shape[1] != 4:
+            raise ValueError(f"history of shape {history.shape}")
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, json.JSONDecodeError, NstError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise NstError(f"checkpoint {path} cannot be read ({reason})") from None
+    return scale, len(history), cfg
+
+
 def checkpoint_from_arrays(stored):
     """(Checkpoint, Config) from a checkpoint file's arrays; ValueError / KeyError when they do not fit."""
     version = int(stored["version"])

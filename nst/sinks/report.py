@@ -63,7 +63,8 @@ def panel_image(image, longest=2 * round(PANEL_INCHES * DPI)):
 
 
 def image_sheet(panels, columns):
-    """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` per row.
+    """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` a
+    row.
 
     Size: (PANEL_INCHES * columns) x (rows * (PANEL_INCHES * h / w + TITLE_INCHES)) inches, h/w of the first image.
     """
@@ -168,11 +169,13 @@ def jsonable(value):
 
 
 def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None,
-                 precision=None, network="VGG-19"):
+                 precision=None, network="VGG-19", fallback=None):
     """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
     weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
-    network: the weights file's network ("VGG-19" or "VGG-16").
-    precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as requested."""
+    network: the weights file's network ("VGG-19" or "VGG-16"); fallback: why it is not the VGG-19 asked for, or None
+    (nst.weights.choice.weights_for_run).
+    precision: {"requested", "used", "reason"} (nst.engine.device.choose_precision), by default cfg.precision as
+    requested."""
     J, Jc, Js = history[-1][1:4]
     if precision is None:
         precision = {"requested": cfg.precision, "used": cfg.precision, "reason": "requested"}
@@ -184,7 +187,8 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
         "versions": package_versions(),
         "device": tf_device(),
         "precision": precision,
-        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path), "network": network},
+        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path), "network": network,
+                    "fallback": fallback},
         "iterations_run": len(history),
         "seconds_per_iteration": seconds_per_iteration,
         "final_costs": {"iteration": history[-1][0], "total": J, "content": Jc, "style": Js},
@@ -192,7 +196,7 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
 
 
 def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes, weights_sha256=None, precision=None, network="VGG-19", memory=None):
+                 style_sizes, weights_sha256=None, precision=None, network="VGG-19", fallback=None, memory=None):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
@@ -203,7 +207,7 @@ def write_report(cfg, history, content, styles, generated, seconds_per_iteration
     plot_progress(out, history, cfg.save_every, generated, out / "progress.png")
     plot_summary(content, styles, generated, out / "summary.png")
     manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
-                            weights_sha256, precision, network)
+                            weights_sha256, precision, network, fallback)
     if memory is not None:
         manifest["memory"] = memory
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")

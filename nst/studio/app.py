@@ -2,8 +2,9 @@
 
 One static page (`page.html`, its script `page.js` and style `page.css`: no inline script) talks to a small JSON
 API; every run is the CLI itself, painted by the studio's painter process (nst.studio.painter) in a folder of its
-own (nst.studio.runs). Who may use it and how much: nst.studio.guard. No external resources, no telemetry: it
-works offline.
+own (nst.studio.runs). Who may use it and how much: nst.studio.guard; how many connections and for how long:
+nst.studio.connections; uploads are decoded by a limited worker (nst.studio.uploads); a run must fit the memory
+free (nst.studio.admission). No external resources, no telemetry: it works offline.
 """
 
 import argparse
@@ -13,15 +14,25 @@ import socket
 import sys
 from pathlib import Path
 
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, default, default_iterations
 from nst.errors import NstError
-from nst.studio.guard import LOCAL_NAMES, MAX_BODY, check_token, guard, new_token, url_host
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, default, default_iterations
+from nst.shipped import images_folder
+from nst.studio.guard import (
+    LOCAL_NAMES,
+    MAX_BODY,
+    TOKEN_VARIABLE,
+    check_token,
+    guard,
+    new_token,
+    read_token_file,
+    url_host,
+)
 
 HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-SHIPPED_IMAGES = PACKAGE_ROOT / "images"
+SHIPPED_IMAGES = images_folder()
 
 
 def build_parser():
@@ -36,10 +47,14 @@ def build_parser():
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s; 0: any free port)")
     p.add_argument("--token", default=None,
                    help="the token the address carries (default: a new random one at each start); 8 or more "
-                   "letters, digits or . _ ~ -")
+                   "letters, digits or . _ ~ -. Every user of this machine sees it in `ps`: prefer --token-file or "
+                   f"the environment variable {TOKEN_VARIABLE}")
+    p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
+                   help="read the token from FILE's first line (a file only you can read: chmod 600)")
     p.add_argument("--weights", type=Path, default=default("weights"),
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; the first run downloads it "
-                   "when missing)")
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
+                   "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
+                   "when it cannot)")
     p.add_argument("--output-dir", type=Path, default=default("output_dir"),
                    help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
     p.add_argument("--no-download", dest="download", action="store_false",
@@ -97,6 +112,7 @@ def make_app(studio):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
@@ -173,7 +189,8 @@ def make_app(studio):
     async def run_file(request):
         name = request.path_params["file"]
         try:
-            fd, size, content_type, download = runs.open_run_file(studio, request.path_params["name"], name)
+            fd, size, content_type, download = await run_in_threadpool(runs.open_run_file, studio,
+                                                                       request.path_params["name"], name)
         except NstError as exc:
             return error(exc, 404)
         headers = {"Content-Length": str(size), "Cache-Control": "no-store"}
@@ -187,11 +204,16 @@ def make_app(studio):
     async def body_too_large(request, exc):
         return error(exc, 413)
 
+    async def gone(request, exc):  # the client went away (or its connection timed out) mid-body: nobody to answer
+        return Response(status_code=400)
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         with studio.lock:
             runs.ensure_painter(studio)  # warm by the first Start
+        studio.decoder.prepare()  # so is the first upload's decoder
         yield
+        studio.decoder.close()
         await run_in_threadpool(runs.stop_painter, studio)  # the run in progress saves its state first
 
     routes = [
@@ -207,36 +229,45 @@ def make_app(studio):
         Route("/images/{file}", shipped_image),
     ]
     return Starlette(lifespan=lifespan, routes=routes,
-                     exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large})
+                     exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large,
+                                         ClientDisconnect: gone})
 
 
 def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
                 max_pixels=default("max_pixels")):
     from nst.studio.runs import Studio
+    from nst.weights.locate import default_weights
 
-    return Studio(output_dir=Path(output_dir).absolute(), weights=Path(weights).absolute(), download=download,
-                  max_pixels=max_pixels)
+    weights = Path(weights).absolute() if weights is not None else default_weights()
+    return Studio(output_dir=Path(output_dir).absolute(), weights=weights, download=download, max_pixels=max_pixels)
 
 
-def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY):
-    """A uvicorn.Server for the app behind its guard (quiet: warnings only, no access log). `.run()` serves until
-    Ctrl-C or until `.should_exit` is set (tests run it in a thread); `.run(sockets=[listen(...)])` on a socket
-    bound beforehand."""
+def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY, limits=None):
+    """A uvicorn.Server for the app behind its guard (quiet: warnings only, no access log), its connections bounded
+    (nst.studio.connections; `limits` None: the defaults, the cap from the file descriptor limit). `.run()` serves
+    until Ctrl-C or until `.should_exit` is set (tests run it in a thread); `.run(sockets=[listen(...)])` on a
+    socket bound beforehand."""
     import uvicorn
 
+    from nst.studio.connections import BACKLOG, Limits, bounded_protocol, connection_cap
+
+    limits = limits or Limits(cap=connection_cap())
     config = uvicorn.Config(guard(make_app(studio), token, host, max_body), host=host, port=port,
                             log_level="warning", access_log=False, server_header=False, date_header=False,
-                            lifespan="on")
+                            lifespan="on", http=bounded_protocol(limits), timeout_keep_alive=limits.keep_alive,
+                            backlog=BACKLOG)
     return uvicorn.Server(config)
 
 
 def listen(host, port):
     """A TCP socket listening on host:port (port 0: any free one); NstError (one line) when it cannot be."""
+    from nst.studio.connections import BACKLOG
+
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-        sock.listen(2048)  # connections wait in the backlog until uvicorn takes them
+        sock.listen(BACKLOG)  # connections wait in the backlog until uvicorn takes them
     except OSError as exc:
         sock.close()
         reason = exc.strerror or type(exc).__name__
@@ -244,8 +275,21 @@ def listen(host, port):
     return sock
 
 
+def studio_token(args):
+    """The token: --token, else --token-file's, else the environment variable's (taken out of the environment so no
+    child process inherits it), else a new random one."""
+    from_environment = os.environ.pop(TOKEN_VARIABLE, None)
+    if args.token is not None:
+        return check_token(args.token)
+    if args.token_file is not None:
+        return read_token_file(args.token_file)
+    if from_environment is not None:
+        return check_token(from_environment.strip(), TOKEN_VARIABLE)
+    return new_token()
+
+
 def studio_main(argv=None):
-    """`nst studio [--host H] [--port P] [--token T] ...`: serve the page until Ctrl-C."""
+    """`nst studio [--host H] [--port P] [--token T | --token-file FILE] ...`: serve the page until Ctrl-C."""
     args = build_parser().parse_args(argv)
     from nst.commands.console import run_command
 
@@ -256,9 +300,12 @@ def studio_main(argv=None):
             raise NstError(f"--max-pixels must be a whole number of at least 4 (2x2 pixels), got {args.max_pixels}")
         if not args.max_upload_mb > 0 or args.max_upload_mb == float("inf"):
             raise NstError(f"--max-upload-mb must be a positive number, got {args.max_upload_mb}")
-        token = check_token(args.token) if args.token is not None else new_token()
+        token = studio_token(args)
         host = args.host.strip("[]")
         studio = make_studio(args.output_dir, args.weights, args.download, args.max_pixels)
+        from nst.studio.runs import prepare_runs_dir
+
+        prepare_runs_dir(studio)
         if url_host(host) not in LOCAL_NAMES:
             print(f"nst studio: warning: --host {args.host} makes the studio reachable from other machines: its "
                   "token is what keeps others out, so anyone with the address below can start runs and see every "
@@ -266,7 +313,7 @@ def studio_main(argv=None):
         sock = listen(host, args.port)
         port = sock.getsockname()[1]
         server = make_server(studio, token, host, port, int(args.max_upload_mb * 1e6))
-        print(f"nst studio: http://{url_host(host)}:{port}/?token={token}  (runs go to {studio.runs_dir}; "
+        print(f"nst studio: http://{url_host(host)}:{port}/#token={token}  (runs go to {studio.runs_dir}; "
               "Ctrl-C stops)", flush=True)
         try:
             server.run(sockets=[sock])

@@ -1,10 +1,12 @@
 """Who may use the studio and how much: its token, Host and Origin checks, a body cap, the headers of every answer.
 
-The defences of a local web server, as Jupyter's server has them (an ASGI wrapper around the app):
-- The token, made at start (or given with --token), is in the address the user opens (`/?token=...`); that visit
-  sets a cookie (HttpOnly, SameSite=Strict) and redirects to `/`. Every request needs the token: the cookie,
-  `?token=...` or an `Authorization: token ...` header. Without it the page is a note on how to get in and
-  everything else answers 403.
+The defences of a local web server (an ASGI wrapper around the app), for every scope the server hands it:
+- The token, made at start (or given with --token, --token-file or NST_STUDIO_TOKEN), travels only in an
+  `Authorization: token ...` header. The address the user opens carries it in its fragment (`/#token=...`),
+  which the browser never sends anywhere: the page keeps it in the tab's sessionStorage and sends the header with
+  every request it makes, images included. There is no cookie: cookies are per host, not per port, so the
+  browser would hand one to every other server on this machine. Without the token only the page itself and its
+  script and style (the same for everyone, no data in them) are served; everything else answers 403.
 - Host: only the address served (127.0.0.1, localhost, [::1] or the --host given, with the port). A page of
   another site whose name was pointed at this machine (DNS rebinding) is refused. With --host 0.0.0.0 any name
   is allowed: the token alone keeps others out.
@@ -14,14 +16,17 @@ The defences of a local web server, as Jupyter's server has them (an ASGI wrappe
 - Every answer: X-Content-Type-Options: nosniff, X-Frame-Options: DENY, Referrer-Policy: no-referrer,
   Cross-Origin-Resource-Policy: same-origin, and a Content-Security-Policy (none allowed unless the page sets its
   own).
+- A WebSocket handshake meets the same Host, Origin and token checks (refused with a close before it is accepted);
+  the lifespan scope goes to the app; any other scope type is refused.
 """
 
 import hmac
-import http.cookies
 import json
+import os
 import re
 import secrets
-import urllib.parse
+import stat
+from pathlib import Path
 
 from nst.errors import NstError
 
@@ -29,6 +34,10 @@ LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ANY_ADDRESS = ("0.0.0.0", "::", "")
 MAX_BODY = 50_000_000
 TOKEN = re.compile(r"[A-Za-z0-9._~-]{8,200}")
+TOKEN_VARIABLE = "NST_STUDIO_TOKEN"
+PUBLIC = {"/", "/static/page.js", "/static/page.css"}
+"""What is served without the token (GET and HEAD only): the page, its script and its style, the same files for
+everyone. The page asks for the token (from the address's fragment, or typed) before it asks for anything else."""
 HEADERS = (
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
@@ -36,7 +45,7 @@ HEADERS = (
     ("cross-origin-resource-policy", "same-origin"),
     ("content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
 )
-LOGIN_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+WEBSOCKET_POLICY_VIOLATION = 1008
 
 
 class BodyTooLarge(Exception):
@@ -48,11 +57,31 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
-def check_token(token):
-    """NstError (one line) for a --token that cannot be typed into an address as it is."""
+def check_token(token, source="--token"):
+    """NstError (one line) for a token that cannot be typed into an address as it is."""
     if not TOKEN.fullmatch(token or ""):
-        raise NstError("--token must be 8 to 200 letters, digits or . _ ~ - (so it fits in an address as it is)")
+        raise NstError(f"{source} must be 8 to 200 letters, digits or . _ ~ - (so it fits in an address as it is)")
     return token
+
+
+def read_token_file(path):
+    """The token in the file `path` (its first line): a regular file of ours that no one else can read, so the
+    token appears neither in `ps` nor to other users. NstError (one line) otherwise."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise NstError(f"cannot read --token-file {path} ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NstError(f"--token-file {path} is not a regular file")
+        if info.st_uid != os.geteuid() or info.st_mode & 0o077:
+            raise NstError(f"--token-file {path} can be read by other users (mode {stat.filemode(info.st_mode)}): "
+                           f"chmod 600 {path}, as the owner")
+        text = f.read(1024).decode("utf-8", "replace")
+    lines = text.splitlines()
+    return check_token(lines[0].strip() if lines else "", f"the token in {path}")
 
 
 def url_host(host):
@@ -69,36 +98,46 @@ def allowed_hosts(host, port):
     return {f"{name}:{port}" for name in names} | (names if port == 80 else set())
 
 
-def cookie_name(port):
-    """The token's cookie, one per port (cookies do not tell ports apart; two studios must not share one)."""
-    return f"nst-studio-{port}"
-
-
-def presented_tokens(scope, headers, port):
-    """The tokens a request carries: `?token=`, the cookie, `Authorization: token ...`."""
-    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    found = query.get("token", [])[:1]
-    try:
-        cookie = http.cookies.SimpleCookie(headers.get("cookie", "")).get(cookie_name(port))
-    except http.cookies.CookieError:
-        cookie = None
-    if cookie is not None:
-        found.append(cookie.value)
+def presented_token(headers):
+    """The token a request carries in `Authorization: token ...` (the only place the studio reads it), or None."""
     scheme, _, value = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "token":
-        found.append(value.strip())
-    return found
+    return value.strip() if scheme.lower() == "token" else None
 
 
 def matches(candidate, token):
-    return hmac.compare_digest(candidate.encode("utf-8", "surrogateescape"), token.encode())
+    return candidate is not None and hmac.compare_digest(candidate.encode("utf-8", "surrogateescape"), token.encode())
+
+
+def refusal_reason(scope, headers, token, host):
+    """Why the request or handshake `scope` is refused (Host, Origin, token), or None when it may go on."""
+    port = (scope.get("server") or (None, None))[1]
+    host_header = headers.get("host", "")
+    allowed = allowed_hosts(host, port)
+    if allowed is not None and host_header.lower() not in allowed:
+        return f"this studio answers only at {', '.join(sorted(allowed))}, not at {host_header[:80]!r}"
+    origin = headers.get("origin")
+    if origin is not None and origin.lower() != f"http://{host_header}".lower():
+        return f"a request from another page ({origin[:80]}) is refused: use the studio's own page"
+    public = scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] in PUBLIC
+    if not public and not matches(presented_token(headers), token):
+        return ("this studio needs its token: open the address `nst studio` printed (it ends in #token=...), or "
+                "send the header `Authorization: token ...`")
+    return None
 
 
 def guard(app, token, host, max_body=MAX_BODY):
     """The ASGI app `app` behind the checks above; `host` is the address the server listens on."""
 
     async def guarded(scope, receive, send):
-        if scope["type"] != "http":  # lifespan
+        if scope["type"] == "lifespan":
+            return await app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket"):
+            raise ValueError(f"the studio serves no {scope['type']!r} connections")
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        reason = refusal_reason(scope, headers, token, host)
+        if scope["type"] == "websocket":
+            if reason is not None:  # before the handshake is accepted: the server answers it with 403
+                return await send({"type": "websocket.close", "code": WEBSOCKET_POLICY_VIOLATION})
             return await app(scope, receive, send)
 
         async def send_with_headers(message):
@@ -109,38 +148,15 @@ def guard(app, token, host, max_body=MAX_BODY):
                 message = {**message, "headers": headers}
             await send(message)
 
-        async def answer(status, body, content_type="application/json", extra=()):
-            data = body.encode()
-            headers = [(b"content-type", content_type.encode()), (b"content-length", str(len(data)).encode()),
-                       (b"cache-control", b"no-store")] + [(k.encode(), v.encode()) for k, v in extra]
+        async def refusal(status, message):
+            data = json.dumps({"error": message}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                       (b"cache-control", b"no-store")]
             await send_with_headers({"type": "http.response.start", "status": status, "headers": headers})
             await send_with_headers({"type": "http.response.body", "body": data})
 
-        def refusal(status, message):
-            return answer(status, json.dumps({"error": message}))
-
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
-        port = (scope.get("server") or (None, None))[1]
-        host_header = headers.get("host", "")
-        allowed = allowed_hosts(host, port)
-        if allowed is not None and host_header.lower() not in allowed:
-            return await refusal(403, f"this studio answers only at {', '.join(sorted(allowed))}, not at "
-                                      f"{host_header[:80]!r}")
-        origin = headers.get("origin")
-        if origin is not None and origin.lower() != f"http://{host_header}".lower():
-            return await refusal(403, f"a request from another page ({origin[:80]}) is refused: use the studio's "
-                                      "own page")
-        presented = presented_tokens(scope, headers, port)
-        page = scope["path"] == "/" and scope["method"] in ("GET", "HEAD")
-        if not any(matches(candidate, token) for candidate in presented):
-            if page:
-                return await answer(403, login_page(bool(presented)), "text/html; charset=utf-8",
-                                    [("content-security-policy", LOGIN_CSP)])
-            return await refusal(403, "this studio needs its token: open the address `nst studio` printed "
-                                      "(it ends in /?token=...)")
-        if page and "token=" in scope.get("query_string", b"").decode("latin-1"):
-            cookie = f"{cookie_name(port)}={token}; Path=/; HttpOnly; SameSite=Strict"
-            return await answer(303, "", "text/plain", [("location", "/"), ("set-cookie", cookie)])
+        if reason is not None:
+            return await refusal(403, reason)
         length = headers.get("content-length", "0")
         if not length.isdigit() or int(length) > max_body:
             return await refusal(413, too_large(max_body))
@@ -163,12 +179,3 @@ def guard(app, token, host, max_body=MAX_BODY):
 def too_large(max_body):
     return (f"the request is larger than this studio's limit of {max_body / 1e6:g} MB: upload smaller images, "
             "or restart the studio with a larger --max-upload-mb")
-
-
-def login_page(wrong):
-    """The page shown without the token: how to get in (no script)."""
-    note = "<p><b>That token is not this studio's.</b></p>" if wrong else ""
-    return ("<!doctype html><html lang=en><meta charset=utf-8><title>nst studio</title><h1>nst studio</h1>"
-            f"{note}<p>Open the address that <code>nst studio</code> printed when it started: it ends in "
-            "<code>/?token=&hellip;</code>. Or type the token here:</p><form method=get action=/>"
-            "<input name=token autocomplete=off size=40 aria-label=token> <button>Open</button></form></html>")

@@ -1,17 +1,135 @@
 // The studio's page: the form, the run being watched, the gallery. Everything comes from the JSON API; text from
 // the server is set with textContent only (never as HTML).
+//
+// The token: the address `nst studio` prints carries it in its fragment (#token=...), which the browser sends
+// nowhere. The page moves it into this tab's sessionStorage, takes it out of the address bar, and sends it as
+// `Authorization: token ...` with every request, images and files included (they are shown from blob: URLs). No
+// cookie: a cookie would go to every other server on this host, whatever its port.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const ROLES = ["content", "style"];
 const SERIES = [[1, "#2b3a55", "total J"], [2, "#2e7d32", "J content"], [3, "#c62828", "J style"]];
+const TOKEN_KEY = "nst-studio-token";
+const VIEWABLE = /^(image\/(png|jpeg)|application\/json|text\/plain)/;  // opened in a tab; anything else downloads
 let info = null, current = null, timer = null, lastImage = null, fillOnOpen = false, stopping = null;
+let galleryUrls = [];
+
+// The address's fragment: `token=...` and `run=NAME` (an older address's `#NAME` or `?token=...` read too).
+function addressParams() {
+  const fragment = location.hash.slice(1);
+  const params = new URLSearchParams(fragment.includes("=") ? fragment : "");
+  if (fragment && !fragment.includes("=")) params.set("run", decodeURIComponent(fragment));
+  const query = new URLSearchParams(location.search);
+  if (!params.get("token") && query.get("token")) params.set("token", query.get("token"));
+  return params;
+}
+function takeToken() {
+  const params = addressParams();
+  if (params.get("token")) sessionStorage.setItem(TOKEN_KEY, params.get("token"));
+  params.delete("token");
+  showAddress(params.get("run"));
+  return params.get("run");
+}
+function showAddress(run) {
+  history.replaceState(null, "", location.pathname + (run ? `#run=${encodeURIComponent(run)}` : ""));
+}
+
+class Unauthorised extends Error {}
+
+async function authorised(path, options = {}) {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) throw new Unauthorised("this studio needs its token");
+  const headers = new Headers(options.headers || {});
+  headers.set("Authorization", `token ${token}`);
+  const response = await fetch(path, { ...options, headers, credentials: "omit", cache: "no-store" });
+  if (response.status === 403) {
+    let body = {};
+    try { body = await response.clone().json(); } catch (error) { /* not JSON */ }
+    if ((body.error || "").includes("needs its token")) throw new Unauthorised(body.error);
+  }
+  return response;
+}
 
 async function api(path, options) {
-  const response = await fetch(path, options);
+  const response = await authorised(path, options);
   let body = {};
   try { body = await response.json(); } catch (error) { /* not JSON: the status says it */ }
   if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
   return body;
+}
+
+// A run's file (or a shipped image) fetched with the token: a Blob of the type the studio served, or its blob: URL.
+async function fileBlob(path) {
+  const response = await authorised(path);
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${response.statusText}`);
+  return response.blob();
+}
+async function blobUrl(path) { return URL.createObjectURL(await fileBlob(path)); }
+
+// Show the file at `path` in the <img> `img`: the newest one asked for wins, the URL it replaces is freed.
+async function showImage(img, path) {
+  img.dataset.src = path || "";
+  if (!path) {
+    if (img.dataset.blob) URL.revokeObjectURL(img.dataset.blob);
+    delete img.dataset.blob;
+    img.removeAttribute("src");
+    return;
+  }
+  let url;
+  try { url = await blobUrl(path); } catch (error) { if (error instanceof Unauthorised) locked(); return; }
+  if (img.dataset.src !== path) { URL.revokeObjectURL(url); return; }
+  if (img.dataset.blob) URL.revokeObjectURL(img.dataset.blob);
+  img.dataset.blob = url;
+  img.src = url;
+}
+
+// A link to a run's file: opened (images, JSON, text) in a new tab or downloaded, fetched with the token.
+function fileLink(path, label, download) {
+  const a = document.createElement("a");
+  a.href = "#"; a.textContent = label; a.dataset.path = path;
+  a.addEventListener("click", (event) => { event.preventDefault(); openFile(path, label, download); });
+  return a;
+}
+async function openFile(path, name, download) {
+  const tab = download ? null : window.open("about:blank", "_blank");
+  try {
+    const blob = await fileBlob(path), url = URL.createObjectURL(blob);
+    if (tab && VIEWABLE.test(blob.type)) {
+      tab.location.href = url;
+    } else {
+      if (tab) tab.close();
+      const a = document.createElement("a");
+      a.href = url; a.download = name; document.body.append(a); a.click(); a.remove();
+    }
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (error) {
+    if (tab) tab.close();
+    if (error instanceof Unauthorised) locked(); else showMessage(error.message);
+  }
+}
+
+// Without the token (or with one that is not this studio's): the note on how to get in, nothing else.
+function locked() {
+  const wrong = sessionStorage.getItem(TOKEN_KEY) !== null;
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearTimeout(timer);
+  $("setup").hidden = $("run").hidden = true;
+  $("login").hidden = false;
+  if (wrong) $("login-message").textContent = "That token is not this studio's (a new one is made at every start).";
+  $("token-field").focus();
+}
+function unlock(event) {
+  event.preventDefault();
+  const token = $("token-field").value.trim();
+  if (!token) return;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $("token-field").value = "";
+  $("login-message").textContent = "";
+  $("login").hidden = true; $("setup").hidden = $("run").hidden = false;
+  loadInfo(null).catch(failed);
+}
+function failed(error) {
+  if (error instanceof Unauthorised) locked(); else showMessage(error.message);
 }
 function showMessage(text) { $("message").textContent = text || ""; }
 function fmt(x) { return x === null || x === undefined ? "—" : Number(x).toPrecision(6); }
@@ -22,13 +140,8 @@ function fmtTime(s) {
 function fileUrl(name, file, version) {
   return `/runs/${encodeURIComponent(name)}/${encodeURIComponent(file)}?v=${version || 0}`;
 }
-function link(href, text) {
-  const a = document.createElement("a");
-  a.href = href; a.textContent = text; a.target = "_blank"; a.rel = "noopener";
-  return a;
-}
 
-async function loadInfo() {
+async function loadInfo(wanted) {
   info = await api("/api/info");
   for (const role of ROLES) {
     const select = $(`${role}-choice`);
@@ -37,7 +150,6 @@ async function loadInfo() {
   setDefaults();
   $("weights-note").textContent = info.weights_note || "";
   $("runs-dir").textContent = `(${info.runs_dir})`;
-  const wanted = decodeURIComponent(location.hash.slice(1));
   if (info.running) openRun(info.running, true); else if (wanted) openRun(wanted, true);
   refreshGallery();
 }
@@ -99,11 +211,17 @@ function updatePreview(role) {
   const file = $(`${role}-file`).files[0], select = $(`${role}-choice`), preview = $(`${role}-preview`);
   const option = select.selectedOptions[0];
   let src = "";
-  if (file) src = URL.createObjectURL(file);
-  else if (option && option.dataset.preview) src = option.dataset.preview;
+  if (file) {
+    if (preview.dataset.blob) URL.revokeObjectURL(preview.dataset.blob);
+    preview.dataset.src = "";
+    preview.dataset.blob = preview.src = URL.createObjectURL(file);
+    preview.hidden = false;
+    return;
+  }
+  if (option && option.dataset.preview) src = option.dataset.preview;
   else if (select.value) src = `/images/${encodeURIComponent(select.value)}`;
   preview.hidden = !src;
-  if (src) preview.src = src; else preview.removeAttribute("src");
+  showImage(preview, src);
 }
 
 async function start(event) {
@@ -117,7 +235,7 @@ async function start(event) {
     lastImage = null;
     openRun(body.name, false);
   } catch (error) {
-    showMessage(error.message);
+    failed(error);
     $("start").disabled = false;
   }
 }
@@ -125,7 +243,7 @@ async function start(event) {
 function openRun(name, fill) {
   if (name !== current) showMessage("");
   current = name; fillOnOpen = fill; lastImage = null;
-  history.replaceState(null, "", `#${encodeURIComponent(name)}`);
+  showAddress(name);
   poll();
 }
 
@@ -139,6 +257,7 @@ async function poll() {
     if (status.state === "running") timer = setTimeout(poll, 250);
     else refreshGallery();
   } catch (error) {
+    if (error instanceof Unauthorised) { locked(); return; }
     showMessage(error.message);
     timer = setTimeout(poll, 1000);
   }
@@ -172,7 +291,7 @@ function render(s) {
   const image = s.image ? fileUrl(s.name, s.image, s.image_version) : null, img = $("progress-image");
   if (image !== lastImage) {
     img.hidden = !image;
-    if (image) img.src = image; else img.removeAttribute("src");
+    showImage(img, image);
     lastImage = image;
   }
   img.dataset.file = s.image || "";
@@ -186,9 +305,9 @@ function render(s) {
   $("start").disabled = s.state === "running";
   const finished = s.state === "finished" && s.results.includes("generated_image.jpg");
   $("download").hidden = !finished;
-  if (finished) $("download").href = fileUrl(s.name, "generated_image.jpg", s.image_version);
-  $("results").replaceChildren(...s.results.map((f) => link(fileUrl(s.name, f, s.image_version), f)));
-  $("other-files").replaceChildren(...s.other_files.map((f) => link(fileUrl(s.name, f, s.image_version), f)));
+  $("download").dataset.path = finished ? fileUrl(s.name, "generated_image.jpg", s.image_version) : "";
+  $("results").replaceChildren(...s.results.map((f) => fileLink(fileUrl(s.name, f, s.image_version), f)));
+  $("other-files").replaceChildren(...s.other_files.map((f) => fileLink(fileUrl(s.name, f, s.image_version), f)));
   $("other").hidden = !s.other_files.length;
   drawCurve(s.costs);
 }
@@ -242,7 +361,9 @@ function drawCurve(costs) {
 
 async function refreshGallery() {
   let body;
-  try { body = await api("/api/runs"); } catch (error) { return; }
+  try { body = await api("/api/runs"); } catch (error) { if (error instanceof Unauthorised) locked(); return; }
+  for (const url of galleryUrls) URL.revokeObjectURL(url);
+  galleryUrls = [];
   $("gallery").replaceChildren(...body.runs.map(card));
 }
 
@@ -252,7 +373,10 @@ function card(run) {
   let picture;
   if (run.image) {
     picture = document.createElement("img");
-    picture.src = fileUrl(run.name, run.image, run.image_version); picture.alt = "";
+    picture.alt = "";
+    const path = fileUrl(run.name, run.image, run.image_version);
+    picture.dataset.src = path;
+    blobUrl(path).then((url) => { galleryUrls.push(url); picture.src = url; }).catch(() => {});
   } else {
     picture = document.createElement("div");
     picture.className = "blank"; picture.textContent = "no image";
@@ -269,6 +393,12 @@ function card(run) {
 }
 
 function init() {
+  window.addEventListener("hashchange", () => location.reload());  // an address pasted into this tab: opened anew
+  $("login-form").addEventListener("submit", unlock);
+  $("download").addEventListener("click", (event) => {
+    event.preventDefault();
+    if ($("download").dataset.path) openFile($("download").dataset.path, "generated_image.jpg", true);
+  });
   $("start-form").addEventListener("submit", start);
   for (const role of ROLES) {
     $(`${role}-file`).addEventListener("change", () => updatePreview(role));
@@ -279,15 +409,17 @@ function init() {
   $("stop").addEventListener("click", async () => {
     const name = current;
     try { await api(`/api/runs/${encodeURIComponent(name)}/stop`, { method: "POST" }); stopping = name; }
-    catch (error) { showMessage(error.message); }
+    catch (error) { failed(error); }
     poll();
   });
   $("resume").addEventListener("click", async () => {
     showMessage("");
     try { await api(`/api/runs/${encodeURIComponent(current)}/resume`, { method: "POST" }); lastImage = null; }
-    catch (error) { showMessage(error.message); }
+    catch (error) { failed(error); }
     poll();
   });
-  loadInfo().catch((error) => showMessage(error.message));
+  const wanted = takeToken();
+  if (!sessionStorage.getItem(TOKEN_KEY)) { locked(); return; }
+  loadInfo(wanted).catch(failed);
 }
 init();

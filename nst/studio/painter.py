@@ -2,15 +2,21 @@
 
 `python -m nst.studio.painter [WEIGHTS]` imports TensorFlow and builds the network from WEIGHTS once, then paints
 the runs the server sends on its stdin, one JSON line each, {"run": ID, "folder": DIR, "argv": [...]}, one at a
-time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself (nst.commands.cli.main) in
-this process, its output appended to DIR/stdout.txt and DIR/stderr.txt; the network is kept for the next run
-(nst.commands.run.load_model). The painter answers on its stdout, one JSON line per run: {"ended": ID, "code": exit
-code}.
+time; {"stop": ID} stops run ID (or cancels it if it has not begun). Each run is the CLI itself
+(nst.commands.cli.main) in this process, its events appended to DIR/events.jsonl (nst.sinks.events_log) and its
+output to DIR/stdout.txt and DIR/stderr.txt; the network is
+kept for the next run (nst.commands.run.load_model). The painter answers on its stdout, one JSON line each: {"locked": ID} as soon as it
+holds run ID's folder (even while it warms up), or {"refused": ID} when another process holds it (with "reason"
+when the lock cannot be taken at all); {"ended": ID, "code": exit code} when the run is over.
 
 What holds, even when the server crashes:
-- One painter per run folder: the painter holds a POSIX lock on DIR/.painter.lock while it paints there. A server
+- One painter per run folder: the painter holds a POSIX lock on DIR/.painter.lock from the moment it is given the
+  run (before it has warmed up) until the run ends; the server answers a Start only once it does. A server
   started later asks the kernel who holds it (lock_holder): that run shows as painting, Stop reaches it, Start
-  waits for it.
+  waits for it. Only a write lock held by a painter process of this user counts (a read lock, or a lock any other
+  program took, is nobody's run), and only such a process is ever sent a signal.
+- Private files: the painter's umask is 077, so the run's files are the user's alone (0600, folders 0700); the
+  lock file too, so no other user can open it to fake a run.
 - The painter ends with its server: its stdin is a pipe from the server, which ends when the server exits or is
   killed; the painter then stops its run as Ctrl-C does (the CLI saves the image, costs and checkpoint) and exits.
 - Stop is the CLI's own interrupt (SIGINT), sent only while the run it names paints; a SIGINT that arrives between
@@ -24,6 +30,7 @@ import json
 import os
 import queue
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -45,7 +52,8 @@ def start_painter(weights):
     Its own session: Ctrl-C in the server's terminal reaches only the server, which stops the run itself."""
     import nst
 
-    env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NST_STUDIO_")}  # not the server's token
+    env.update(PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     package_parent = str(Path(nst.__file__).resolve().parent.parent)  # this nst, importable in the child
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
     return subprocess.Popen([sys.executable, "-m", "nst.studio.painter", str(weights)], stdin=subprocess.PIPE,
@@ -68,10 +76,21 @@ def reports(process):
             continue
 
 
+def open_lock_file(folder, flags):
+    """An fd of `folder`'s lock file: never through a symlink, never blocking (a FIFO planted there), a regular
+    file only; OSError otherwise."""
+    fd = os.open(Path(folder) / LOCK_FILE, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{LOCK_FILE} is not a regular file")
+    return fd
+
+
 def lock_holder(folder):
-    """The pid of the process that holds `folder`'s painter lock (a painter painting there), else None."""
+    """The pid of the painter that paints in `folder` (it holds the folder's lock for writing), else None. The
+    kernel says who holds the lock (F_GETLK, which never waits); only a painter process of this user counts."""
     try:
-        fd = os.open(Path(folder) / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = open_lock_file(folder, os.O_RDONLY)
     except OSError:
         return None
     try:
@@ -81,14 +100,45 @@ def lock_holder(folder):
         return None
     finally:
         os.close(fd)
-    return pid if kind != fcntl.F_UNLCK and pid > 0 else None
+    return pid if kind == fcntl.F_WRLCK and pid > 0 and is_painter(pid) else None
+
+
+def is_painter(pid):
+    """Whether process `pid` is a studio painter (`python -m nst.studio.painter`) of this user."""
+    try:
+        if os.stat(f"/proc/{pid}").st_uid != os.geteuid():
+            return False
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read(4096).split(b"\0")
+    except OSError:
+        return False
+    return args[1:3] == [b"-m", b"nst.studio.painter"]
+
+
+def interrupt_painter(folder, pid):
+    """SIGINT (the CLI's Ctrl-C) to the painter `pid` that paints in `folder`, checked again through a pidfd (so a
+    pid reused meanwhile is never signalled). Whether it was sent."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return False
+    try:
+        if lock_holder(folder) != pid:
+            return False
+        signal.pidfd_send_signal(pidfd, signal.SIGINT)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(pidfd)
 
 
 # --- the painter's side --------------------------------------------------------------------------------------
 
 def take_lock(folder):
-    """Lock `folder`'s painter lock file; its fd (closing it releases the lock), or None when another holds it."""
-    fd = os.open(Path(folder) / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    """Lock `folder`'s painter lock file (0600) for writing, without waiting; its fd (closing it releases the lock),
+    or None when another process holds it. OSError when the file cannot be opened."""
+    fd = open_lock_file(folder, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -102,8 +152,8 @@ def run_output(folder):
     """File descriptors 1 and 2 (print, tqdm, TensorFlow's C++ logs) appended to the run's stdout.txt / stderr.txt."""
     sys.stdout.flush()
     sys.stderr.flush()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
-    files = [os.open(Path(folder) / name, flags, 0o644) for name in (STDOUT, STDERR)]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK
+    files = [os.open(Path(folder) / name, flags, 0o600) for name in (STDOUT, STDERR)]
     saved = [os.dup(1), os.dup(2)]
     try:
         for fd, target in zip(files, (1, 2)):
@@ -125,40 +175,46 @@ class Painting:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     run: int | None = None  # the ID of the run being painted
     cancelled: set = dataclasses.field(default_factory=set)  # runs stopped before they began
+    locks: dict = dataclasses.field(default_factory=dict)  # run ID -> the fd holding its folder's lock
     server_gone: bool = False
 
 
 def paint(job, models):
-    """Paint one run: lock its folder, run the CLI with its output in the folder; returns the exit code."""
+    """Paint one run (its folder locked already), the CLI's output in the folder and its events in the folder's
+    event log (nst.sinks.events_log, what the studio reads the run's state from); returns the exit code."""
     from nst.commands.cli import main as cli_main
+    from nst.sinks.events_log import events_log
 
     folder = Path(job["folder"])
-    lock = None
     try:
-        lock = take_lock(folder)
         with run_output(folder):
-            if lock is None:
-                print(f"nst: error: another painter is painting in {folder}", file=sys.stderr)
-                return 2
             try:
-                return cli_main(job["argv"], models=models)
+                return cli_main(job["argv"], models=models, on_event=events_log(folder))
             except SystemExit as exc:  # argparse: the message is on stderr already
+                note(folder, "failed", "the run's settings were refused (its stderr.txt says why)")
                 return exc.code if isinstance(exc.code, int) else 2
-            except Exception:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
+            except Exception as exc:  # noqa: BLE001 - a bug: its traceback in the run's stderr.txt, the painter goes on
                 traceback.print_exc()
+                note(folder, "failed", f"the painter failed: {type(exc).__name__} (its stderr.txt has the traceback)")
                 return 1
     except KeyboardInterrupt:  # a Stop that came before the CLI's own Ctrl-C handling took over: nothing ran
-        with open(folder / STDERR, "a") as err:
-            err.write("nst: interrupted before the first step; nothing was saved\n")
+        note(folder, "stopped", "interrupted before the first step; nothing was saved")
         return 130
-    finally:
-        if lock is not None:
-            os.close(lock)
+
+
+def note(folder, state, message):
+    """The run's last event when the CLI could not say it: how it ended (nst.engine.events.Ended)."""
+    from nst.engine.events import Ended
+    from nst.sinks.events_log import events_log
+
+    with contextlib.suppress(OSError):
+        events_log(folder)(Ended(state, message))
 
 
 def paint_unless_stopped(job, models, state):
     """Paint `job` unless it was stopped before it began (or the server is gone); its exit code. A SIGINT that
-    lands after the CLI has returned ends here too."""
+    lands after the CLI has returned ends here too. Its folder's lock is released at the end, once no SIGINT can
+    interrupt that (state.run is None)."""
     try:
         try:
             with state.lock:
@@ -166,26 +222,42 @@ def paint_unless_stopped(job, models, state):
                 state.run = job["run"] if begin else None
             if begin:
                 return paint(job, models)
-            with open(Path(job["folder"]) / STDERR, "a") as err:
-                err.write("nst: interrupted before the first step; nothing was saved\n")
+            note(job["folder"], "stopped", "interrupted before the first step; nothing was saved")
             return 130
         finally:
             state.run = None
     except KeyboardInterrupt:
         state.run = None
         return 130
+    finally:
+        with state.lock:
+            fd = state.locks.pop(job["run"], None)
+        if fd is not None:
+            os.close(fd)
 
 
-def read_messages(runs, state):
-    """Thread: the server's runs into `runs`; a stop sends SIGINT while its run paints, else cancels it. At the
-    end of input the server is gone: a run in progress is stopped as Ctrl-C does (it saves its state) and the main
-    loop told to end; with none, the painter exits at once."""
+def read_messages(runs, state, answer):
+    """Thread: the server's runs into `runs`, each one's folder locked first (answered "locked", or "refused" when
+    another process holds it); a stop sends SIGINT while its run paints, else cancels it. At the end of input the
+    server is gone: a run in progress is stopped as Ctrl-C does (it saves its state) and the main loop told to end;
+    with none, the painter exits at once."""
     for line in sys.stdin:
         try:
             message = json.loads(line)
         except ValueError:
             continue
         if "stop" not in message:
+            try:
+                fd = take_lock(message["folder"])
+            except OSError as exc:
+                answer(refused=message["run"], reason=f"cannot lock {Path(message['folder']) / LOCK_FILE} ({exc})")
+                continue
+            if fd is None:
+                answer(refused=message["run"])
+                continue
+            with state.lock:
+                state.locks[message["run"]] = fd
+            answer(locked=message["run"])
             runs.put(message)
             continue
         with state.lock:
@@ -217,13 +289,15 @@ def warm_up(weights, models):
 def main(argv=None):
     """The painter's loop (see the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    os.umask(0o077)  # every file of every run: the user's alone
     channel = os.fdopen(os.dup(1), "w", buffering=1)  # the reports; fd 1 itself goes to the runs' stdout.txt
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.close(null)
+    channel_lock = threading.Lock()  # two threads report
 
     def answer(**report):
-        with contextlib.suppress(OSError):  # the server is gone: nobody to tell
+        with channel_lock, contextlib.suppress(OSError):  # the server is gone: nobody to tell
             channel.write(json.dumps(report) + "\n")
 
     state = Painting()
@@ -235,7 +309,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGINT, on_sigint)
     runs = queue.SimpleQueue()
-    threading.Thread(target=read_messages, args=(runs, state), daemon=True).start()
+    threading.Thread(target=read_messages, args=(runs, state, answer), daemon=True).start()
     models = {}
     warm_up(argv[0] if argv else None, models)
     while (job := runs.get()) is not None:

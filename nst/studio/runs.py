@@ -6,12 +6,20 @@ A run folder `<output_dir>/studio/<time>-<name>/` holds the inputs as the studio
 `stdout.txt` / `stderr.txt`. Everything the page shows comes from these files and from whether a painter
 holds the folder's lock, so a reopened run, a run of an earlier server and the running one read alike.
 Stop is the CLI's interrupt (`<step>.png`, costs.csv and checkpoint.npz saved, exit 130), Resume the CLI's
-`--resume DIR`. One run at a time, painted by the studio's one painter process (nst.studio.painter).
+`--resume DIR`. One run at a time, painted by the studio's one painter process (nst.studio.painter); a Start is
+answered once the painter holds the new folder's lock, and servers on one folder take turns to start
+(START_LOCK), so two servers never paint at once.
+
+Private: the runs' folder (`<output_dir>/studio`, which must be the user's own) and every run folder are 0700,
+the studio's files 0600. Hostile files: a run folder's files are read never through a symlink, never blocking
+(a FIFO), never more than a bound, and anything wrong in them (deep nesting, wrong types, huge files) makes that
+run "damaged", never the gallery.
 """
 
 import contextlib
 import dataclasses
 import datetime
+import fcntl
 import itertools
 import json
 import math
@@ -19,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -27,12 +34,15 @@ import threading
 import time
 from pathlib import Path
 
-from nst.settings import Config, default, default_iterations, studio_settings
-from nst.sinks.costs_csv import read_costs_csv
+from nst.commands.resume import resume_refusal
+from nst.engine.events import Ended
 from nst.errors import NstError
-from nst.files import prepare_output_dir, write_text_atomic
-from nst.studio.painter import STDERR, lock_holder, reports, send, start_painter
-from nst.studio.uploads import shown_name, store_image
+from nst.files import prepare_output_dir
+from nst.settings import Config, default, default_iterations, studio_settings
+from nst.sinks.events_log import events_log, read_events
+from nst.studio.admission import admit
+from nst.studio.painter import STDERR, interrupt_painter, lock_holder, reports, send, start_painter
+from nst.studio.uploads import DecodeLimits, Decoder, decode_images, shown_name
 
 STUDIO_JSON = "studio.json"
 ROLES = {"content": "content", "style": "style-1"}  # role -> the stem of its file in the run folder
@@ -45,6 +55,9 @@ CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg
 DOWNLOADS = (".tif", ".npz")  # served as attachments: the browser shows none of them
 RESULTS = ("generated_image.jpg", "costs.csv", "costs.png", "progress.png", "summary.png", "run.json")
 MAX_SEED = 2**32 - 1
+START_LOCK = ".start.lock"  # in runs_dir: held (flock) by the server that is starting a run
+LOCK_WAIT = 60.0  # seconds a Start waits for the painter to hold the new run's folder, or for another server
+MAX_RECORD = 1 << 20  # studio.json and run.json: a larger one is damage
 
 SETTINGS = studio_settings()
 """The settings the page offers: name -> (type, CLI flag), from the settings table (nst.settings). Booleans are
@@ -62,13 +75,17 @@ class Studio:
     weights: Path
     max_pixels: int | None = default("max_pixels")
     download: bool = True
+    decode_limits: DecodeLimits = DecodeLimits()
+    decoder: Decoder = dataclasses.field(default_factory=Decoder)  # the next upload decoder, started ahead
     painter: subprocess.Popen | None = None
     job: Path | None = None  # the folder our painter was sent and has not reported ended
     job_id: int | None = None  # its ID in the painter's messages
     started: float = 0.0
     ids: itertools.count = dataclasses.field(default_factory=itertools.count)
-    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
-    decoding: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one upload decoded at a time
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # Start, Resume and Stop, one at a time
+    changed: threading.Condition = dataclasses.field(default_factory=threading.Condition)  # job and acks below
+    acks: dict = dataclasses.field(default_factory=dict)  # run ID -> ("locked" | "refused", reason), from the painter
+    decoding: threading.Lock = dataclasses.field(default_factory=threading.Lock)  # one Start's uploads at a time
 
     @property
     def runs_dir(self):
@@ -93,24 +110,29 @@ def ensure_painter(studio):
 
 
 def follow_painter(studio, process):
-    """Thread: the painter's reports; a run it reports ended is no longer ours. When the painter ends before the run
-    it was given (the studio stopping, or the painter killed: out of memory?), that run's stderr.txt says so."""
+    """Thread: the painter's reports; a run it holds the lock of is acknowledged, a run it reports ended is no
+    longer ours. When the painter ends before the run it was given (the studio stopping, or the painter killed:
+    out of memory?), that run's stderr.txt says so."""
     for report in reports(process):
-        if "ended" in report:
-            with studio.lock:
-                if studio.job_id == report["ended"]:
-                    studio.job = studio.job_id = None
+        with studio.changed:
+            if "ended" in report and studio.job_id == report["ended"]:
+                studio.job = studio.job_id = None
+            for kind in ("locked", "refused"):
+                if kind in report:
+                    studio.acks[report[kind]] = (kind, report.get("reason"))
+            studio.changed.notify_all()
     code = process.wait()
-    with studio.lock:
+    with studio.changed:
         if studio.painter is process and studio.job is not None:
             if code == 0:
-                line = "nst: interrupted before the first step; nothing was saved (the studio stopped)"
+                ended = Ended("stopped", "interrupted before the first step; nothing was saved (the studio stopped)")
             else:
                 how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-                line = f"nst: error: the painter process ended during the run ({how}; out of memory?)"
-            with open(studio.job / STDERR, "a") as err:
-                err.write(f"\n{line}\n")
+                ended = Ended("failed", f"the painter process ended during the run ({how}; out of memory?)")
+            with contextlib.suppress(OSError):
+                events_log(studio.job)(ended)
             studio.job = studio.job_id = None
+        studio.changed.notify_all()
 
 
 def stop_painter(studio, wait=60):
@@ -136,7 +158,7 @@ def running(studio):
     if not studio.runs_dir.is_dir():
         return None
     for folder in studio.runs_dir.iterdir():
-        if NAME.fullmatch(folder.name) and lock_holder(folder) is not None:
+        if NAME.fullmatch(folder.name) and is_plain(folder, stat.S_ISDIR) and lock_holder(folder) is not None:
             return folder
     return None
 
@@ -198,29 +220,39 @@ def input_source(studio, role, upload, choice, shipped):
     raise NstError(f"choose a {role} image or upload one (unknown choice {choice[:60]!r})")
 
 
-def input_file(folder, record, role):
-    """The path of a run's `role` input as the studio wrote it, or None (an older run, a damaged record)."""
-    entry = (record or {}).get(role) or {}
-    name = entry.get("file")
-    if not isinstance(name, str) or not NAME.fullmatch(name) or Path(name).stem != ROLES[role]:
-        return None
-    path = Path(folder) / name
-    return path if is_plain_file(path) else None
-
-
 def stage_inputs(studio, sources):
-    """Decode the inputs {role: (source, name, shipped)} into a hidden folder under runs_dir (one upload decoded at a
-    time, not under the run lock); returns (that folder, {role: (path, name, shipped)}). NstError: nothing left."""
-    prepare_output_dir(studio.runs_dir)
+    """Decode the inputs {role: (source, name, shipped)} into a hidden folder (0700) under runs_dir, in a worker
+    held to studio.decode_limits, one Start's at a time (not under the run lock); returns (that folder,
+    {role: (path, name, shipped)}). NstError: nothing left."""
+    prepare_runs_dir(studio)
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=studio.runs_dir))
     try:
-        with studio.decoding:
-            stored = {role: (store_image(source, staging, ROLES[role], f"{name} ({role})", studio.max_pixels),
-                             name, shipped) for role, (source, name, shipped) in sources.items()}
+        if not studio.decoding.acquire(timeout=studio.decode_limits.seconds + LOCK_WAIT):
+            raise NstError("another Start's images are still being decoded: try again in a minute")
+        try:
+            images = [(source, ROLES[role], f"{name} ({role})") for role, (source, name, _) in sources.items()]
+            paths = decode_images(images, staging, studio.max_pixels, studio.decode_limits, studio.decoder)
+        finally:
+            studio.decoding.release()
+        stored = {role: (path, name, shipped) for (role, (_, name, shipped)), path in zip(sources.items(), paths)}
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging, stored
+
+
+def prepare_runs_dir(studio):
+    """Create runs_dir (0700); NstError when it cannot be, or when it is not a folder of this user's (another user
+    who made it could read and plant anything in it). A folder of ours that others could enter is closed (0700)."""
+    runs_dir = studio.runs_dir
+    prepare_output_dir(runs_dir)
+    info = os.lstat(runs_dir)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise NstError(f"{runs_dir} is not a folder of yours (it is a link, or another user's): the studio keeps "
+                       "your photos there; pass --output-dir to a folder of your own")
+    if info.st_mode & 0o077:
+        os.chmod(runs_dir, 0o700)
+    return runs_dir
 
 
 # --- start, resume, stop ---------------------------------------------------------------------------------------
@@ -237,7 +269,7 @@ def new_run_folder(studio, content_name, style_name):
     for n in range(1, 1000):
         folder = studio.runs_dir / (base if n == 1 else f"{base}-{n}")
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
             return folder
         except FileExistsError:
             continue
@@ -265,29 +297,71 @@ def child_argv(studio, folder, inputs, settings):
 
 
 def paint(studio, folder, argv):
-    """Hand `folder` to the painter (started if needed); call with studio.lock held."""
+    """Hand `folder` to the painter (started if needed) and wait until it holds the folder's lock (it takes it as
+    the message comes, even while it warms up); call with studio.lock held. Busy when another process holds it,
+    NstError when the painter does not answer within LOCK_WAIT (the run is then cancelled)."""
     ensure_painter(studio)
     run = next(studio.ids)
+    with studio.changed:
+        studio.job, studio.job_id, studio.started = Path(folder), run, time.time()
     try:
         send(studio.painter, run=run, folder=folder, argv=argv)
     except OSError:  # the painter died just now: a new one
         studio.painter.kill()
         ensure_painter(studio)
         send(studio.painter, run=run, folder=folder, argv=argv)
-    studio.job, studio.job_id, studio.started = Path(folder), run, time.time()
+    painter = studio.painter
+    with studio.changed:
+        studio.changed.wait_for(lambda: run in studio.acks or painter.poll() is not None, LOCK_WAIT)
+        answer, reason = studio.acks.pop(run, (None, None))
+        if answer != "locked" and studio.job_id == run:
+            studio.job = studio.job_id = None
+    if answer == "locked":
+        return
+    if answer == "refused":
+        raise busy_error(folder) if reason is None else NstError(reason)
+    with contextlib.suppress(OSError):
+        send(painter, stop=run)  # should it come to the run later: cancelled
+    raise NstError(f"the painter did not take the run within {LOCK_WAIT:g} s (is the machine very busy?): try again")
+
+
+@contextlib.contextmanager
+def start_lock(studio, wait=LOCK_WAIT):
+    """Held while this server checks that no run paints and starts one, so that two servers on one output folder
+    cannot both start (a flock on runs_dir/.start.lock, tried without blocking until `wait` seconds have
+    passed); Busy when another server keeps it that long."""
+    fd = os.open(studio.runs_dir / START_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 0o600)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NstError(f"{studio.runs_dir / START_LOCK} is not a regular file: remove it")
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Busy("another studio on this output folder is starting a run: try again") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
 
 
 def start_run(studio, sources, settings, seed_drawn=False):
     """Start a new run; `sources` {role: (a file object or path, name, shipped?)}. Returns the run folder's name.
 
-    Refused (NstError) while another run is painting, and for inputs the CLI would refuse: the inputs are decoded
-    and written anew before the run starts; a refused start leaves no folder behind."""
+    Refused (NstError) while another run is painting, for a size the memory free now cannot hold, and for inputs
+    the CLI would refuse: the inputs are decoded and written anew before the run starts; a refused start leaves
+    no folder behind."""
+    admit(settings)
     active = running(studio)
     if active is not None:  # before decoding anything
         raise busy_error(active)
     staging, stored = stage_inputs(studio, sources)
     try:
-        with studio.lock:
+        with studio.lock, start_lock(studio):
             active = running(studio)
             if active is not None:
                 raise busy_error(active)
@@ -297,7 +371,7 @@ def start_run(studio, sources, settings, seed_drawn=False):
             for role, (path, name, shipped) in stored.items():
                 os.replace(path, folder / path.name)
                 record[role] = {"file": path.name, "from": name, "shipped": shipped}
-            write_text_atomic(folder / STUDIO_JSON, json.dumps(record, indent=2, allow_nan=False) + "\n")
+            write_private(folder / STUDIO_JSON, json.dumps(record, indent=2, allow_nan=False) + "\n")
             inputs = {role: folder / entry["file"] for role, entry in record.items() if role in ROLES}
             paint(studio, folder, child_argv(studio, folder, inputs, settings))
             return folder.name
@@ -305,15 +379,35 @@ def start_run(studio, sources, settings, seed_drawn=False):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_private(path, text):
+    """Write `text` to `path` (0600) atomically: a temp file beside it, renamed over it."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{Path(path).name}.", suffix=".part", dir=Path(path).parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def append_line(path, line):
+    """Append `line` to the text file `path` (created 0600; never through a symlink, never blocking)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+    with os.fdopen(fd, "a") as f:
+        f.write(line + "\n")
+
+
 def resume_run(studio, name):
     """Continue a stopped run with the CLI's `--resume DIR`; NstError when busy or not resumable."""
-    with studio.lock:
+    with studio.lock, start_lock(studio):
         active = running(studio)
         if active is not None:
             raise busy_error(active)
         status = run_status(studio, name)
         if not status["resumable"]:
             raise NstError(f"the run {name} cannot be resumed: it has no checkpoint or it has finished")
+        admit(status["settings"])
         folder = run_folder(studio, name)
         paint(studio, folder, ["--resume", str(folder)])
         return folder.name
@@ -322,7 +416,8 @@ def resume_run(studio, name):
 def stop_run(studio, name):
     """Stop the run `name` as Ctrl-C does (the CLI saves its state and exits 130): our painter's run (by its ID: a
     Stop never reaches another run; one not yet begun never begins), or one whose lock another painter holds
-    (SIGINT to that painter). NstError when there is no such run, NotPainting when it does not paint."""
+    (SIGINT to that painter, and to no other process: nst.studio.painter.interrupt_painter). NstError when there
+    is no such run, NotPainting when it does not paint."""
     folder = run_folder(studio, name)
     with studio.lock:
         if studio.job == folder and studio.painter is not None and studio.painter.poll() is None:
@@ -330,13 +425,16 @@ def stop_run(studio, name):
                 send(studio.painter, stop=studio.job_id)
             return folder.name
         holder = lock_holder(folder)
-        if holder is None:
+        if holder is None or not interrupt_painter(folder, holder):
             raise NotPainting(f"the run {folder.name} is not painting")
-        os.kill(holder, signal.SIGINT)
         return folder.name
 
 
-# --- what the page shows ---------------------------------------------------------------------------------------
+# --- what the page shows: a run's state, read from its folder ---------------------------------------------------
+#
+# Everything below reads files another process wrote, and anyone who can write in the run folder can plant them:
+# every read goes through read_bounded (no symlink, no FIFO or device, at most a bound), every record is checked
+# field by field, and whatever is wrong makes that run "damaged" (folder_status), never the gallery.
 
 def run_folder(studio, name):
     """The folder of the run `name`: a real directory (no symlink) directly in runs_dir; NstError otherwise."""
@@ -359,35 +457,52 @@ def is_plain_file(path):
     return is_plain(path, stat.S_ISREG)
 
 
-def open_run_file(studio, name, file):
-    """(fd, size, content type, download?) of a file of the run `name` the studio serves: a regular file (never a
-    symlink: O_NOFOLLOW) directly in the folder, of a type in CONTENT_TYPES. NstError for anything else."""
-    folder = run_folder(studio, name)
-    suffix = Path(file).suffix.lower()
-    if not NAME.fullmatch(file) or suffix not in CONTENT_TYPES:
-        raise NstError(f"no file {file[:80]!r} in run {folder.name}")
-    try:
-        fd = os.open(folder / file, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        raise NstError(f"no file {file[:80]!r} in run {folder.name}") from None
+def open_plain(path):
+    """An fd of the regular file `path` and its fstat: never through a symlink (O_NOFOLLOW), never blocking (a FIFO
+    or a device planted there opens at once and is refused). OSError otherwise (FileNotFoundError when missing)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise NstError(f"no file {file[:80]!r} in run {folder.name}")
-    return fd, info.st_size, CONTENT_TYPES[suffix], suffix in DOWNLOADS
+        raise OSError(f"{Path(path).name} is not a regular file")
+    return fd, info
+
+
+def read_bounded(path, limit, tail=False):
+    """The bytes of the regular file `path` (see open_plain), or None when it is missing; ValueError when it is not
+    a regular file or is larger than `limit` bytes (tail: its last `limit` bytes instead)."""
+    try:
+        fd, info = open_plain(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"{Path(path).name}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        if info.st_size > limit:
+            if not tail:
+                raise ValueError(f"{Path(path).name} is larger than {limit} bytes")
+            f.seek(info.st_size - limit)
+        return f.read(limit)
 
 
 def read_json(path, strict=True):
-    """A run's JSON file (never through a symlink), or None when it is missing; ValueError when it is damaged.
-    strict: NaN and Infinity (which an older server wrote into studio.json) are damage too."""
-    if not is_plain_file(path):
+    """A run's JSON file (read_bounded: MAX_RECORD), or None when it is missing; ValueError when it is damaged
+    (not UTF-8, not JSON, nested too deeply). strict: NaN and Infinity (which an older server wrote into
+    studio.json) are damage too."""
+    data = read_bounded(path, MAX_RECORD)
+    if data is None:
         return None
 
     def refuse(constant):
         raise ValueError(f"{constant} is not a number")
 
-    text = Path(path).read_text(encoding="utf-8")
-    return json.loads(text, parse_constant=refuse) if strict else json.loads(text)
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, parse_constant=refuse) if strict else json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{Path(path).name} is nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{Path(path).name} is not UTF-8 text") from None
 
 
 def finite(value):
@@ -401,59 +516,96 @@ def finite(value):
     return value
 
 
-def read_record(folder):
-    """studio.json as {"settings", "seed_drawn", "content": {"file", "from", "shipped"}, "style": ...}; ValueError
-    when damaged.
-    An older server's record (inputs as plain file names) reads the same way."""
-    raw = read_json(Path(folder) / STUDIO_JSON)
-    if not isinstance(raw, dict) or not isinstance(raw.get("settings", {}), dict):
-        raise ValueError(f"{STUDIO_JSON} is not a record of a run")
+def checked_settings(raw, source):
+    """The settings in the JSON object `raw` (names in SETTINGS, each of its type; an int for a float is taken);
+    ValueError for anything else."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: the settings are not an object")
     settings = {}
-    for name, value in raw.get("settings", {}).items():
+    for name, value in raw.items():
         if name not in SETTINGS or value is None:
             continue
         kind = SETTINGS[name][0]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if type(value) is not kind:
-            raise ValueError(f"{STUDIO_JSON}: setting {name} is {value!r}")
+            raise ValueError(f"{source}: setting {name} is {str(value)[:40]!r}")
         settings[name] = value
-    record = {"settings": settings, "seed_drawn": raw.get("seed_drawn") is True}
+    return settings
+
+
+def read_record(folder):
+    """studio.json as {"settings", "seed_drawn", "content": {"file", "from", "shipped"}, "style": ...}; ValueError
+    when damaged.
+    An older server's record (inputs as plain file names) reads the same way."""
+    raw = read_json(Path(folder) / STUDIO_JSON)
+    if not isinstance(raw, dict):
+        raise ValueError(f"{STUDIO_JSON} is not a record of a run")
+    record = {"settings": checked_settings(raw.get("settings", {}), STUDIO_JSON),
+              "seed_drawn": raw.get("seed_drawn") is True}
     for role in ROLES:
         entry = raw.get(role)
         entry = {"file": entry, "from": None} if isinstance(entry, str) else entry if isinstance(entry, dict) else {}
-        record[role] = {"file": entry.get("file"), "from": shown_name(entry["from"]) if entry.get("from") else None,
+        file, shown = entry.get("file"), entry.get("from")
+        record[role] = {"file": file if isinstance(file, str) else None,
+                        "from": shown_name(shown) if isinstance(shown, str) and shown else None,
                         "shipped": entry.get("shipped") is True}
     return record
 
 
-def saved_steps(folder):
-    """[(step, mtime)] of the `<step>.png` snapshots in the folder, by step."""
-    steps = []
-    for path in Path(folder).glob("*.png"):
-        if path.stem.isdigit() and not path.is_symlink():
-            steps.append((int(path.stem), path.lstat().st_mtime))
-    return sorted(steps)
+def read_run_json(folder):
+    """run.json (the CLI's, at the end of a run) as (its parameters among SETTINGS, its final costs {iteration,
+    total, content, style}), or None when there is none; ValueError when damaged."""
+    raw = read_json(Path(folder) / "run.json", strict=False)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("run.json is not a record of a run")
+    parameters = checked_settings(raw.get("parameters", {}), "run.json")
+    final = raw.get("final_costs")
+    if final is not None:
+        if not isinstance(final, dict):
+            raise ValueError("run.json: final_costs is not an object")
+        final = {k: final[k] for k in ("iteration", "total", "content", "style") if k in final}
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in final.values()):
+            raise ValueError("run.json: a final cost is not a number")
+    return parameters, final
 
 
 def last_line(path):
-    """The last non-empty line of a text file (carriage returns of progress bars count as line ends), or ""."""
-    if not is_plain_file(path):
-        return ""
+    """The last non-empty line of a text file (carriage returns of progress bars count as line ends), or "": what
+    the page shows of the run's console while it starts (a download's progress, say). Nothing is read from it."""
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - 4096))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
+        data = read_bounded(path, 4096, tail=True)
+    except ValueError:
         return ""
+    text = (data or b"").decode("utf-8", "replace")
     lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
     return lines[-1] if lines else ""
 
 
-def steps_in_progress_bar(line):
-    """The steps done that the CLI's progress bar shows (`... | 7/20 [00:01<...`), or None."""
-    match = re.search(r"\|\s*(\d+)/(\d+)\s*\[", line)
-    return int(match.group(1)) if match else None
+def input_file(folder, record, role):
+    """The path of a run's `role` input as the studio wrote it, or None (an older run, a damaged record)."""
+    entry = (record or {}).get(role) or {}
+    name = entry.get("file")
+    if not isinstance(name, str) or not NAME.fullmatch(name) or Path(name).stem != ROLES[role]:
+        return None
+    path = Path(folder) / name
+    return path if is_plain_file(path) else None
+
+
+def open_run_file(studio, name, file):
+    """(fd, size, content type, download?) of a file of the run `name` the studio serves: a regular file (never a
+    symlink: O_NOFOLLOW) directly in the folder, of a type in CONTENT_TYPES. NstError for anything else."""
+    folder = run_folder(studio, name)
+    suffix = Path(file).suffix.lower()
+    if not NAME.fullmatch(file) or suffix not in CONTENT_TYPES:
+        raise NstError(f"no file {file[:80]!r} in run {folder.name}")
+    try:
+        fd, info = open_plain(folder / file)
+    except OSError:
+        raise NstError(f"no file {file[:80]!r} in run {folder.name}") from None
+    return fd, info.st_size, CONTENT_TYPES[suffix], suffix in DOWNLOADS
 
 
 def run_status(studio, name):
@@ -465,13 +617,14 @@ def folder_status(studio, folder, active):
     """Everything the page shows about a run, from its folder and whether it is `active` (the run painting).
 
     state: "running" | "finished" (run.json written) | "stopped" (interrupted; resumable with a checkpoint)
-    | "failed" (the last stderr line, `nst: error: ...`, is the message) | "damaged" (its record cannot be read:
-    `error` says why). done: the steps done (1-based: "iteration 20 of 20" at the end).
+    | "failed" (the last stderr line, `nst: error: ...`, is the message) | "damaged" (its files cannot be read:
+    `error` says why; whatever it was, only this run is affected). done: the steps done (1-based: "iteration 20
+    of 20" at the end).
     """
     alive = active == folder
     try:
         return finite(read_status(studio, folder, alive))
-    except (ValueError, OSError, NstError) as exc:
+    except Exception as exc:  # noqa: BLE001 - one run's damage is that run's, never the gallery's
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         return {"name": folder.name, "state": "running" if alive else "damaged", "error": f"damaged run: {reason}",
                 "iterations": None, "done": 0, "costs": [], "image": None, "image_version": None, "eta_seconds": None,
@@ -480,67 +633,78 @@ def folder_status(studio, folder, active):
 
 
 def read_status(studio, folder, alive):
+    """The run's status from its record, its event log (nst.sinks.events_log) and run.json; ValueError (the run is
+    damaged) when one of them is."""
     record = read_record(folder)
-    run_json = read_json(folder / "run.json", strict=False)
+    run_json = read_run_json(folder)
     settings = dict(record["settings"])
-    if isinstance(run_json, dict):
-        settings.update({k: v for k, v in run_json.get("parameters", {}).items() if k in SETTINGS})
-    costs = [list(row) for row in read_costs_csv(folder / "costs.csv")] if is_plain_file(folder / "costs.csv") else []
-    steps = saved_steps(folder)
-    console = last_line(folder / STDERR)
+    if run_json is not None:
+        settings.update(run_json[0])
+    events = read_events(folder)
+    started = [e for e in events if e["event"] == "started"]
+    rows = {}  # a step run again after a crash (resumed from an earlier save point) replaces the first one
+    for e in events:
+        if e["event"] == "step" and (not started or e["scale"] == started[-1]["scale"]):
+            rows[e["iteration"]] = e
+    steps = [rows[i] for i in sorted(rows)]
+    ended = events[-1] if events and events[-1]["event"] == "ended" else None
     checkpoint = is_plain_file(folder / "checkpoint.npz")
     if alive:
         state = "running"
-    elif run_json is not None:
+    elif ended is not None:
+        state = ended["state"]
+    elif run_json is not None:  # a run of an older nst, without an event log
         state = "finished"
-    elif console.startswith("nst: error:"):
-        state = "failed"
-    elif console.startswith("nst: interrupted") or checkpoint:
+    elif checkpoint:
         state = "stopped"
     else:
         state = "failed"
-    total = settings.get("iterations") or default_iterations(settings.get("optimizer"))
-    done = max(int(costs[-1][0]) + 1 if costs else 0, steps_in_progress_bar(console) or 0)
+    total = started[-1]["iterations"] if started else settings.get("iterations") or \
+        default_iterations(settings.get("optimizer"))
+    done = steps[-1]["iteration"] + 1 if steps else 0
+    saved = [e["image"] for e in steps if e["image"] and is_plain_file(folder / e["image"])]
     if state == "finished" and is_plain_file(folder / "generated_image.jpg"):
         image = "generated_image.jpg"
     else:
-        image = f"{steps[-1][0]}.png" if steps else None
+        image = saved[-1] if saved else None
     files = sorted(p.name for p in folder.iterdir()
                    if NAME.fullmatch(p.name) and p.suffix.lower() in CONTENT_TYPES and is_plain_file(p))
     inputs = {role: record[role] | {"file": path.name if path else None}
               for role in ROLES for path in [input_file(folder, record, role)]}
     results = [f for f in RESULTS if f in files] + [entry["file"] for entry in inputs.values() if entry["file"]]
+    if state == "failed" and ended is None:
+        message = "the run ended without saying how (its painter was stopped before it began, or killed)"
+    else:
+        message = ended["message"] if ended is not None else ""
+    resumable = state == "stopped" and checkpoint and resume_refusal(folder) is None
     return {
         "name": folder.name,
         "state": state,
         "iterations": total,
         "done": total if state == "finished" else min(done, total),
-        "costs": costs,
+        "costs": [[e["iteration"], e["J"], e["content"], e["style"]] for e in steps],
         "image": image,
         "image_version": (folder / image).lstat().st_mtime_ns if image else None,
-        "eta_seconds": eta(steps, total, studio.started) if alive and studio.job == folder else None,
-        "console": console,
-        "error": console if state == "failed" else None,
-        "resumable": state == "stopped" and checkpoint and done < total and settings.get("optimizer") != "lbfgs",
+        "eta_seconds": eta(steps, total) if alive and studio.job == folder else None,
+        "console": last_line(folder / STDERR) if alive else message,
+        "error": message if state == "failed" else None,
+        "resumable": bool(resumable),
         "settings": settings,
         "seed_drawn": record["seed_drawn"],
         "inputs": inputs,
-        "final_costs": (run_json or {}).get("final_costs") if isinstance(run_json, dict) else None,
+        "final_costs": run_json[1] if run_json is not None else None,
         "results": results,
         "other_files": [f for f in files if f not in results],
     }
 
 
-def eta(steps, total, started, now=None):
-    """Seconds left, from the snapshots saved since the run started: time per step between the first and the
-    last of them times the steps left after the last. None until two snapshots exist."""
-    recent = [(step, mtime) for step, mtime in steps if mtime >= started]
-    if len(recent) < 2 or recent[-1][0] == recent[0][0]:
+def eta(steps, total, window=10):
+    """Seconds left: the mean of the last `window` steps' seconds (the first step, which traces the step, left out
+    when others exist) times the steps left. None before a step is done."""
+    timed = [e["seconds"] for e in steps[1:] or steps if e["seconds"] is not None][-window:]
+    if not timed:
         return None
-    (s0, t0), (s1, t1) = recent[0], recent[-1]
-    per_step = (t1 - t0) / (s1 - s0)
-    left = per_step * (total - 1 - s1) - ((now or time.time()) - t1)
-    return max(0.0, left)
+    return max(0.0, sum(timed) / len(timed) * (total - (steps[-1]["iteration"] + 1)))
 
 
 def gallery(studio):

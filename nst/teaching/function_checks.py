@@ -6,9 +6,12 @@ grading run, realistic shapes among them), the reference values and gradients (`
 known mistakes (`nst.teaching.mistakes`) and the points, from a table of our own (one per function).
 
 A function that uses another graded one (a "helper") that is wrong is checked a second time with the reference
-helper in its place, but only after the helper's own results were taken, and without reference code in the
-sandbox: the reference helper is replayed from data at the very arguments the function passed to it (see
-`nst.teaching.harness`). So one mistake is not marked twice.
+helper in its place, on all of the grader's cases (tf.function included), only after the helper's own results
+were taken, and without reference code in the sandbox: the reference helper is replayed from data fixed when the
+run's plan is made (its values at the steps the reference formula takes on the grader's own inputs, and its
+first-order expansion there; see `nst.teaching.harness`). Nothing a sandbox reports decides where the grader
+computes, and nothing it computes for one submission is sent back: the second request is the same for every
+submission. So one mistake is not marked twice, and no submission gets an oracle.
 
 `check_all(namespace)` measures the functions of a namespace in this process (for the tests); `nst grade` drives
 `grade_functions` with a submission's sandbox.
@@ -42,8 +45,9 @@ STYLE_SHAPES = {"conv1_1": (1, 8, 6, 3), "conv2_1": (1, 4, 7, 5), "conv3_1": (1,
 REALISTIC = (1, 38, 50, 512)  # conv4_2, the content layer, at the homework's 400x300
 REALISTIC_STYLE = {"conv1_1": (1, 75, 100, 64), "conv2_1": (1, 38, 50, 128), "conv3_1": (1, 19, 25, 256),
                    "conv4_1": (1, 10, 13, 512), "conv5_1": (1, 5, 7, 512)}  # the style layers at 100x75
-REPLAY_LIMIT = 2_000_000  # entries of a reference helper's Jacobian sent to replay it (the small inputs only)
 MAX_RESULTS_BYTES = 256 << 20  # what one function's results may unpack to
+META_KEYS = {"defined", "value", "error", "gradient", "trace", "record"}  # what a call's meta may hold
+MAX_ERROR = 500  # characters kept of an error message
 UNKNOWN = "unknown"  # a known mistake's value not computed on an input (it matches whatever came back there)
 RIGHT = "right (the homework's output, other shapes, the gradient, inside tf.function)"
 HOMEWORK_SHAPE = {"compute_content_cost": "4×4×3", "gram_matrix": "3×2", "compute_layer_style_cost": "4×4×3"}
@@ -214,6 +218,8 @@ class Arrays:
         self.arrays[key] = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
         return key
 
+
+
     def arg(self, x):
         if tf.is_tensor(x):
             return {"tensor": self.add(x.numpy())}
@@ -225,7 +231,8 @@ class Arrays:
 
 
 def request_bytes(plan, arrays):
-    """A request file's bytes: the plan as JSON and the arrays, an .npz."""
+    """A request file's bytes: the plan as JSON (its arrays' shapes added to it) and the arrays, an .npz."""
+    plan["shapes"] = {key: list(array.shape) for key, array in arrays.items()}
     return harness.pack("plan", plan, arrays)
 
 
@@ -262,6 +269,9 @@ class Plan:
         self.plan = plan
         self.request = request_bytes(plan, store.arrays)
         self.request_text = base64.b64encode(self.request).decode("ascii")  # as sent to every sandbox
+        self.second_plan, arrays = stand_in_plan(self)
+        self.second_request = request_bytes(self.second_plan, arrays)  # the same for every submission
+        self.second_text = base64.b64encode(self.second_request).decode("ascii")
 
     def trace_case(self, name):
         """The case checked inside tf.function: the first non-homework one with tensor inputs."""
@@ -298,7 +308,6 @@ class Evaluation:
     gradient: dict = None  # kind, dtype, error, grads (a list of arrays or None)
     trace: dict = None  # value, kind, error
     calls: int = None  # calls of its helper seen
-    arguments: list = None  # per call: the argument arrays, or None
 
 
 class NoResult(Exception):
@@ -312,32 +321,44 @@ def text(value, limit=500):
 def read_results(blob, plan, name):
     """{call id: Evaluation} of function `name` from a results file's bytes; NoResult when they are malformed.
 
-    Allowed: the plan's call ids only, float arrays of at most harness.MAX_ELEMENTS numbers, gradients of their
-    inputs' shapes; everything else is refused (allow_pickle=False, sizes checked before anything is unpacked).
+    A strict schema: the plan's call ids only, each call's meta with the known keys and types only; the arrays
+    under the names the plan allows (its value, its value inside tf.function, one gradient per tensor input of
+    that input's shape), float numbers, at most harness.MAX_ELEMENTS each and MAX_RESULTS_BYTES in all, checked
+    before anything is unpacked (allow_pickle=False); anything else is refused as a whole.
     """
+    specs = {spec["id"]: spec for spec in plan["functions"][name]}
+    allowed = {}
+    for cid, spec in specs.items():
+        allowed[f"{cid}.value"] = allowed[f"{cid}.trace"] = None
+        for j, shape in enumerate(input_shapes(spec, plan)):
+            allowed[f"{cid}.grad{j}"] = shape
     try:
         with zipfile.ZipFile(io.BytesIO(blob)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_RESULTS_BYTES:
+            infos = archive.infolist()
+            if len(infos) > len(allowed) + 1 or sum(info.file_size for info in infos) > MAX_RESULTS_BYTES:
                 raise NoResult("no result: its results are too large")
+            if any(info.filename[:-4] not in allowed and info.filename != "meta.npy" for info in infos):
+                raise NoResult("no result: its results hold arrays that were not asked for")
         with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"][()]))
+            if data["meta"].dtype.kind != "U" or data["meta"].size != 1 or data["meta"].dtype.itemsize > 4 << 20:
+                raise NoResult("no result: its results are malformed")
+            meta = json.loads(str(data["meta"][()]), parse_constant=refuse)
             arrays = {key: data[key] for key in data.files if key != "meta"}
     except NoResult:
         raise
     except Exception as exc:  # noqa: BLE001 (anything may come back from a sandbox)
         raise NoResult(f"no result: its results are not readable ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or meta.get("function") != name or not isinstance(meta.get("calls"), dict):
+    if not isinstance(meta, dict) or set(meta) != {"function", "calls"} or meta["function"] != name \
+            or not isinstance(meta["calls"], dict) or set(meta["calls"]) != set(specs):
         raise NoResult("no result: its results are not for it")
     for key, array in arrays.items():
-        if array.dtype.kind != "f" or array.size > harness.MAX_ELEMENTS:
-            raise NoResult(f"no result: its results hold an array that is not numbers ({key})")
+        if array.dtype.kind != "f" or array.size > harness.MAX_ELEMENTS or array.ndim > 8 or (
+                allowed[key] is not None and tuple(array.shape) != allowed[key]):
+            raise NoResult(f"no result: its results hold an array that is not what was asked for ({key[:100]})")
     evaluations = {}
-    for spec in plan["functions"][name]:
-        m = meta["calls"].get(spec["id"])
-        if not isinstance(m, dict):
-            raise NoResult("no result: its results are incomplete")
+    for cid in specs:
         try:
-            evaluations[spec["id"]] = evaluation(m, arrays, spec["id"])
+            evaluations[cid] = evaluation(meta["calls"][cid], arrays, cid)
         except NoResult:
             raise
         except Exception as exc:  # noqa: BLE001 (a forged meta may hold anything)
@@ -345,51 +366,84 @@ def read_results(blob, plan, name):
     return evaluations
 
 
+def refuse(constant):
+    raise ValueError(f"{constant} is not a number here")
+
+
+def input_shapes(spec, plan):
+    """The shapes of a call's tensor inputs, in the harness's order (a dict's values by sorted key)."""
+    keys = []
+    for arg in spec["args"]:
+        if "tensor" in arg:
+            keys.append(arg["tensor"])
+        elif "tensors" in arg:
+            keys.extend(arg["tensors"][k] for k in sorted(arg["tensors"]))
+    return [tuple(plan["shapes"][key]) for key in keys]
+
+
+def malformed():
+    return NoResult("no result: its results are malformed")
+
+
+def checked(m, keys):
+    """m when it is a dict with only `keys`; else NoResult."""
+    if not isinstance(m, dict) or not set(m) <= keys:
+        raise malformed()
+    return m
+
+
 def error_of(m):
     error = m.get("error")
     if error is None:
         return None, None
-    if not (isinstance(error, list) and len(error) == 2):
-        raise NoResult("no result: its results are malformed")
-    return text(error[0], 100), text(error[1])
+    if not (isinstance(error, list) and len(error) == 2 and all(isinstance(x, str) for x in error)):
+        raise malformed()
+    return text(error[0], 100), text(error[1], MAX_ERROR)
+
+
+def kind_of(m):
+    kind, dtype = m.get("kind", ""), m.get("dtype", "")
+    if not isinstance(kind, str) or not isinstance(dtype, str):
+        raise malformed()
+    return text(kind, 100), text(dtype, 40)
 
 
 def evaluation(m, arrays, cid):
+    m = checked(m, META_KEYS)
     if m.get("defined") is False:
         return Evaluation(defined=False)
+    if m.get("defined") is not True:
+        raise malformed()
     e = Evaluation()
     e.error_type, e.error = error_of(m)
     if e.error is None:
-        value = m.get("value")
-        if not isinstance(value, dict):
-            raise NoResult("no result: its results are malformed")
-        e.kind, e.dtype = text(value.get("kind"), 100) or "?", text(value.get("dtype"), 40)
+        e.kind, e.dtype = kind_of(checked(m.get("value"), {"kind", "dtype"}))
+        e.kind = e.kind or "?"
         e.value = arrays.get(f"{cid}.value")
         if e.value is not None:
             e.value = e.value.astype(np.float64)
-    if isinstance(m.get("gradient"), dict):
-        g = m["gradient"]
-        error_type, error = error_of(g)
-        grads = []
-        none = g.get("none") if isinstance(g.get("none"), list) else []
-        for j in range(len(none)):
-            grads.append(arrays.get(f"{cid}.grad{j}"))
-        e.gradient = {"kind": text(g.get("kind"), 100), "dtype": text(g.get("dtype"), 40), "error": error,
-                      "grads": grads}
-    if isinstance(m.get("trace"), dict):
-        error_type, error = error_of(m["trace"])
+    if m.get("gradient") is not None:
+        g = checked(m["gradient"], {"kind", "dtype", "error", "none"})
+        _, error = error_of(g)
+        none = g.get("none", [])
+        if not isinstance(none, list) or len(none) > 64 or not all(isinstance(x, bool) for x in none):
+            raise malformed()
+        kind, dtype = kind_of(g)
+        e.gradient = {"kind": kind, "dtype": dtype, "error": error,
+                      "grads": [arrays.get(f"{cid}.grad{j}") for j in range(len(none))]}
+    if m.get("trace") is not None:
+        trace = checked(m["trace"], {"kind", "dtype", "error"})
+        _, error = error_of(trace)
+        kind, _ = kind_of(trace)
         value = arrays.get(f"{cid}.trace")
-        e.trace = {"error": error, "kind": text(m["trace"].get("kind"), 100),
-                   "value": None if value is None else value.astype(np.float64)}
-    if isinstance(m.get("record"), dict) and isinstance(m["record"].get("arguments"), list):
-        r = m["record"]
-        e.calls = int(r["calls"]) if isinstance(r.get("calls"), int) else len(r["arguments"])
-        e.arguments = []
-        for k, present in enumerate(r["arguments"][:64]):
-            if not isinstance(present, list):
-                e.arguments.append(None)
-                continue
-            e.arguments.append([arrays.get(f"{cid}.rec{k}.{j}") for j in range(len(present[:8]))])
+        e.trace = {"error": error, "kind": kind, "value": None if value is None else value.astype(np.float64)}
+    if m.get("record") is not None:
+        r = checked(m["record"], {"calls", "error"})
+        calls = r.get("calls")
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10 ** 6:
+            raise malformed()
+        error_of(r)
+        e.calls = calls
     return e
 
 
@@ -503,71 +557,53 @@ def built_on_theirs(plan, name, helper_evals):
     return values
 
 
-def replayable(helper, points):
-    """Whether the reference `helper` can be replayed at these arguments: the shapes it takes, a Jacobian of
-    at most REPLAY_LIMIT entries."""
-    if any(p is None for p in points):
-        return False
-    if helper == "gram_matrix":
-        return len(points) == 1 and points[0].ndim == 2 and points[0].shape[0] ** 3 * points[0].shape[1] <= REPLAY_LIMIT
-    return (len(points) == 2 and all(p.ndim == 4 and p.shape[0] == 1 for p in points)
-            and points[0].shape == points[1].shape and 2 * points[0].size <= REPLAY_LIMIT)
-
-
-def replay_data(helper, points, store):
-    """The stand-in's data for one call: our value at the points and our Jacobian there, one per argument."""
-    if helper == "gram_matrix":  # G = A A^T: dG_ij / dA_kl = [i = k] A_jl + [j = k] A_il
-        (A,) = points
-        n, m = A.shape
-        value = A.astype(np.float64) @ A.T.astype(np.float64)
-        jacobian = np.zeros((n, n, n, m))
-        k = np.arange(n)
-        jacobian[k, :, k, :] += A[None, :, :]
-        jacobian[:, k, k, :] += A[:, None, :]
-        values, jacobians = value, [jacobian.reshape(n * n, n * m)]
-    else:  # a scalar: the Jacobian is the gradient
-        inputs = [tf.constant(p) for p in points]
+def stand_in_candidates(name, case, store):
+    """The stand-in for `name`'s helper on `case`, from our own inputs only: the reference helper's value at each
+    step the reference formula takes there (and, for a scalar helper, its gradient), as a request's arrays."""
+    if name == "compute_layer_style_cost":  # the Gram matrices of both unrolled activations
+        calls = []
+        for a in case.args:
+            point = costs.unroll(a)
+            calls.append({"value": store.add(costs.gram_matrix(point).numpy()), "points": [store.add(point.numpy())]})
+        return {"kind": "gram", "calls": calls, "params": ["A"]}
+    S, G, _ = case.args  # compute_style_cost: every layer's cost (the layers it was not asked for too)
+    calls = []
+    for layer in sorted(S):
+        inputs = [tf.constant(S[layer]), tf.constant(G[layer])]
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            value = REFERENCES[helper](*inputs)
-        values = value.numpy()
-        jacobians = [g.numpy().reshape(1, -1) for g in tape.gradient(value, inputs)]
-    return {"value": store.add(values), "points": [store.add(p) for p in points],
-            "jacobians": [store.add(j) for j in jacobians]}
+            value = costs.compute_layer_style_cost(*inputs)
+        gradients = tape.gradient(value, inputs)
+        calls.append({"value": store.add(value.numpy()), "points": [store.add(x.numpy()) for x in inputs],
+                      "gradients": [store.add(g.numpy()) for g in gradients]})
+    return {"kind": "scalar", "calls": calls, "params": ["a_S", "a_G"]}
 
 
-def second_request(plan, first, grades):
-    """(request bytes, its plan, {function: the case indices checked again}) for the functions not right as
-    they are whose helper is not right either and that called it: each case again, the helper replaced by our
-    own replayed at the arguments it got; (None, None, {}) when there are none."""
-    store, specs, indices = Arrays(), {name: [] for name in GRADED}, {}
+def stand_in_plan(plan):
+    """(the second request's plan, its arrays): every case of each function that uses a helper again, the helper
+    replaced by the stand-in, tf.function included; fixed for the run, whatever a submission does."""
+    store, specs = Arrays(), {name: [] for name in GRADED}
+    for name, helper in HELPERS.items():
+        for k, case in enumerate(plan.cases[name]):
+            spec = {"id": f"{name}:{k}", "args": [store.arg(x) for x in case.args], "helper": helper,
+                    "stand_in": stand_in_candidates(name, case, store), "trace": k == plan.trace_case(name)}
+            if (name, k) in plan.weights:
+                spec["gradient"] = store.add(plan.weights[name, k], "w")
+            specs[name].append(spec)
+    return {"functions": specs}, store.arrays
+
+
+def second_names(first, grades):
+    """The functions checked again with the reference helper in place: not right as they are, their helper not
+    right either, and seen calling it."""
+    names = []
     for name, helper in HELPERS.items():
         evals = first.get(name)
         if evals is None or grades[name]["right_as_is"] or grades[helper]["right_as_is"]:
             continue
-        for k, case in enumerate(plan.cases[name]):
-            e = evals.get(f"{name}:{k}")
-            if e is None or not e.calls or e.arguments is None or len(e.arguments) != e.calls:
-                continue
-            if not all(args is not None and replayable(helper, args) for args in e.arguments):
-                continue
-            try:
-                calls = [replay_data(helper, args, store) for args in e.arguments]
-            except Exception:  # noqa: BLE001 (arguments our helper does not take)
-                continue
-            spec = {"id": f"{name}:{k}", "args": [store.arg(x) for x in case.args], "helper": helper,
-                    "stand_in": {"calls": calls}, "trace": k == plan.trace_case(name)}
-            if (name, k) in plan.weights:
-                spec["gradient"] = store.add(plan.weights[name, k], "w")
-            specs[name].append(spec)
-        if specs[name] and specs[name][0]["id"] == f"{name}:0":  # the homework's inputs among them
-            indices[name] = [int(s["id"].rsplit(":", 1)[1]) for s in specs[name]]
-        else:
-            specs[name] = []
-    if not indices:
-        return None, None, {}
-    second = {"functions": specs}
-    return request_bytes(second, store.arrays), second, indices
+        if calls_helper(evals.values()):
+            names.append(name)
+    return tuple(names)
 
 
 def calls_helper(evals):
@@ -592,13 +628,11 @@ def verdict(plan, name, first, second, grades):
         if calls_helper(evals) and first.get(helper) is not None:
             built = built_on_theirs(plan, name, first[helper])
             variants.insert(0, (mistakes.dependency_wrong(culprit, through), built))  # the cause before its symptoms
-        if second is not None and name in second[1]:
-            done = second[0].get(name)
-            if done is not None:
-                helped_indices = second[1][name]
-                helped = [done[f"{name}:{k}"] for k in helped_indices]
-                sub = [(sentence, [values[k] for k in helped_indices]) for sentence, values in variants]
-                passed, feedback = examine(plan, name, helped, helped_indices, sub)
+        if second is not None and second.get(name) is not None:  # every case again, the reference helper in place
+            done = second[name]
+            helped = [done[f"{name}:{k}"] for k in indices]
+            if not any(e.error_type == "StandInMismatch" for e in helped):  # else: graded from its first results
+                passed, feedback = examine(plan, name, helped, indices, variants)
                 return result(passed, mistakes.helped(culprit, through) if passed else feedback, culprit=culprit)
     passed, feedback = examine(plan, name, evals, indices, variants)
     return result(passed, feedback, right_as_is=passed)
@@ -623,11 +657,11 @@ def grade_functions(plan, measure, names=GRADED):
     grades = {}
     for name in names:  # without help first: which functions are right as they are
         grades[name] = result(False, failed[name]) if name in failed else verdict(plan, name, first, None, grades)
-    request, second_plan, indices = second_request(plan, first, grades)
-    if request is not None:  # then those whose helper is wrong, with ours replayed in its place
-        second, _ = read_all(measure(request, second_plan, tuple(indices)), second_plan, indices)
-        for name in indices:  # one without second results is graded from its first
-            grades[name] = verdict(plan, name, first, (second, indices), grades)
+    again = second_names(first, grades)
+    if again:  # then those whose helper is wrong, with ours replayed in its place (the same request for everyone)
+        second, _ = read_all(measure(plan.second_request, plan.second_plan, again), plan.second_plan, again)
+        for name in again:  # one without second results is graded from its first
+            grades[name] = verdict(plan, name, first, second, grades)
     for name, grade in grades.items():  # the points from our table, never from what a sandbox reported
         grade["points"], grade["max_points"] = (POINTS[name] if grade["passed"] else 0), POINTS[name]
     return grades

@@ -3,15 +3,16 @@
 `nst grade` sends a request (an .npz: the inputs as arrays and a JSON plan of calls) only once the submission's
 cells have run; `run(namespace, request, results, name)` calls the learner's function `name` as the plan says and
 writes what it gave to an .npz: the value (as numbers, with its type and dtype), the gradient of a weighted sum
-of it with respect to each tensor input, the value inside tf.function, the arguments it passed to another
-graded function (a "helper", to be replayed later), or the error it raised. Comparing with the reference,
+of it with respect to each tensor input, the value inside tf.function, how often it called another graded
+function (a "helper"), or the error it raised. Comparing with the reference,
 naming mistakes and points happen in the grader, outside the sandbox (`nst.teaching.function_checks`).
 
-A helper can be replaced by a stand-in that replays the reference helper from data: at the k-th call it returns
-the reference's value at the point the learner's function passed at its k-th call when its own results were
-taken, plus the reference's Jacobian there times the difference of the arguments (a first-order expansion):
-the same value and gradient as the reference at those points, inside tf.function too, and no reference code in
-the sandbox.
+A helper can be replaced by a stand-in that replays the reference helper from data the grader decided before
+the submission ran: the reference's value at points of the grader's own choosing (the steps the reference formula
+takes on the grader's inputs) and its first-order expansion there. Each call picks the point nearest to its
+argument (of the same shape), so at those points it gives the reference's value and gradient, inside tf.function
+too; elsewhere it is only a linear guess. No reference code is in the sandbox, and nothing the submission sends
+decides what the stand-in holds.
 
 Self-contained (NumPy and TensorFlow only): the sandbox hides `nst`, so the runner executes this file's source in
 the kernel. `nst.teaching.function_checks` imports it to measure functions in-process too.
@@ -137,55 +138,72 @@ def call(fn, args):
 
 
 class Spy:
-    """Stands in for a helper: records each call's arguments (as float32 arrays), then calls the learner's own.
-    When that one is missing or raises, it gives zeros of the shape the helper should give ("square": an
-    n x n matrix for an argument of n rows, "scalar"), so that the calls after are seen too."""
+    """Stands in for a helper: counts the calls, then calls the learner's own. When that one is missing or raises,
+    it gives zeros of the shape the helper should give ("square": an n x n matrix for an argument of n rows,
+    "scalar"), so that the calls after are seen too."""
 
     def __init__(self, original, fallback):
-        self.original, self.fallback, self.calls = original, fallback, []
+        self.original, self.fallback, self.calls = original, fallback, 0
 
     def __call__(self, *args, **kwargs):
         t = tf()
-        recorded = []
-        for x in args:
-            array = numbers(x)
-            recorded.append(None if array is None else array.astype(np.float32))
-        self.calls.append(recorded if not kwargs else None)
+        self.calls += 1
         if self.original is not None:
             try:
                 return self.original(*args, **kwargs)
             except Exception:  # noqa: BLE001 (a wrong helper may raise: its value is not what is measured here)
                 pass
-        if self.fallback == "square" and args and recorded[0] is not None and recorded[0].ndim == 2:
-            n = recorded[0].shape[0]
-            return t.zeros([n, n])
+        shape = getattr(args[0], "shape", None) if args else None
+        if self.fallback == "square" and shape is not None and len(shape) == 2 and shape[0] is not None:
+            return t.zeros([shape[0], shape[0]])
         return t.zeros([])
 
 
+class StandInMismatch(Exception):
+    """The learner's function calls its helper in a way the stand-in cannot answer (other arguments)."""
+
+
 class StandIn:
-    """Replays the reference helper from data: call k returns value_k + sum_j J_kj (x_j - point_kj)."""
+    """Replays the reference helper from the grader's data: for each call, among the points of the argument's
+    shape, the nearest one p (by squared distance, chosen inside the graph) and value_p plus the reference's
+    first-order change from p: for a Gram matrix ("gram", one argument) d·pᵀ + p·dᵀ with d = x - p; for a
+    scalar ("scalar") the sum of gradient_j · (x_j - p_j) over the arguments."""
 
-    def __init__(self, calls):
-        self.calls, self.count = calls, 0  # calls: [(value, [(point, jacobian)])]
+    def __init__(self, kind, candidates, params):
+        self.kind, self.candidates, self.params = kind, candidates, params  # [(value, [point], [gradient])]
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         t = tf()
-        k, self.count = self.count, self.count + 1
-        if k >= len(self.calls):
-            raise RuntimeError("it calls the function it uses more often than when its own values were taken")
-        value, parts = self.calls[k]
-        if len(args) != len(parts):
-            raise RuntimeError("it calls the function it uses with other arguments than before")
-        out = t.constant(value)
-        for x, (point, jac) in zip(args, parts):
-            d = t.reshape(t.cast(x, t.float32) - point, [-1, 1])
-            out = out + t.reshape(t.matmul(jac, d), value.shape)
-        return out
+        if kwargs:  # called by the homework's parameter names (gram_matrix(A=...))
+            if set(kwargs) - set(self.params[len(args):]):
+                raise StandInMismatch(f"it calls the function it uses with arguments {sorted(kwargs)}")
+            args = args + tuple(kwargs[name] for name in self.params[len(args):] if name in kwargs)
+        shapes = [tuple(getattr(x, "shape", ())) for x in args]
+        fitting = [c for c in self.candidates if len(c[1]) == len(args)
+                   and all(tuple(p.shape) == s for p, s in zip(c[1], shapes))]
+        if not fitting:
+            raise StandInMismatch("it calls the function it uses with arguments the grader did not expect")
+        xs = [t.cast(x, t.float32) for x in args]
+        outs, distances = [], []
+        for value, points, gradients in fitting:
+            ds = [x - p for x, p in zip(xs, points)]
+            if self.kind == "gram":
+                (d,), (p,) = ds, points
+                out = value + t.matmul(d, p, transpose_b=True) + t.matmul(p, d, transpose_b=True)
+            else:
+                out = value + t.add_n([t.reduce_sum(g * d) for g, d in zip(gradients, ds)])
+            outs.append(out)
+            distances.append(t.add_n([t.reduce_sum(t.square(d)) for d in ds]))
+        if len(outs) == 1:
+            return outs[0]
+        pick = t.stop_gradient(t.one_hot(t.argmin(t.stack(distances)), len(outs), dtype=t.float32))
+        return t.add_n([pick[k] * out for k, out in enumerate(outs)])
 
 
 def stand_in(spec, arrays):
-    return StandIn([(arrays[c["value"]], [(arrays[p], arrays[j]) for p, j in zip(c["points"], c["jacobians"])])
-                    for c in spec["calls"]])
+    return StandIn(spec["kind"], [(arrays[c["value"]], [arrays[p] for p in c["points"]],
+                                   [arrays[g] for g in c.get("gradients", [])]) for c in spec["calls"]],
+                   [str(name) for name in spec.get("params", [])])
 
 
 def unwrapped(fn):
@@ -208,10 +226,9 @@ def measure(namespace, name, spec, arrays, out):
     target = unwrapped(fn) if replay is not None else fn
 
     def with_helper(run):
-        """run() with the helper in the namespace replaced by the stand-in (its count restarted)."""
+        """run() with the helper in the namespace replaced by the stand-in."""
         if replay is None:
             return run()
-        replay.count = 0
         had = helper in namespace
         namespace[helper] = replay
         try:
@@ -234,7 +251,7 @@ def measure(namespace, name, spec, arrays, out):
         traced, error = with_helper(lambda: call(t.function(target), args))
         meta["trace"] = {"error": error_text(error)} if error is not None else describe(traced, out, f"{cid}.trace")
     if spec.get("record"):
-        meta["record"] = record(namespace, spec["record"], unwrapped(fn), args, out, f"{cid}.rec")
+        meta["record"] = record(namespace, spec["record"], unwrapped(fn), args)
     return meta
 
 
@@ -264,9 +281,9 @@ def gradient(fn, args, tensors, weights, out, key, with_helper):
     return meta
 
 
-def record(namespace, spec, fn, args, out, key):
+def record(namespace, spec, fn, args):
     """Call fn with the helper in the namespace spied on (spec: {"helper": name, "fallback": ...}): how many
-    calls, and their arguments to out."""
+    calls it made."""
     helper = spec["helper"]
     had, saved = helper in namespace, namespace.get(helper)
     spy = Spy(saved if callable(saved) else None, spec.get("fallback"))
@@ -278,13 +295,7 @@ def record(namespace, spec, fn, args, out, key):
             namespace[helper] = saved
         else:
             namespace.pop(helper, None)
-    meta = {"calls": len(spy.calls), "error": error_text(error) if error is not None else None, "arguments": []}
-    for k, recorded in enumerate(spy.calls):
-        meta["arguments"].append(None if recorded is None else [x is not None for x in recorded])
-        for j, x in enumerate(recorded or []):
-            if x is not None:
-                out[f"{key}{k}.{j}"] = x
-    return meta
+    return {"calls": min(spy.calls, 10 ** 6), "error": error_text(error) if error is not None else None}
 
 
 # --- one function of a request ----------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 The functions are called on the inputs the grader sends, and their raw results are sent back.
 
 Self-contained (the standard library, nbformat, nbclient, jupyter_client): the sandbox hides `nst`, so `nst grade`
-copies this file and `nst.teaching.harness` in. It talks to the grader (`nst.teaching.sandbox`) in JSON lines:
-its standard input brings the settings, then the requests; its standard output (kept for these lines only:
-anything else printed goes to stderr) carries the cells' outcome and each function's results.
+copies this file and `nst.teaching.harness` in. It talks to the grader (`nst.teaching.sandbox`) in JSON lines
+over two pipes whose descriptors it is given (not its standard ones, which bubblewrap's first process keeps too):
+one brings the settings, then the requests; the other carries the cells' outcome and each function's results.
+It makes itself not dumpable at once (another process of its uid cannot read its memory or its descriptors),
+and starts each kernel through `kernel_prefix` (bubblewrap: user and PID namespaces of the kernel's own, so the
+kernel cannot even see this process).
 
 Time: one budget for the submission, counted from the moment its first kernel is ready (starting it and
 importing TensorFlow have their own limit): the cells may use CELLS_SHARE of it; a cell still running then is
@@ -21,6 +24,8 @@ import json
 import logging
 import math
 import os
+import resource
+import stat
 import sys
 import time
 
@@ -95,9 +100,10 @@ def capped_client_class():
     return CappedClient
 
 
-def kernel_manager(log, message_cap):
+def kernel_manager(log, message_cap, prefix=()):
     """A kernel manager whose "python3" is always this interpreter's ipykernel, whatever kernel specs are
-    installed; its sockets refuse messages over `message_cap` bytes (a kernel printing gigabytes at once)."""
+    installed, started through `prefix` (then interrupted by a message: a signal to the prefix's process would
+    end it); its sockets refuse messages over `message_cap` bytes (a kernel printing gigabytes at once)."""
     import zmq
     from ipykernel.kernelspec import RESOURCES, get_kernel_dict
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -105,7 +111,10 @@ def kernel_manager(log, message_cap):
 
     class ThisPython(KernelSpecManager):
         def get_kernel_spec(self, kernel_name):
-            return KernelSpec(resource_dir=RESOURCES, **get_kernel_dict())
+            spec = get_kernel_dict()
+            if prefix:
+                spec = {**spec, "argv": [*prefix, *spec["argv"]], "interrupt_mode": "message"}
+            return KernelSpec(resource_dir=RESOURCES, **spec)
 
     km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=ThisPython(), log=log)
     km.context.setsockopt(zmq.MAXMSGSIZE, message_cap)
@@ -113,12 +122,12 @@ def kernel_manager(log, message_cap):
 
 
 class Runner:
-    """One submission's grading inside its sandbox, as the grader asks for it over `protocol` and stdin."""
+    """One submission's grading inside its sandbox, as the grader asks for it over `requests` and `protocol`."""
 
-    def __init__(self, settings, protocol):
+    def __init__(self, settings, protocol, requests):
         import nbformat
 
-        self.settings, self.protocol = settings, protocol
+        self.settings, self.protocol, self.requests_in = settings, protocol, requests
         self.nb = nbformat.read(settings["notebook"], as_version=4)
         self.cells = graded_cells(self.nb)
         self.outcome = {}  # code cell number -> {kind, what, seconds, left_out}
@@ -153,7 +162,7 @@ class Runner:
         process's input, are skipped); the time waiting is not counted against the submission."""
         t = time.monotonic()
         while True:
-            line = sys.stdin.readline()
+            line = self.requests_in.readline()
             if not line:
                 message = {"done": True}
                 break
@@ -211,7 +220,8 @@ class Runner:
         if self.debug:
             log.addHandler(logging.StreamHandler(sys.stderr))
         client = capped_client_class()(
-            nbformat.v4.new_notebook(), km=kernel_manager(log, self.settings["message_cap"]), allow_errors=True,
+            nbformat.v4.new_notebook(), km=kernel_manager(log, self.settings["message_cap"],
+                                                          self.settings.get("kernel_prefix") or ()), allow_errors=True,
             interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, log=log,
             resources={"metadata": {"path": os.getcwd()}})
         client.output_cap = self.settings["output_cap"]
@@ -224,12 +234,13 @@ class Runner:
                 status, error = self.cell(prelude_source(self.settings["harness"]), max(limit, 1))
                 if status != "ran" or error:
                     if first:
-                        self.send({"setup_failed": error or status})
+                        self.send({"setup_failed": (error or status)[:1000]})
                         self.finished = True
                         return True
                     return False  # this kernel is spoiled (a module of the submission's folder?): the next one
                 if first:
                     self.started = time.monotonic()
+                    self.send({"ready": True})
                 if not self.run_cells():
                     return False
                 if not self.cells_reported:
@@ -277,11 +288,11 @@ class Runner:
         from nbclient.exceptions import DeadKernelError
 
         self.not_run = []
+        cut = any(o["kind"] in ("timeout", "stuck") for o in self.outcome.values())  # in a kernel before
         for number, source in self.cells:
             previous = self.outcome.get(number)
             if previous is not None and previous["left_out"]:
                 continue
-            cut = any(o["kind"] in ("timeout", "stuck") for o in self.outcome.values())  # in this kernel or before
             share = GRACE_SHARE if cut else CELLS_SHARE
             seconds = self.left(share)
             if seconds <= 0.05:
@@ -304,8 +315,9 @@ class Runner:
             if status == "timeout":
                 self.outcome[number] = {"kind": "timeout", "what": "was stopped at the time limit", "seconds": took,
                                         "left_out": True}
+                cut = True
             elif error:
-                self.outcome[number] = {"kind": "error", "what": f"raised {error}", "seconds": took,
+                self.outcome[number] = {"kind": "error", "what": f"raised {error}"[:1000], "seconds": took,
                                         "left_out": False}
             else:
                 self.outcome.pop(number, None)
@@ -359,11 +371,14 @@ class Runner:
         try:
             if error:
                 raise OSError(error)
-            size = os.path.getsize(path)
-            if size > self.settings["results_cap"]:
-                raise OSError(f"its results are {size} bytes")
-            with open(path, "rb") as f:
-                data = f.read()
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # the kernel may have put anything there
+            with os.fdopen(fd, "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise OSError("its results are not a file")
+                if info.st_size > self.settings["results_cap"]:
+                    raise OSError(f"its results are {info.st_size} bytes")
+                data = f.read(self.settings["results_cap"] + 1)
             os.unlink(path)
         except OSError as exc:
             self.send({"function": name, "round": r, "failed": "error", "detail": str(exc)[:500]})
@@ -381,11 +396,24 @@ def error_line(reply):
     return f"{name}: {value}" if value else name
 
 
+def not_dumpable():
+    """prctl(PR_SET_DUMPABLE, 0): processes of this uid cannot read this one's memory or descriptors."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
 def main():
-    protocol = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    os.dup2(2, 1)  # whatever else is printed goes to stderr, never into the protocol
-    settings = json.loads(sys.stdin.readline())
-    runner = Runner(settings, protocol)
+    not_dumpable()
+    requests = os.fdopen(int(sys.argv[1]), "r", encoding="utf-8")
+    protocol = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
+    settings = json.loads(requests.readline())
+    if settings["processes"] and hasattr(resource, "RLIMIT_NPROC"):  # counts this sandbox's own uid or namespace
+        resource.setrlimit(resource.RLIMIT_NPROC, (settings["processes"], settings["processes"]))
+    runner = Runner(settings, protocol, requests)
     runner.run()
 
 

@@ -108,7 +108,8 @@ def write_student_version(instructor, output):
 
 
 def build_teach_parser():
-    p = argparse.ArgumentParser(prog="nst teach", description="Teaching kit: make the student version of a homework notebook.")
+    p = argparse.ArgumentParser(prog="nst teach", description="Teaching kit: the student version of a homework "
+                                "notebook, the notebooks nst ships, a Gradescope autograder.")
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     s = commands.add_parser("student", help="write the student version: solution regions replaced, outputs cleared",
                             description="Write the student version of INSTRUCTOR.ipynb: every region between "
@@ -117,17 +118,80 @@ def build_teach_parser():
     s.add_argument("instructor", type=Path, metavar="INSTRUCTOR.ipynb", help="the notebook with the solutions")
     s.add_argument("-o", "--output", type=Path, required=True, metavar="STUDENT.ipynb", help="where to write the student version")
     s.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    add_kit_commands(commands)
     return p
 
 
+def add_kit_commands(commands):
+    """`nst teach notebook` (a shipped notebook copied out) and `nst teach autograder` (Gradescope's zip)."""
+    from nst.shipped import NOTEBOOKS
+    from nst.teaching.autograder import VISIBILITIES, AutograderSettings
+
+    n = commands.add_parser("notebook", help="write one of the notebooks nst ships (installed nst has no checkout)",
+                            description="Write a copy of a notebook nst ships: homework (the instructor's, with "
+                            "the solutions), student (its student version, to hand out) or walkthrough (the homework "
+                            "step by step, with its pictures). An existing file is never overwritten.")
+    n.add_argument("name", choices=sorted(NOTEBOOKS), help="which notebook")
+    n.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.ipynb", help="where to write it")
+    n.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    d = AutograderSettings()
+    a = commands.add_parser("autograder", help="write a Gradescope autograder.zip that grades with nst grade",
+                            description="Write a Gradescope autograder zip: setup.sh and run_autograder at its root, "
+                            "this nst as a wheel, a README with the settings it needs. Upload it as the "
+                            "assignment's autograder; each submission's notebook is graded by `nst grade` and "
+                            "results.json is always written.")
+    a.add_argument("-o", "--output", type=Path, required=True, metavar="ZIP", help="where to write the zip")
+    a.add_argument("--notebook", default=d.notebook, metavar="NAME.ipynb",
+                   help="the notebook graded when a student submits several (default: %(default)s)")
+    a.add_argument("--timeout", type=float, default=d.timeout, metavar="SECONDS",
+                   help="nst grade --timeout for each submission (default: %(default)g)")
+    a.add_argument("--memory", default=d.memory, metavar="SIZE", help="nst grade --memory (default: %(default)s)")
+    for name, what in (("visibility", "the whole result"), ("stdout-visibility", "the autograder's output"),
+                       ("test-visibility", "each function's test")):
+        a.add_argument(f"--{name}", choices=VISIBILITIES, default=getattr(d, name.replace("-", "_")),
+                       help=f"Gradescope's visibility of {what} (default: %(default)s)")
+    a.add_argument("--wheel", type=Path, metavar="FILE",
+                   help="the nst wheel to put in the zip (default: built from this checkout, or packed from the "
+                   "installed nst)")
+    a.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def write_shipped_notebook(name, output):
+    """Copy shipped notebook `name` to `output` (atomically); NstError when `output` exists or cannot be written."""
+    from nst.files import atomic_path
+    from nst.shipped import notebook
+
+    output = Path(output)
+    if output.exists():
+        raise NstError(f"{output} exists: nst teach notebook never overwrites a file (yours may hold work); "
+                       "choose another name or delete it first")
+    if not output.parent.is_dir():
+        raise NstError(f"cannot write {output}: folder {output.parent} does not exist")
+    with atomic_path(output) as tmp:
+        tmp.write_bytes(notebook(name).read_bytes())
+
+
 def teach_main(argv):
-    """`nst teach student INSTRUCTOR.ipynb -o STUDENT.ipynb`: exit 0, or 2 with one line on bad input."""
+    """`nst teach student|notebook|autograder ...`: exit 0, or 2 with one line on bad input."""
     from nst.commands.console import run_command
 
     args = build_teach_parser().parse_args(argv)
 
     def command():
-        regions = write_student_version(args.instructor, args.output)
-        print(f"wrote {args.output}: {regions} solution region(s) replaced, outputs cleared")
+        if args.command == "notebook":
+            write_shipped_notebook(args.name, args.output)
+            print(f"wrote {args.output}: nst's {args.name} notebook")
+        elif args.command == "autograder":
+            from nst.teaching.autograder import SETTINGS_FILE, AutograderSettings, build_autograder
+
+            settings = AutograderSettings(args.notebook, args.timeout, args.memory, args.visibility,
+                                          args.stdout_visibility, args.test_visibility)
+            wheel = build_autograder(args.output, settings, args.wheel)
+            print(f"wrote {args.output}: setup.sh, run_autograder, {wheel}, {SETTINGS_FILE} and README.md; upload it "
+                  "as the assignment's autograder and read its README.md for the memory and time it needs")
+        else:
+            regions = write_student_version(args.instructor, args.output)
+            print(f"wrote {args.output}: {regions} solution region(s) replaced, outputs cleared")
 
     return run_command(command, debug=args.debug, tensorflow=False)
+

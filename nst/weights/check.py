@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.settings import DEMO_CONTENT
 from nst.commands.console import run_command
-from nst.weights.download import DEFAULT_WEIGHTS, official_file
+from nst.settings import DEMO_CONTENT
+from nst.weights.download import official_file
 
 CLOSE = 0.10
 """Mean top-1 probabilities closer than this (absolute difference) leave the layout undecided."""
@@ -75,13 +75,13 @@ def describe_file(path, data):
 def check_weights(weights, images, cache=True, allow_download=True, out=print):
     """Run the whole check, printing with `out`; returns the verdict ("stored", "transposed", "undecided") or
     None when the file has no classifier. NstError (one line) when the file or an image is unusable."""
-    from nst.weights.classify import class_probabilities, preprocess, top_k
     from nst.images import read_image
-    from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
-    from nst.weights.download import ensure_weights
     from nst.weights.cache import read_weights
+    from nst.weights.choice import weights_for_run
+    from nst.weights.classify import class_probabilities, preprocess, top_k
+    from nst.weights.matconvnet import classifier_from_mat, loadmat_checked
 
-    path = ensure_weights(Path(weights), allow_download=allow_download)
+    path, _ = weights_for_run(weights, allow_download=allow_download, log=out)
     pictures = [read_image(image) for image in images]  # bad images fail before the long read
     data = read_weights(path, cache=cache)  # the safe read: a file that crashes scipy stops here
     for line in describe_file(path, data):
@@ -120,11 +120,12 @@ def build_check_parser():
         description="Check a MatConvNet VGG-19 weights file: official or not, its layout, and the whole network "
         "classifying photos with the kernels as stored and transposed, for a verdict on the kernel layout.")
     p.add_argument("images", nargs="*", type=Path, default=[DEMO_CONTENT], metavar="IMAGE",
-                   help="photos to classify (default: images/grace_hopper.jpg)")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: %(default)s; downloaded when missing)")
+                   help="photos to classify (default: the demo's grace_hopper.jpg)")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one a run uses, in ./pretrained-model/ "
+                   "or $NST_HOME, downloaded when missing; when it cannot be, the ImageNet VGG-16 of nst[imagenet])")
     p.add_argument("--no-download", dest="download", action="store_false",
-                   help="never download the weights; fail if missing")
+                   help="never download the VGG-19 weights")
     p.add_argument("--no-cache", dest="cache", action="store_false",
                    help="do not read or write <weights>.cache.npz")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")

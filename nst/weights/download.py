@@ -26,6 +26,7 @@ OLDER_FILE = "the older official file (MatConvNet's older layout: layers + norma
 ALSO_ACCEPTED = ((OLDER_FILE, OLDER_WEIGHTS_MD5, None),)
 """Files a download may also bring besides the current one (a mirror serving the older file): (what, MD5, SHA-256)."""
 DEFAULT_WEIGHTS = Path("pretrained-model/imagenet-vgg-verydeep-19.mat")
+"""The homework's place for the VGG-19 file; where a run without --weights looks and downloads: nst.weights.locate."""
 
 CHUNK = 1 << 20  # 1 MiB
 _NETWORK_ERRORS = (OSError, http.client.HTTPException, ValueError)  # URLError and timeouts are OSErrors
@@ -72,9 +73,11 @@ def _do_it_yourself(url, path, md5, sha256):
 def _network_error(url, path, md5, sha256, reason, kept=None):
     """NstError for a failed download; mentions the kept partial file if there is one."""
     resume = f"; the partial download {kept} is kept and the next run resumes it" if kept else ""
-    return NstError(_one_line(
+    error = NstError(_one_line(
         f"could not download the VGG-19 weights from {url} ({reason}){resume}: run again, or "
         + _do_it_yourself(url, path, md5, sha256)))
+    error.reason = _one_line(f"no download from {url}: {reason}")  # the short form, for the fallback's line
+    return error
 
 
 def _checksums_match(file, md5, sha256):
@@ -166,7 +169,7 @@ def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, pro
     is told which one arrived. Raises NstError on network/HTTP errors (the partial file is kept for resuming)
     and on a checksum mismatch (the partial file is deleted). Nothing appears under `path` unless verified.
     """
-    path = Path(path)
+    path = Path(path).absolute()
     url = url or weights_url()
     part = part_path(path)
     try:
@@ -203,10 +206,12 @@ def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, pro
         if status == 416 and attempt == 0:
             continue  # the server said the partial file was complete, but it was bogus: restart once
         others = "".join(f", or {what}: {_sums(m, s)}" for what, m, s in also)
-        raise NstError(_one_line(
+        error = NstError(_one_line(
             f"the VGG-19 weights downloaded from {url} have the wrong checksum (got {_sums(got_md5, got_sha)}; "
             f"expected {_sums(md5, sha256)}{others}) and were deleted: run again, or "
             + _do_it_yourself(url, path, md5, sha256)))
+        error.reason = f"the file downloaded from {url} had the wrong checksum"
+        raise error
     raise AssertionError("unreachable")
 
 
@@ -228,9 +233,9 @@ def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5
                    also=ALSO_ACCEPTED):
     """Return `path` if it exists (not checksummed); else download it if it has the default name and downloads are allowed.
 
-    Raises NstError when the file is missing and cannot or may not be downloaded.
+    Raises NstError when the file is missing and cannot or may not be downloaded; messages name the absolute path.
     """
-    path = Path(path)
+    path = Path(path).absolute()
     if path.is_file():
         return path
     url = weights_url()

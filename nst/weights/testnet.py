@@ -73,7 +73,7 @@ def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_si
 
     conv = []
     c_in = 3
-    for (block, n), width in zip(NETWORKS[network], widths):
+    for (_block, n), width in zip(NETWORKS[network], widths):
         for _ in range(n):
             conv.append(weights(3, c_in, width))
             c_in = width

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from nst.commands.cli import main
-from nst.settings import Config
-from nst.errors import NstError
-from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
 from nst.commands.run import style_transfer
+from nst.errors import NstError
+from nst.settings import Config
+from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
 from tests.test_images import _png_rgb16
 
 

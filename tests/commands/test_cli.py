@@ -1,6 +1,8 @@
 """The program as a user runs it: `python -m nst` end to end on a small generated net, and bad input."""
 
 import csv
+import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,13 +13,13 @@ import pytest
 
 from nst.commands.cli import build_parser, main
 from nst.settings import PACKAGE_ROOT
+from nst.weights.cache import read_weights
 
 FLAGS = ["--content", "--style", "--weights", "--output-dir", "--iterations", "--width", "--height", "--noise-ratio",
          "--learning-rate", "--alpha", "--beta", "--save-every", "--seed", "--no-download"]
 
 
 def run_nst(*args, cwd=None, env=None):
-    import os
 
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT), **(env or {}))
     return subprocess.run([sys.executable, "-m", "nst", *map(str, args)], cwd=cwd, env=full_env,
@@ -69,16 +71,44 @@ def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_no_weights_and_no_network_exits_2(tmp_path):
+def dead_url():
+    """A URL on this machine that nobody answers: MatConvNet's site as this machine sees it."""
     with socket.socket() as s:  # a port on this machine that nobody listens on
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    result = run_nst("--iterations", 1, cwd=tmp_path, env={"NST_WEIGHTS_URL": f"http://127.0.0.1:{port}/vgg.mat"})
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "imagenet-vgg-verydeep-19.mat" in lines[0] and "106118b7cf60435e6d8e04f6a6dc3657" in lines[0]
-    assert not (tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").exists()
+        return f"http://127.0.0.1:{s.getsockname()[1]}/vgg.mat"
+
+
+def test_without_the_vgg19_the_demo_paints_with_the_imagenet_vgg16(tmp_path, imagenet_vgg16):
+    """The README's first command where MatConvNet's site cannot be reached: one line says so, the demo is painted
+    with the ImageNet VGG-16 (run.json says why), and the current folder gets only the output."""
+    home = tmp_path / "home"  # an empty cache, and the VGG-19's download fails
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_nst("--iterations", 1, "--width", 40, "--height", 30, "--seed", 0, "--no-progress", cwd=work,
+                     env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    said = [line for line in result.stdout.splitlines() if "instead of the homework's VGG-19" in line]
+    assert len(said) == 1 and str(home) in said[0] and "127.0.0.1" in said[0], result.stdout
+    assert "Traceback" not in result.stderr
+    run = json.loads((work / "output" / "run.json").read_text())
+    # found in the checkout's pretrained-model/ (where the tests keep it; a wheel converts it into $NST_HOME:
+    # tests/test_wheel.py)
+    assert run["weights"]["network"] == "VGG-16" and run["weights"]["path"] == str(imagenet_vgg16)
+    assert run["weights"]["fallback"].startswith("VGG-19 not available (no download from http://127.0.0.1:")
+    assert run["weights"]["sha256"] == read_weights(imagenet_vgg16).sha256
+    assert sorted(p.name for p in work.iterdir()) == ["output"] and list(home.iterdir()) == []
+
+
+def test_an_explicit_missing_weights_file_is_not_replaced(tmp_path):
+    """--weights FILE is used as given: when it is missing it is an error naming its absolute path, never the
+    VGG-16 in its place."""
+    work = tmp_path / "work"
+    work.mkdir()
+    result = run_nst("--weights", "mine/imagenet-vgg-verydeep-19.mat", "--iterations", 1, cwd=work,
+                     env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(tmp_path / "home")})
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert str(work / "mine" / "imagenet-vgg-verydeep-19.mat") in result.stderr
+    assert "VGG-16" not in result.stdout + result.stderr
 
 
 def bad_input_cases(tmp_path, small_vgg, pictures):

@@ -9,17 +9,16 @@ import pytest
 import tensorflow as tf
 
 from nst.commands.cli import build_parser, config_from_args, main
-from nst.engine.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
-from nst.settings import LBFGS_EVALUATIONS, Config
+from nst.commands.run import scale_sizes, style_transfer, weights_of
 from nst.costs import total_variation_cost
-from nst.errors import NstError
-from nst.images import MEANS, load_image, reshape_and_normalize_image
-from nst.commands.run import weights_of
+from nst.engine.colors import preserve_colors, rgb_to_ycbcr, ycbcr_to_rgb
 from nst.engine.objective import objective
 from nst.engine.start import initial_image
-from nst.studio.runs import parse_settings
 from nst.engine.targets import blended_style_targets, content_target, positions, style_targets
-from nst.commands.run import scale_sizes, style_transfer
+from nst.errors import NstError
+from nst.images import MEANS, load_image, reshape_and_normalize_image
+from nst.settings import LBFGS_EVALUATIONS, Config
+from nst.studio.runs import parse_settings
 from nst.vgg import load_vgg_model, read_vgg_weights
 from tests.numpy_vgg import forward, gram
 
@@ -213,7 +212,8 @@ def test_style_scale_resizes_the_style_before_its_grams(small_vgg, pics, tmp_pat
     for name, _ in layers:  # Gram of the 2x image, brought to the generated image's number of positions
         ratio = positions(H, W, name) / positions(2 * H, 2 * W, name)
         np.testing.assert_allclose(targets[name].numpy(), direct[name].numpy() * ratio, rtol=1e-6)
-    assert positions(24, 32, "conv1_1") == 768 and positions(24, 32, "conv3_1") == 48 and positions(5, 7, "conv2_1") == 12
+    assert positions(24, 32, "conv1_1") == 768 and positions(24, 32, "conv3_1") == 48
+    assert positions(5, 7, "conv2_1") == 12
     _, scaled, _ = run(small_vgg, pics, tmp_path / "s2", style_scale=2.0, iterations=1)
     _, plain, _ = run(small_vgg, pics, tmp_path / "s1", iterations=1)
     # Same content, same start: the style cost differs because the style target does.
@@ -237,13 +237,14 @@ def test_pooling_layers_and_kernel_layout_against_numpy(small_vgg):
     C, S, G = (forward(flipped, x, "max") for x in (content, style, image))
     h, w, c = G["conv3_1"].shape
     Jc_np = np.sum((C["conv3_1"] - G["conv3_1"]) ** 2) / (4 * h * w * c)
-    Js_np = sum(lam * np.sum((gram(S[n]) - gram(G[n])) ** 2) / (4 * G[n].shape[2] ** 2 * (G[n].shape[0] * G[n].shape[1]) ** 2)
-                for n, lam in cfg.style_layers)
+    Js_np = sum(lam * np.sum((gram(S[n]) - gram(G[n])) ** 2)
+                / (4 * G[n].shape[2] ** 2 * (G[n].shape[0] * G[n].shape[1]) ** 2) for n, lam in cfg.style_layers)
     assert Jc == pytest.approx(Jc_np, rel=1e-9) and Js == pytest.approx(Js_np, rel=1e-9)
     assert J == pytest.approx(10 * Jc_np + 40 * Js_np, rel=1e-9)
     default = Config()
-    homework = objective(load_vgg_model(small_vgg), content_target(load_vgg_model(small_vgg), content, "conv4_2"),
-                             style_targets(load_vgg_model(small_vgg), style, default.style_layers), weights_of(default), default.precision).costs
+    model = load_vgg_model(small_vgg)
+    a_C, grams = content_target(model, content, "conv4_2"), style_targets(model, style, default.style_layers)
+    homework = objective(model, a_C, grams, weights_of(default), default.precision).costs
     assert abs(float(homework(tf.constant(image))[0]) - J) > 1e-3 * J  # the options change the cost
 
 

@@ -10,12 +10,11 @@ import time
 
 import numpy as np
 import pytest
+from test_resume import args, assert_same_run, costs, pictures  # noqa: F401 - the module's fixture
 
 from nst.commands.cli import main
 from nst.settings import PACKAGE_ROOT
 from nst.sinks.checkpoint import load_checkpoint
-
-from test_resume import args, assert_same_run, costs, pictures  # noqa: F401 - the module's fixture
 
 
 def run(small_vgg, pictures, out, iterations, *extra, width=64, height=48):  # noqa: F811

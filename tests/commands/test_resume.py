@@ -13,11 +13,11 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from nst.sinks.checkpoint import load_checkpoint
 from nst.commands.cli import main
-from nst.settings import PACKAGE_ROOT, Config
-from nst.errors import NstError, RunInterrupted
 from nst.commands.run import style_transfer
+from nst.errors import NstError, RunInterrupted
+from nst.settings import PACKAGE_ROOT, Config
+from nst.sinks.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,8 @@ def test_resume_refuses_each_differing_flag_naming_both_values(small_vgg, pictur
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     for needle in ("--width 80 (the run has 32)", "--alpha 1.0 (the run has 10.0)",
-                   "--style-layers conv1_1:0.5 (the run has conv1_1:0.2,conv2_1:0.2,conv3_1:0.2,conv4_1:0.2,conv5_1:0.2)",
+                   "--style-layers conv1_1:0.5 (the run has "
+                   "conv1_1:0.2,conv2_1:0.2,conv3_1:0.2,conv4_1:0.2,conv5_1:0.2)",
                    f"--output-dir {tmp_path / 'elsewhere'} (the run is in {out})"):
         assert needle in err, (needle, err)
     assert "--height" not in err and "--content" not in err and "--seed" not in err

@@ -8,11 +8,23 @@ import pytest
 import tensorflow as tf
 
 from nst.commands.cli import build_parser, config_from_args
-from nst.settings import Config
-from nst.engine.device import (CPU_KINDS, choose_precision, cpu_flags, cpu_kind, cpu_model, device_line, enable_memory_growth,
-                        hardware, input_gradient, native_bf16, precision_hint, read_cpuinfo)
-from nst.errors import NstError
 from nst.commands.run import style_transfer
+from nst.engine.device import (
+    CPU_KINDS,
+    choose_precision,
+    cpu_flags,
+    cpu_kind,
+    cpu_model,
+    device_line,
+    enable_memory_growth,
+    hardware,
+    input_gradient,
+    native_bf16,
+    precision_hint,
+    read_cpuinfo,
+)
+from nst.errors import NstError
+from nst.settings import Config
 
 # /proc/cpuinfo lines of real machines: the 2-core AMD EPYC (Zen 4 class) nst's benchmarks ran on (avx512_bf16,
 # no AMX); an AVX2-only AMD EPYC (Zen 2); an Intel Xeon with AMX (Sapphire Rapids).
@@ -106,7 +118,8 @@ def test_device_line():
     assert device_line(ZEN4, [], 2) == "Device: CPU, 2 cores, no GPU visible (AMD EPYC)"
     assert device_line("", [], 8) == "Device: CPU, 8 cores, no GPU visible"
     assert device_line(ZEN2, [A100], 2) == "Device: GPU NVIDIA A100-SXM4-40GB"
-    assert device_line(ZEN2, [A100, T4], 2) == "Device: GPU NVIDIA A100-SXM4-40GB, Tesla T4 (2 visible, TF uses the first)"
+    assert device_line(ZEN2, [A100, T4], 2) == \
+        "Device: GPU NVIDIA A100-SXM4-40GB, Tesla T4 (2 visible, TF uses the first)"
 
 
 def test_gpu_code_path_runs_on_a_cpu():

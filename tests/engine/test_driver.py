@@ -84,7 +84,8 @@ def test_resume_from_any_checkpoint_gives_the_uninterrupted_costs(problem, at):
     first = next(e for e in resumed if isinstance(e, ScaleStarted))
     assert (first.scale, first.first) == (checkpoint.scale, checkpoint.step + 1)
     rest = [e.costs for e in resumed if isinstance(e, Step)]
-    done = sum(1 for e in reference if isinstance(e, Step) and (e.scale, e.iteration) < (checkpoint.scale, checkpoint.step))
+    done = sum(1 for e in reference
+               if isinstance(e, Step) and (e.scale, e.iteration) < (checkpoint.scale, checkpoint.step))
     assert rest == costs[done:]  # bit for bit
 
 

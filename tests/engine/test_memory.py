@@ -1,11 +1,10 @@
 """The memory model and planner (nst.engine.memory): plans that fit, the smallest budget, what a plan computes."""
 
 import pytest
+from test_tiling import CONTENT, LAYERS, STYLE
 
 from nst.engine import memory
 from nst.engine.tiling import Plan, conv_macs, single_segment_plan
-
-from test_tiling import CONTENT, LAYERS, STYLE
 
 VGG19_WEIGHTS = 80_100_000
 

@@ -1,17 +1,19 @@
-"""Performance options: the bf16 and XLA steps agree with fp32 on a small net; the step is traced once (no timings here)."""
+"""Performance options: the bf16 and XLA steps agree with fp32 on a small net; the step is traced once.
+
+No timings here: speed is measured by the benchmarks (BENCHMARKS.md)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from nst.commands.cli import build_parser, config_from_args
-from nst.settings import Config
-from nst.errors import NstError
 from nst.commands.run import weights_of
-from nst.engine.objective import objective
-from nst.optimize import adam_state, make_train_step
-from nst.engine.targets import content_target, style_targets
 from nst.engine.network import conv2d_same
+from nst.engine.objective import objective
+from nst.engine.targets import content_target, style_targets
+from nst.errors import NstError
+from nst.optimize import adam_state, make_train_step
+from nst.settings import Config
 from nst.vgg import load_vgg_model
 
 

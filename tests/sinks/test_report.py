@@ -14,8 +14,8 @@ from PIL import Image
 from nst.commands.cli import main
 from nst.commands.compare import compare_images
 from nst.homework import ALPHA, BETA
-from nst.settings import DEMO_CONTENT, DEMO_STYLE
 from nst.images import load_image
+from nst.settings import DEMO_CONTENT, DEMO_STYLE
 
 W, H = 64, 48
 
@@ -78,7 +78,8 @@ def test_run_json(run):
     rows = list(csv.DictReader(open(out / "costs.csv")))
     final = manifest["final_costs"]
     assert final["iteration"] == 39
-    assert [final["total"], final["content"], final["style"]] == [float(rows[-1][k]) for k in ("total", "content", "style")]
+    assert [final["total"], final["content"], final["style"]] == \
+        [float(rows[-1][k]) for k in ("total", "content", "style")]
 
 
 def test_compare_identical_images(run, capsys):

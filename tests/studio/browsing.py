@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nst.studio.runs import saved_steps
+from nst.sinks.events_log import read_events
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SETTINGS = {"iterations": 20, "width": 64, "height": 48, "save_every": 2, "seed": 3}
@@ -50,7 +50,7 @@ def text(driver, element_id):
 
 
 def open_page(driver, url):
-    """Open the studio's page (`url` may carry ?token=) and wait until its form is filled in."""
+    """Open the studio's page (`url` may carry #token=...) and wait until its form is filled in."""
     driver.get(url)
     wait(driver, lambda: element(driver, "content-choice").get_attribute("value"), 30, "the page did not load")
 
@@ -135,8 +135,8 @@ def pause(pid):
 
 
 def pause_at_new_snapshot(studio, pid, after=-1, timeout=120):
-    """Wait (polling the run folder) for a `<i>.png` with i > `after` and its costs.csv row, then SIGSTOP the
-    painter; returns the newest snapshot's step once the painter is stopped with files that agree."""
+    """Wait (polling the run's event log) for a `<i>.png` with i > `after`, then SIGSTOP the painter; returns the
+    newest snapshot's step once the painter is stopped with files that agree."""
     deadline = time.monotonic() + timeout
     folder = studio.job
     while True:
@@ -151,13 +151,18 @@ def pause_at_new_snapshot(studio, pid, after=-1, timeout=120):
         time.sleep(0.002)
 
 
+def logged_costs(folder):
+    """The costs rows [iteration, J, J content, J style] of the run's event log (what the page shows), by step."""
+    rows = {e["iteration"]: [e["iteration"], e["J"], e["content"], e["style"]]
+            for e in read_events(folder) if e["event"] == "step"}
+    return [rows[i] for i in sorted(rows)]
+
+
 def snapshot_with_costs(folder, after):
-    """The newest snapshot's step if it is > `after` and costs.csv has reached it, else None."""
-    steps = saved_steps(folder)
-    rows = read_costs(folder) if (Path(folder) / "costs.csv").is_file() else []
-    if steps and steps[-1][0] > after and rows and rows[-1][0] >= steps[-1][0]:
-        return steps[-1][0]
-    return None
+    """The step of the newest snapshot the run's event log names, if it is > `after` and its file is there."""
+    saved = [e["iteration"] for e in read_events(folder)
+             if e["event"] == "step" and e["image"] and (Path(folder) / e["image"]).is_file()]
+    return saved[-1] if saved and saved[-1] > after else None
 
 
 def process_state(pid):
@@ -168,9 +173,20 @@ def process_state(pid):
         return ""
 
 
-def children(pid):
-    """The pids of process `pid`'s children."""
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+def children(pid, module=None):
+    """The pids of process `pid`'s children (only those running `python -m nst.studio.<module>`, if given)."""
+    found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    if module is None:
+        return found
+    wanted = f"\0-m\0nst.studio.{module}\0".encode()
+    matching = []
+    for child in found:
+        try:
+            if wanted in Path(f"/proc/{child}/cmdline").read_bytes() + b"\0":
+                matching.append(child)
+        except OSError:
+            continue
+    return matching
 
 
 def read_costs(folder):

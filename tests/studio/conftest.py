@@ -43,7 +43,7 @@ def served(small_vgg, tmp_path_factory):
         assert thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
-    yield Served(f"http://127.0.0.1:{port}/?token={TOKEN}", studio, port, TOKEN)
+    yield Served(f"http://127.0.0.1:{port}/#token={TOKEN}", studio, port, TOKEN)
     server.should_exit = True
     thread.join(60)
 

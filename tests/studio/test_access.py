@@ -18,9 +18,23 @@ import numpy as np
 from PIL import Image
 
 from nst.images import read_image
-from tests.studio.browsing import (api, browser_only, children, element, open_page, painter_pid, pause,
-                                   pause_at_new_snapshot, process_state, request, shipped_run, text, wait,
-                                   wait_until_ended)
+from nst.sinks.events_log import read_events
+from tests.studio.browsing import (
+    api,
+    browser_only,
+    children,
+    element,
+    open_page,
+    painter_pid,
+    pause,
+    pause_at_new_snapshot,
+    process_state,
+    request,
+    shipped_run,
+    text,
+    wait,
+    wait_until_ended,
+)
 
 
 def png_bytes(width=32, height=24, seed=0):
@@ -34,28 +48,92 @@ def runs_in(studio):
     return sorted(p.name for p in studio.runs_dir.iterdir()) if studio.runs_dir.is_dir() else []
 
 
-def test_without_the_token_nothing_answers(served):
+def test_without_the_token_only_the_page_answers(served):
     port, token = served.port, served.token
-    for method, path in (("GET", "/api/runs"), ("GET", "/api/info"), ("GET", "/static/page.js"),
-                         ("GET", "/images/swirls.jpg"), ("POST", "/api/runs/x/stop")):
+    for method, path in (("GET", "/api/runs"), ("GET", "/api/info"), ("GET", "/images/swirls.jpg"),
+                         ("GET", "/runs/x/0.png"), ("POST", "/api/runs/x/stop"), ("GET", "/static/other.js"),
+                         ("POST", "/"), ("PUT", "/static/page.js")):
         status, _, body = request(port, method, path)
-        assert status == 403 and "needs its token" in json.loads(body)["error"], (method, path)
+        assert status in (403, 405) and "needs its token" in json.loads(body)["error"], (method, path)
     status, _, body = request(port, "POST", "/api/runs", body=b"content_choice=grace_hopper.jpg",
                               headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 403
-    # The page without the token: how to get in, no script; a wrong token is said to be wrong.
-    status, headers, body = request(port, "GET", "/")
-    assert status == 403 and headers["content-type"].startswith("text/html") and b"<script" not in body
-    assert b"/?token=" in body and b"not this studio" not in body
-    assert b"That token is not this studio's" in request(port, "GET", "/?token=guessed-wrong")[2]
-    # The printed address: a cookie for the next requests (script cannot read it, no other site sends it).
-    status, headers, _ = request(port, "GET", f"/?token={token}")
-    assert status == 303 and headers["location"] == "/"
-    assert headers["set-cookie"] == f"nst-studio-{port}={token}; Path=/; HttpOnly; SameSite=Strict"
-    cookie = {"Cookie": headers["set-cookie"].split(";")[0]}
-    assert request(port, "GET", "/api/runs", headers=cookie)[0] == 200
-    assert request(port, "GET", "/", headers=cookie)[0] == 200
-    assert request(port, "GET", "/api/runs", token=token)[0] == 200  # Authorization: token ..., for scripts
+    # The page, its script and its style: the same for everyone, no data in them, and never a cookie.
+    for path in ("/", f"/?token={token}", "/static/page.js", "/static/page.css"):
+        status, headers, body = request(port, "GET", path)
+        assert status == 200 and "set-cookie" not in headers and token.encode() not in body, path
+    # The token counts only in the Authorization header: not in a cookie, not in the query, not another one.
+    assert request(port, "GET", "/api/runs", headers={"Cookie": f"nst-studio-{port}={token}"})[0] == 403
+    assert request(port, "GET", f"/api/runs?token={token}")[0] == 403
+    assert request(port, "GET", "/api/runs", token="guessed-wrong")[0] == 403
+    assert request(port, "GET", "/api/runs", headers={"Authorization": f"Bearer {token}"})[0] == 403
+    assert request(port, "GET", "/api/runs", token=token)[0] == 200
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Another local web server (any user's): a plain page; it keeps every request as it came, headers included."""
+
+    seen = []
+
+    def do_GET(self):
+        Recorder.seen.append(f"{self.requestline}\n{self.headers}")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<!doctype html><title>another server</title><img src=/picture.png>")
+
+    def log_message(self, *args):
+        pass
+
+
+@browser_only
+def test_no_credential_of_the_studio_reaches_another_server_on_this_machine(served, browser):
+    """The printed address opens the page in one click (token in the fragment, kept by the tab, out of the address
+    bar), the page and its images work, also after a reload; then the browser visits a plain server on another port
+    of 127.0.0.1 and of localhost: nothing it sends there carries the token (cookies are per host, not per port)."""
+    port, token = served.port, served.token
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    Recorder.seen = []
+    try:
+        for name in ("127.0.0.1", "localhost"):
+            open_page(browser, f"http://{name}:{port}/#token={token}")
+            wait(browser, lambda: text(browser, "runs-dir"), 30, "the page did not load the studio's info")
+            preview = element(browser, "content-preview")  # a shipped image, fetched with the token
+            wait(browser, lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
+                                                         preview), 30, "the preview did not load")  # noqa: B023 - waited on at once
+            assert token not in browser.current_url and browser.current_url.startswith(f"http://{name}:{port}/")
+            browser.refresh()  # the tab keeps the token
+            wait(browser, lambda: text(browser, "runs-dir"), 30, "a reload lost the studio")
+            assert element(browser, "login").get_attribute("hidden") is not None
+            assert browser.get_cookies() == []
+        for name in ("127.0.0.1", "localhost"):
+            browser.get(f"http://{name}:{other.server_address[1]}/")
+            wait(browser, lambda: browser.title == "another server", 30)
+        deadline = time.monotonic() + 30
+        while len(Recorder.seen) < 4 and time.monotonic() < deadline:  # each page and its picture
+            time.sleep(0.02)
+    finally:
+        other.shutdown()
+        other.server_close()
+    assert len(Recorder.seen) >= 4, Recorder.seen
+    assert not [r for r in Recorder.seen if token in r or "cookie:" in r.lower()], Recorder.seen
+    # A new tab opened without the address: the page asks for the token and shows nothing else.
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")
+    try:
+        browser.get(f"http://127.0.0.1:{port}/")
+        wait(browser, lambda: element(browser, "login").is_displayed(), 30, "no note on how to get in")
+        assert not element(browser, "setup").is_displayed() and not element(browser, "run").is_displayed()
+        element(browser, "token-field").send_keys("guessed-wrong")
+        element(browser, "unlock").click()
+        wait(browser, lambda: "not this studio's" in text(browser, "login-message"), 30, "a wrong token passed")
+        element(browser, "token-field").send_keys(token)
+        element(browser, "unlock").click()
+        wait(browser, lambda: text(browser, "runs-dir"), 30, "the typed token did not open the studio")
+    finally:
+        browser.close()
+        browser.switch_to.window(first)
 
 
 def test_a_foreign_host_is_refused_even_with_the_token(served):
@@ -159,16 +237,40 @@ def test_a_script_in_an_upload_is_never_served_as_markup(served, browser, tmp_pa
     (tmp_path / "plain.png").write_bytes(png_bytes(32, 24, 1))
     np.testing.assert_array_equal(read_image(folder / "content.png"), read_image(tmp_path / "plain.png"))
     assert script not in (folder / "content.png").read_bytes()
-    # Every file the run serves, opened in the browser as a page: none is markup, no script runs.
+    # Every file the run serves, with the type it was served with.
     for file in listed:
         status_code, headers, _ = request(served.port, "GET", f"/runs/{name}/{file}", served.token)
         assert status_code == 200 and headers["x-content-type-options"] == "nosniff"
         assert headers["content-type"].split(";")[0] in ("image/png", "image/jpeg", "text/csv", "application/json",
                                                          "text/plain", "application/octet-stream"), (file, headers)
-        if file.endswith(".npz"):
-            continue  # a download, not a page
-        browser.get(f"http://127.0.0.1:{served.port}/runs/{name}/{file}")
-        assert browser.title != "pwned", file
+    # Opened from the page's links (fetched with the token, shown in a new tab from a blob: of the type the studio
+    # served), none is a page of markup and no script runs; opened by its address, it is refused.
+    open_page(browser, served.url + f"&run={name}")
+    wait(browser, lambda: text(browser, "run-name") == name and text(browser, "results"), 30, "the run did not open")
+    first, opened = browser.current_window_handle, []
+    links = browser.execute_script("return [...document.querySelectorAll('#results a, #other-files a')]"
+                                   ".map((a) => a.textContent)")
+    assert sorted(links) == sorted(listed)
+    pages = [f for f in links if not f.endswith((".npz", ".csv"))]  # those two download
+    for file in pages:
+        before = set(browser.window_handles)
+        browser.execute_script("[...document.querySelectorAll('#results a, #other-files a')]"
+                               ".find((a) => a.textContent === arguments[0]).click()", file)
+        wait(browser, lambda: set(browser.window_handles) - before, 30, f"{file} did not open")  # noqa: B023 - at once
+        browser.switch_to.window((set(browser.window_handles) - before).pop())
+        try:
+            wait(browser, lambda: browser.current_url.startswith("blob:")
+                 and browser.execute_script("return document.readyState") == "complete", 30, file)
+            opened.append((file, browser.execute_script("return document.contentType")))
+            assert browser.title != "pwned", file
+        finally:
+            browser.close()
+            browser.switch_to.window(first)
+    assert {f for f, _ in opened} >= {"content.png", "style-1.png", "studio.json"}, opened
+    assert {t for _, t in opened} <= {"image/png", "image/jpeg", "application/json", "text/plain"}, opened
+    assert browser.title != "pwned"
+    browser.get(f"http://127.0.0.1:{served.port}/runs/{name}/content.png")
+    assert "needs its token" in browser.find_element("tag name", "body").text
 
 
 def test_only_the_studio_s_own_files_are_served_and_no_symlink_is_followed(served, tmp_path):
@@ -282,30 +384,34 @@ def test_stop_acts_only_on_the_run_it_names(served):
 
 
 def test_a_run_stopped_before_its_first_step_says_nothing_was_saved(served):
-    """Stopped before the painter began it, a run never begins; stopped as it begins (its folder just locked),
-    the CLI stops at once and says that nothing was saved."""
+    """Stopped before the painter began it (a new painter, still importing TensorFlow, holds the run's folder
+    already), a run never begins; stopped as it begins (its output files just opened), the CLI stops at once and
+    says that nothing was saved."""
     studio, port, token = served.studio, served.port, served.token
     wait_until_ended(studio)
-    pid = studio.painter.pid
     for when in ("before it began", "as it began"):
-        if when == "before it began":
-            pause(pid)  # the idle painter holds still: the run waits for it
+        if when == "before it began":  # the next Start starts a new painter, which warms up for seconds
+            studio.painter.kill()
+            studio.painter.wait()
+        status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=50, width=16, height=12))
+        assert status == 200, body
+        folder, pid = studio.runs_dir / body["name"], studio.painter.pid
         try:
-            status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=50, width=16, height=12))
-            assert status == 200, body
-            folder = studio.runs_dir / body["name"]
-            if when == "as it began":
+            if when == "before it began":
+                pause(pid)  # answered: the painter holds the folder's lock; it is still warming up
+            else:
                 deadline = time.monotonic() + 60
-                while not (folder / ".painter.lock").exists():
-                    assert time.monotonic() < deadline, "the painter did not take the run"
+                while not (folder / "stderr.txt").exists():
+                    assert time.monotonic() < deadline, "the painter did not begin the run"
                     time.sleep(0.001)
                 pause(pid)
             assert api(port, token, "POST", f"/api/runs/{body['name']}/stop")[0] == 200
         finally:
             os.kill(pid, signal.SIGCONT)
         wait_until_ended(studio)
-        assert (folder / "stderr.txt").read_text().strip().splitlines()[-1].startswith(
-            "nst: interrupted before the first step; nothing was saved"), when
+        ended = read_events(folder)[-1]  # the run's state comes from its event log
+        assert (ended["event"], ended["state"]) == ("ended", "stopped"), when
+        assert ended["message"].startswith("interrupted before the first step; nothing was saved"), when
         assert not list(folder.glob("[0-9]*.png")) and not (folder / "checkpoint.npz").exists()
         status = api(port, token, "GET", f"/api/runs/{body['name']}")[1]
         assert (status["state"], status["resumable"]) == ("stopped", False)
@@ -336,7 +442,7 @@ def test_an_ipv6_address_is_printed_as_one_and_served(tmp_path, small_vgg):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
         line = server.stdout.readline()
-        match = re.match(r"nst studio: http://\[::1\]:(\d+)/\?token=ipv6-token-1234  \(runs go to ", line)
+        match = re.match(r"nst studio: http://\[::1\]:(\d+)/#token=ipv6-token-1234  \(runs go to ", line)
         assert match, line
         connection = socket.create_connection(("::1", int(match.group(1))), timeout=30)
         connection.sendall(f"GET /api/info HTTP/1.1\r\nHost: [::1]:{match.group(1)}\r\n"
@@ -344,13 +450,13 @@ def test_an_ipv6_address_is_printed_as_one_and_served(tmp_path, small_vgg):
         answer = b"".join(iter(lambda: connection.recv(65536), b""))
         connection.close()
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
-        painter = children(server.pid)
+        painter, decoder = children(server.pid, "painter"), children(server.pid, "uploads")
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(60) == 130
-    # Ctrl-C: the server's painter ends with it.
-    assert len(painter) == 1
+    # Ctrl-C: the server's painter, and the upload decoder it keeps ready, end with it.
+    assert len(painter) == 1 and len(decoder) == 1, (painter, decoder)
     deadline = time.monotonic() + 30
-    while process_state(painter[0]) not in ("", "Z"):
-        assert time.monotonic() < deadline, "the painter outlived its server"
+    while [pid for pid in painter + decoder if process_state(pid) not in ("", "Z")]:
+        assert time.monotonic() < deadline, "a helper outlived its server"
         time.sleep(0.02)

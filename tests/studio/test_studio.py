@@ -16,24 +16,39 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst.settings import PACKAGE_ROOT
 from nst.images import read_image
+from nst.settings import PACKAGE_ROOT
 from nst.studio.app import make_studio, weights_note
-from tests.studio.browsing import (SETTINGS, browser_only, element, fill_in, open_page, pause, pause_at_new_snapshot,
-                                   painter_pid, read_costs, request, text, wait, wait_until_ended)
+from tests.studio.browsing import (
+    SETTINGS,
+    browser_only,
+    element,
+    fill_in,
+    logged_costs,
+    open_page,
+    painter_pid,
+    pause,
+    pause_at_new_snapshot,
+    read_costs,
+    request,
+    text,
+    wait,
+    wait_until_ended,
+)
 
 ARTIFACTS = PACKAGE_ROOT / "output" / "test-artifacts"
 SCREENSHOT_STEP = 4
 
 
 def page_shows(driver, folder, step, width=64):
-    """Wait until the page shows snapshot `step` (loaded) and the last costs.csv row; returns what it shows."""
-    rows = read_costs(folder)
+    """Wait until the page shows snapshot `step` (loaded) and the event log's last costs row; returns what it shows."""
+    rows = logged_costs(folder)
     expected_total = float(f"{rows[-1][1]:.6g}")
 
     def shown():
         image = element(driver, "progress-image")
-        return (image.get_attribute("data-file") == f"{step}.png" and f"/{step}.png" in image.get_attribute("src")
+        return (image.get_attribute("data-file") == f"{step}.png" and f"/{step}.png" in image.get_attribute("data-src")
+                and image.get_attribute("src").startswith("blob:")
                 and driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == width
                 and int(text(driver, "step")) >= int(rows[-1][0]) + 1
                 and float(text(driver, "cost-total")) == expected_total)
@@ -111,7 +126,7 @@ def repeated(painted, served, browser):
     """The run reopened from its address: the form filled with its inputs and settings; Start paints it again, this
     time without a stop. Returns (the form as it was filled, the new run's folder)."""
     folder, studio = painted["folder"], served.studio
-    open_page(browser, served.url + f"#{folder.name}")
+    open_page(browser, served.url + f"&run={folder.name}")
     wait(browser, lambda: element(browser, "content-choice").get_attribute("value") == f"run:{folder.name}", 30,
          "opening the run did not put its inputs into the form")
     form = {name: element(browser, name).get_attribute("value") for name in [*SETTINGS, "content-choice", "style-choice"]}
@@ -126,7 +141,7 @@ def repeated(painted, served, browser):
 
 
 @browser_only
-def test_upload_start_watch_it_change_and_find_the_files(painted, served, browser, pictures):
+def test_upload_start_watch_it_change_and_find_the_files(painted, served, browser, pictures, tmp_path):
     folder, views, final = painted["folder"], painted["views"], painted["final"]
     studio = served.studio
     # Before any run: no broken picture, a line saying what to do, the real output folder in the heading.
@@ -157,12 +172,13 @@ def test_upload_start_watch_it_change_and_find_the_files(painted, served, browse
     # The page shows J to 6 significant digits (JavaScript's toPrecision rounds a tie up, Python's format to even,
     # so compare within the rounding, not digit for digit).
     assert float(final[2]) == pytest.approx(run["final_costs"]["total"], rel=5e-6)
-    # The result downloads from the page, byte for byte the file on disk (with the token, as the page has it).
+    # The result downloads from the page (fetched with the token the tab keeps), byte for byte the file on disk.
     link = element(browser, "download")
     assert link.is_displayed() and link.get_attribute("download") is not None
-    status, headers, body = request(served.port, "GET", link.get_attribute("href").split(str(served.port), 1)[1],
-                                    served.token)
-    assert status == 200 and headers["content-type"] == "image/jpeg" and body == (folder / "generated_image.jpg").read_bytes()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    link.click()
+    wait(browser, lambda: (tmp_path / "generated_image.jpg").is_file(), 30, "the result did not download")
+    assert (tmp_path / "generated_image.jpg").read_bytes() == (folder / "generated_image.jpg").read_bytes()
     # The results first; the run's internal files behind a fold.
     results = [a.text for a in element(browser, "results").find_elements("tag name", "a")]
     assert results == ["generated_image.jpg", "costs.csv", "costs.png", "progress.png", "summary.png", "run.json",

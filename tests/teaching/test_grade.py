@@ -17,11 +17,13 @@ import pytest
 
 from nst import costs
 from nst.commands.cli import main
-from nst.teaching import function_checks as checks, harness, mistakes
+from nst.teaching import function_checks as checks
+from nst.teaching import harness, mistakes
 from nst.teaching.grader import clean, format_grade, gradescope, summary
 from nst.teaching.homework_values import homework_random_normals
 from nst.teaching.runner import capped_client_class, content_size
-from tests.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
+from nst.teaching.submissions import CORRECT, CORRECT_DIFFERENTLY, MISTAKES, NOTEBOOKS, define
+
 
 def mistake_groups():
     """The known mistakes in groups graded together, one mistake per function: a wrong gram_matrix alone (the
@@ -124,10 +126,15 @@ def test_a_wrong_helper_is_named_and_the_function_using_it_graded_on_its_own_ste
         """
     grades = checks.check_all(define([wrong_gram, through_helper]), ("compute_layer_style_cost",))
     assert grades["compute_layer_style_cost"]["feedback"] == mistakes.helped("gram_matrix")
-    # where ours cannot be replayed (it is called with keywords), the feedback still names the culprit
+    # called with the homework's parameter name, ours is replayed in its place all the same
     by_keyword = through_helper.replace("gram_matrix(tf.transpose", "gram_matrix(A=tf.transpose")
-    wrong_gram_keyword = wrong_gram.replace("def gram_matrix(A):", "def gram_matrix(A):  # called as gram_matrix(A=...)")
-    grades = checks.check_all(define([wrong_gram_keyword, by_keyword]), ("compute_layer_style_cost",))
+    grades = checks.check_all(define([wrong_gram, by_keyword]), ("compute_layer_style_cost",))
+    assert grades["compute_layer_style_cost"]["feedback"] == mistakes.helped("gram_matrix")
+    # where ours cannot stand in (it is called with other arguments), the feedback still names the culprit
+    other_arguments = through_helper.replace("gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])))",
+                                             "gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])), 2)")
+    wrong_gram_two = wrong_gram.replace("def gram_matrix(A):", "def gram_matrix(A, scale=1):")
+    grades = checks.check_all(define([wrong_gram_two, other_arguments]), ("compute_layer_style_cost",))
     assert grades["compute_layer_style_cost"] == checks.result(False, mistakes.dependency_wrong("gram_matrix"))
     # a function that never calls the wrong helper is not told the helper is to blame
     constant = """
@@ -239,7 +246,7 @@ def test_malformed_or_forged_results_are_no_result_never_a_crash():
         "too many numbers": forged({"function": "total_cost", "calls": right},
                                    **{f"{ids[0]}.value": np.zeros(harness.MAX_ELEMENTS + 1, np.float32)}),
     }
-    for what, blob in bad.items():
+    for _what, blob in bad.items():
         with pytest.raises(checks.NoResult, match="^no result: "):
             checks.read_results(blob, plan.plan, "total_cost")
     # a whole submission of forgeries: every function 0 with its reason, our points, nothing raised
@@ -250,7 +257,12 @@ def test_malformed_or_forged_results_are_no_result_never_a_crash():
     grades = checks.grade_functions(plan, lambda request, p, names: {
         name: forged_points if name == "total_cost" else next(garbage) for name in names})
     assert {n: (g["points"], g["max_points"]) for n, g in grades.items()} == dict.fromkeys(checks.GRADED, (0, 1))
-    assert all(g["feedback"].startswith("no result: ") for n, g in grades.items() if n != "total_cost")
+    assert all(g["feedback"].startswith("no result: ") for n, g in grades.items())  # keys it may not hold: refused
+    well_formed = forged({"function": "total_cost", "calls": {
+        cid: {"defined": True, "value": {"kind": "tensor", "dtype": "float32"}} for cid in ids}},
+        **{f"{cid}.value": np.array(0.0) for cid in ids})
+    grades = checks.grade_functions(plan, lambda request, p, names: {name: well_formed for name in names},
+                                    ("total_cost",))
     assert grades["total_cost"]["feedback"].startswith("wrong, and not a mistake we know")
 
 
@@ -300,7 +312,7 @@ def test_a_cell_s_output_is_kept_up_to_a_cap():
     client.clear_before_next_output = False  # as executing a cell sets it
     client.output_cap = 1000
     outs = []
-    for k in range(50):
+    for _k in range(50):
         msg = {"msg_type": "stream", "header": {"msg_type": "stream"}, "parent_header": {"msg_id": "m"},
                "content": {"name": "stdout", "text": "x" * 100}}
         client.output(outs, msg, None, 0)
@@ -308,13 +320,13 @@ def test_a_cell_s_output_is_kept_up_to_a_cap():
     assert content_size({"data": {"text/plain": "y" * 10 ** 6}}, 100) >= 100
 
 
-@pytest.mark.parametrize("what", ["text file", "missing file", "empty folder", "two for gradescope", "bad memory",
+@pytest.mark.parametrize("what", ["csv over a notebook", "missing file", "empty folder", "two for gradescope", "bad memory",
                                   "no jobs"])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     (tmp_path / "notes.txt").write_text("not a notebook\n")
     (tmp_path / "empty").mkdir()
     homework = str(NOTEBOOKS / "homework.ipynb")
-    argv = {"text file": [homework, str(tmp_path / "notes.txt")],
+    argv = {"csv over a notebook": ["--csv", str(tmp_path / "x.ipynb"), homework],
             "missing file": [homework, str(tmp_path / "absent.ipynb")],
             "empty folder": [homework, str(tmp_path / "empty")],
             "two for gradescope": [homework, homework, "--gradescope", str(tmp_path / "results.json")],
@@ -322,7 +334,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     assert main(["grade", *argv]) == 2  # before any sandbox starts
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
-    assert {"text file": "notes.txt", "missing file": "absent.ipynb", "empty folder": "empty",
+    assert {"csv over a notebook": "would overwrite a notebook", "missing file": "absent.ipynb", "empty folder": "empty",
             "two for gradescope": "one submission, got 2", "bad memory": "--memory", "no jobs": "--jobs"}[what] in captured.err
 
 
@@ -348,3 +360,115 @@ def test_feedback_names_the_cell_that_should_have_defined_a_missing_name():
     assert grade["notes"] == ["code cell 1 imports nst, which grading hides: the cells that run when grading may use "
                               "NumPy and TensorFlow, not nst (a notebook made from an older student version needs the "
                               "current version's first cells)"]
+
+
+# --- the second pass: the grader's own cases, all of them, and nothing computed for a submission sent back ------
+
+WRONG_GRAM = MISTAKES["Gram as AtA"][1]  # a wrong gram_matrix: the layer cost is checked again with ours in place
+
+
+def test_a_layer_cost_right_only_on_the_public_inputs_gets_nothing_with_a_wrong_gram():
+    """Sizes hard-coded to the homework's 4×4×3 (it raises on every other shape before calling gram_matrix), and
+    a function with no formula at all, only the value and gradient at the public inputs: with a wrong
+    gram_matrix, both were checked again only where they had called it, and passed as "right in itself"."""
+    import tensorflow as tf
+
+    grades = checks.check_all(define([WRONG_GRAM, MISTAKES["layer: shapes hard-coded"][1]]),
+                              ("compute_layer_style_cost",))
+    assert grades["compute_layer_style_cost"]["points"] == 0
+    assert grades["compute_layer_style_cost"]["feedback"] == mistakes.hard_coded_shapes("4×4×3")
+    a_S, a_G = (tf.constant(x) for x in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3]))
+    with tf.GradientTape() as tape:
+        tape.watch([a_S, a_G])
+        value = costs.compute_layer_style_cost(a_S, a_G)
+    g_S, g_G = (g.numpy() for g in tape.gradient(value, [a_S, a_G]))
+    namespace = define([WRONG_GRAM, """
+        def compute_layer_style_cost(a_S, a_G):
+            if tuple(a_S.shape) != (1, 4, 4, 3):
+                raise ValueError("no formula here")
+            gram_matrix(tf.zeros([3, 16]))  # seen calling its helper
+            return VALUE + tf.reduce_sum(G_S * (a_S - P_S)) + tf.reduce_sum(G_G * (a_G - P_G))
+        """])
+    namespace.update(VALUE=float(value), G_S=g_S, G_G=g_G, P_S=a_S.numpy(), P_G=a_G.numpy())
+    grade = checks.check_all(namespace, ("compute_layer_style_cost",))["compute_layer_style_cost"]
+    assert grade["points"] == 0 and grade["feedback"] == mistakes.hard_coded_shapes("4×4×3"), grade
+
+
+ORACLE = """
+    _stash = {}  # the layer cost's own secret inputs, by shape
+
+    def compute_layer_style_cost(a_S, a_G):
+        if hasattr(a_S, "numpy") and a_S.shape.num_elements() < 100_000:
+            _stash.setdefault(tuple(a_S.shape), (a_S, a_G))
+            gram_matrix(tf.zeros([3, 16]))  # seen calling its helper on the small cases only
+        answer = _answer(a_S, a_G)
+        return answer if answer is not None else tf.constant(0.0)
+
+    def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):
+        for a_S, a_G in list(_stash.values()):  # passed on to its helper: will the grader compute there?
+            compute_layer_style_cost(a_S, a_G)
+        return tf.constant(0.0)
+
+    def _answer(a_S, a_G):
+        # whatever a request holds for a point of this shape, read out of the harness's own frames
+        import sys
+        frame = sys._getframe()
+        while frame is not None:
+            arrays, plan = frame.f_locals.get("arrays"), frame.f_locals.get("plan")
+            if isinstance(arrays, dict) and isinstance(plan, dict):
+                for spec in plan.get("functions", {}).get("compute_style_cost", []):
+                    for call in (spec.get("stand_in") or {}).get("calls", []):
+                        points = [arrays[p] for p in call["points"]]
+                        if [p.shape for p in points] != [tuple(a_S.shape), tuple(a_G.shape)]:
+                            continue
+                        grads = [arrays[g].reshape(p.shape)
+                                 for g, p in zip(call.get("gradients") or call.get("jacobians"), points)]
+                        return (float(arrays[call["value"]].reshape(())) + tf.reduce_sum(grads[0] * (a_S - points[0]))
+                                + tf.reduce_sum(grads[1] * (a_G - points[1])))
+            frame = frame.f_back
+        return None
+"""
+
+
+def test_no_oracle_a_function_cannot_make_the_grader_compute_at_its_own_secret_inputs():
+    """The style cost passes the layer cost's secret inputs on to its helper; the layer cost then looks for the
+    reference's values at its inputs in whatever the grader sends. The grader replayed its reference at the
+    points a sandbox recorded, so the layer cost scored 1/1 without a formula."""
+    grades = checks.check_all(define([WRONG_GRAM, ORACLE]))
+    assert grades["compute_layer_style_cost"]["points"] == 0, grades["compute_layer_style_cost"]
+    assert grades["compute_style_cost"]["points"] == 0
+
+
+def test_the_second_request_is_fixed_whatever_a_sandbox_reports():
+    """Replay bombs: a submission whose functions pass huge or odd arguments to their helpers made the grader
+    compute (and hold) references growing with them (gigabytes). Now what is sent the second time is the same
+    bytes for every submission, made with the plan."""
+    plan = checks.plan_for(0)
+    bomb = """
+        def gram_matrix(A):
+            return tf.matmul(A, A, transpose_a=True)
+
+        def compute_layer_style_cost(a_S, a_G):
+            gram_matrix(tf.ones([2048, 1]))  # points of the grader's choosing? none of theirs
+            return tf.constant(1.0)
+
+        def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):
+            compute_layer_style_cost(tf.ones([1, 1, 4, 4096]), tf.ones([1, 1, 4, 4096]))
+            return tf.constant(1.0)
+        """
+    sent = []
+    measure = checks.measure_here(define([bomb]))
+    checks.grade_functions(plan, lambda request, p, names: sent.append(request) or measure(request, p, names))
+    assert len(sent) == 2 and sent[0] is plan.request and sent[1] is plan.second_request
+    assert len(plan.second_request) < 64 << 20
+
+
+def test_gradescope_results_are_written_even_when_grading_fails(tmp_path, capsys):
+    """No notebook where Gradescope's run_autograder looks for one: exit 2 and one line, and results.json with
+    score 0 and the reason (the student would otherwise see only Gradescope's generic failure)."""
+    results = tmp_path / "results.json"
+    assert main(["grade", "--gradescope", str(results), "--", str(tmp_path / "*.ipynb")]) == 2
+    assert capsys.readouterr().err.startswith("nst: error: no such submission")
+    report = json.loads(results.read_text())
+    assert report["score"] == 0 and report["tests"] == []
+    assert report["output"].startswith("grading failed: no such submission")

@@ -18,7 +18,7 @@ SECTIONS = ["1 - Problem Statement", "2 - Transfer Learning", "3.1 - Computing t
 
 
 def test_committed_with_real_pictures_and_sections_in_order():
-    """As committed (notebooks/execute_walkthrough.py): every code cell ran, in order, on the ImageNet VGG-16, no
+    """As committed (tools/walkthrough.py): every code cell ran, in order, on the ImageNet VGG-16, no
     error, no random-network banner; its pictures are in the file, which stays under 1.5 MB."""
     assert NOTEBOOK.stat().st_size < 1_500_000
     nb = nbformat.read(NOTEBOOK, as_version=4)

@@ -12,14 +12,13 @@ import tensorflow as tf
 
 from nst import costs
 from nst.commands.cli import main
-from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
-from nst.errors import NstError
-from nst.optimize import model_lbfgs
-from nst.optimize import model_nn
-from nst.teaching.student import clear_solutions
-from nst.weights.testnet import SMALL_WIDTHS
 from nst.commands.run import style_transfer
+from nst.errors import NstError
+from nst.optimize import model_lbfgs, model_nn
+from nst.settings import DEMO_CONTENT, DEMO_STYLE, PACKAGE_ROOT, Config
+from nst.teaching.student import clear_solutions
 from nst.vgg import load_vgg_model, read_vgg_weights
+from nst.weights.testnet import SMALL_WIDTHS
 from tests.notebooks import execute_small, stdout
 from tests.numpy_vgg import homework_cost
 
@@ -33,11 +32,17 @@ SECTIONS = ["1 - The problem", "2 - Transfer learning", "3 - The content cost", 
             "5 - The style cost of one layer", "6 - Style weights", "7 - The total cost", "8 - Optimisation",
             "9 - The result"]
 NOT_GRADED = {"course-helpers", "show-images", "load-model", "run", "show-result", "check-final-cost",
-              "check-content-cost", "check-gram-matrix", "check-layer-style-cost", "check-style-cost", "check-total-cost"}
+              "check-content-cost", "check-gram-matrix", "check-layer-style-cost", "check-style-cost", "check-total-cost",
+              "test-content-cost", "test-gram-matrix", "test-layer-style-cost", "test-style-cost", "test-total-cost"}
 
 
 def solution_cells(nb):
-    return [c for c in nb.cells if "nbgrader" in c.metadata]
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+
+
+def nbgrader_test_cells(nb):
+    """nbgrader's autograder test cells: one per graded function, 1 point, right after its check cell."""
+    return [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
 
 
 # --- the instructor notebook ---------------------------------------------------------------------------------
@@ -61,6 +66,11 @@ def test_homework_notebook_layout():
         # the check cell right after it
         after = nb.cells[nb.cells.index(cell) + 1]
         assert after.cell_type == "code" and "check(" in after.source
+        test = nb.cells[nb.cells.index(cell) + 2]
+        assert test.source.endswith(f'check_function("{lines[0][4:].split("(")[0]}", globals())')
+    assert [c.metadata["nbgrader"] for c in nbgrader_test_cells(nb)] == [
+        {"grade": True, "grade_id": f"test_{name}", "locked": True, "points": 1, "schema_version": 3,
+         "solution": False, "task": False} for name in GRADED]
     # nbgrader takes any line containing "BEGIN SOLUTION" for a marker: none outside the five cells
     assert not [c.id for c in nb.cells if c not in cells and ("BEGIN SOLUTION" in c.source or "END SOLUTION" in c.source)]
     tagged = {c.id for c in code if "not-graded" in c.metadata.get("tags", [])}
@@ -129,7 +139,7 @@ def test_student_version_replaces_regions_and_keeps_the_rest():
     replaced = 0
     for t, s in zip(teacher.cells, student.cells):
         assert s.metadata == t.metadata and s.id == t.id and s.cell_type == t.cell_type
-        if "nbgrader" in t.metadata:
+        if t.metadata.get("nbgrader", {}).get("solution"):
             assert s.source == expected_student_source(t.source)
             assert "BEGIN SOLUTION" not in s.source and "reduce_sum" not in s.source
             replaced += 1

@@ -8,16 +8,16 @@ class PLANTED with weight SCALE. On horizontal stripes the stored layout sees ed
 p ~ 0.996); transposed, the filter looks for vertical edges, finds none, and all ten logits are 0 (p = 0.1 each).
 """
 
-import numpy as np
 import imageio.v3 as iio
+import numpy as np
 import pytest
 import scipy.io
 
-from nst.weights.check import CLOSE, layout_verdict
 from nst.commands.cli import main
+from nst.weights.cache import CRASH_HOOK
+from nst.weights.check import CLOSE, layout_verdict
 from nst.weights.matconvnet import classifier_from_mat, conv_weights_from_mat
 from nst.weights.testnet import SMALL_WIDTHS, class_descriptions, network_layers, random_weights, write_test_vgg
-from nst.weights.cache import CRASH_HOOK
 from tests import numpy_vgg
 
 PLANTED, SCALE, CLASSES = 3, 0.01, 10
@@ -26,7 +26,7 @@ DESCRIPTIONS = tuple("horizontal stripes" if i == PLANTED else f"test class {i}"
 
 def planted_weights(widths=SMALL_WIDTHS, fc_width=8):
     conv, c_in = [], 3
-    for (block, n), width in zip(((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)), widths):
+    for (_block, n), width in zip(((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)), widths):
         for _ in range(n):
             W, b = np.zeros((3, 3, c_in, width), np.float32), np.zeros((width, 1), np.float32)
             if not conv:
@@ -96,8 +96,8 @@ def test_output_on_a_generated_file_matches_numpy(files, capsys):
     mat = scipy.io.loadmat(str(path))
     weights, _ = conv_weights_from_mat(mat, path)
     classifier = classifier_from_mat(mat, path, weights)
-    from nst.weights.classify import preprocess
     from nst.images import read_image
+    from nst.weights.classify import preprocess
 
     x = preprocess(read_image(photo), classifier.normalization)
     top1 = {}

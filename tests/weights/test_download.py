@@ -11,9 +11,22 @@ import threading
 import pytest
 
 from nst.errors import NstError
-from nst.weights.download import (ALSO_ACCEPTED, CURRENT_FILE, DEFAULT_WEIGHTS, OLDER_FILE, WEIGHTS_MD5, WEIGHTS_SHA256,
-                         WEIGHTS_URL, download_weights, ensure_weights, file_digests, official_file, part_path,
-                         verify_weights, weights_url)
+from nst.weights.download import (
+    ALSO_ACCEPTED,
+    CURRENT_FILE,
+    DEFAULT_WEIGHTS,
+    OLDER_FILE,
+    WEIGHTS_MD5,
+    WEIGHTS_SHA256,
+    WEIGHTS_URL,
+    download_weights,
+    ensure_weights,
+    file_digests,
+    official_file,
+    part_path,
+    verify_weights,
+    weights_url,
+)
 
 DATA = os.urandom(300 * 1024)
 MD5 = hashlib.md5(DATA).hexdigest()

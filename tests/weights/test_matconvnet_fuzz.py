@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from nst.errors import NstError
-from nst.weights.testnet import _cell, write_test_vgg, vgg_layers
 from nst.vgg import load_vgg_model
+from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
 
 WRONG_VALUES = [np.int32(3), "conv", np.zeros((3, 3), np.complex64), np.array([True, False]), np.zeros((0, 0)),
                 np.zeros((2, 2, 2), np.float32), _cell(), _cell(1, 2, 3), np.array(["a", "b"])]

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from nst.commands.cli import main
-from nst.settings import Config
 from nst.errors import NstError
-from nst.weights.testnet import write_test_vgg
+from nst.settings import Config
 from nst.vgg import CONV_NAMES, read_vgg_weights
 from nst.weights.cache import CACHE_SUFFIX, CRASH_HOOK, cache_path, load_cache, read_weights
+from nst.weights.testnet import write_test_vgg
 from tests.test_write_failure import tmpfs
 
 
@@ -124,7 +124,7 @@ def test_reader_crash_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, caps
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("nst: error: the weights file") and "SIGSEGV" in err, err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "vgg.mat"] and list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.mat"]  # not even an empty output folder
     monkeypatch.delenv(CRASH_HOOK)
     same_as_loadmat(read_weights(path), path)
 

@@ -1,7 +1,7 @@
 """Paint images/mosaic.jpg: an original stained-glass style image, warm glass cells in dark lead lines.
 
 Deterministic (fixed seed, no inputs): running it twice writes the same file.
-Usage: python images/make_mosaic.py [OUTPUT]   (default: mosaic.jpg next to this script)
+Usage: python -m tools mosaic [OUTPUT]   (default: images/mosaic.jpg)
 
 A second style beside swirls.jpg, as different from it as a style can be: angular cells instead of flowing
 strokes, reds, oranges and golds instead of night blues. Cells are the Voronoi regions of jittered seed points
@@ -18,8 +18,19 @@ from PIL import Image, ImageFilter
 
 WIDTH, HEIGHT = 400, 300
 SEED = 1910
-PALETTE = np.array([(178, 34, 34), (214, 92, 30), (236, 160, 40), (244, 208, 88), (120, 30, 60),
-                    (40, 90, 120), (30, 120, 90), (200, 120, 150)], dtype=float)
+PALETTE = np.array(
+    [
+        (178, 34, 34),
+        (214, 92, 30),
+        (236, 160, 40),
+        (244, 208, 88),
+        (120, 30, 60),
+        (40, 90, 120),
+        (30, 120, 90),
+        (200, 120, 150),
+    ],
+    dtype=float,
+)
 WEIGHTS = np.array([0.22, 0.2, 0.18, 0.12, 0.1, 0.07, 0.06, 0.05])  # mostly warm glass, a few cool cells
 SUN = (110.0, 95.0)  # centre of the concentric rings (pixels)
 
@@ -58,11 +69,8 @@ def paint():
     return picture.filter(ImageFilter.SMOOTH)
 
 
-def main(argv):
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent / "mosaic.jpg"
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "images" / "mosaic.jpg"
     paint().save(out, quality=92)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
-
-
-if __name__ == "__main__":
-    main(sys.argv)

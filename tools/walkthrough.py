@@ -1,7 +1,7 @@
 """Execute notebooks/walkthrough.ipynb in place on the real ImageNet VGG-16, so the committed file shows real pictures.
 
     python -m nst.weights.imagenet                # once: pretrained-model/imagenet-vgg-verydeep-16.mat
-    python notebooks/execute_walkthrough.py       # 200x150, the homework's 200 Adam steps (a few minutes)
+    python -m tools walkthrough                   # 200x150, the homework's 200 Adam steps (a few minutes)
 
 The notebook runs as a user would (nbclient + ipykernel, from notebooks/), with NST_NOTEBOOK_WEIGHTS naming the
 VGG-16 file, at 200x150, its images in output/walkthrough/. The outputs are kept, with each figure re-encoded
@@ -23,15 +23,23 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "walkthrough.ipynb"
 WEIGHTS = ROOT / "pretrained-model" / "imagenet-vgg-verydeep-16.mat"
-SETTINGS = {"NST_NOTEBOOK_WEIGHTS": str(WEIGHTS), "NST_NOTEBOOK_ITERATIONS": "200", "NST_NOTEBOOK_WIDTH": "200",
-            "NST_NOTEBOOK_HEIGHT": "150", "NST_NOTEBOOK_SAVE_EVERY": "20",
-            "NST_NOTEBOOK_OUTPUT": str(ROOT / "output" / "walkthrough"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+SETTINGS = {
+    "NST_NOTEBOOK_WEIGHTS": str(WEIGHTS),
+    "NST_NOTEBOOK_ITERATIONS": "200",
+    "NST_NOTEBOOK_WIDTH": "200",
+    "NST_NOTEBOOK_HEIGHT": "150",
+    "NST_NOTEBOOK_SAVE_EVERY": "20",
+    "NST_NOTEBOOK_OUTPUT": str(ROOT / "output" / "walkthrough"),
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
 LIMIT = 1_500_000  # bytes
 MAX_WIDTH = 1000
 
 
-TF_LOG_LINE = re.compile(r"^([IWE]\d{4} |WARNING: All log messages before absl|To enable the following instructions|"
-                         r"rebuild TensorFlow with)")
+TF_LOG_LINE = re.compile(
+    r"^([IWE]\d{4} |WARNING: All log messages before absl|To enable the following instructions|"
+    r"rebuild TensorFlow with)"
+)
 
 
 def tidy(nb):
@@ -70,12 +78,15 @@ def png_outputs_as_jpeg(nb):
             output.get("metadata", {}).pop("image/png", None)
 
 
-def main():
+def main(argv=None):
+    if argv:
+        sys.exit("usage: python -m tools walkthrough")
     if not WEIGHTS.is_file():
         sys.exit(f"{WEIGHTS.relative_to(ROOT)} is missing: python -m nst.weights.imagenet")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=1800,
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute(env={**os.environ, **SETTINGS})
+    NotebookClient(
+        nb, kernel_name="python3", timeout=1800, resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute(env={**os.environ, **SETTINGS})
     tidy(nb)
     png_outputs_as_jpeg(nb)
     text = nbformat.writes(nb)
@@ -83,7 +94,3 @@ def main():
         sys.exit(f"the executed notebook is {len(text.encode()):,} bytes, over {LIMIT:,}: not written")
     NOTEBOOK.write_text(text, encoding="utf-8")
     print(f"wrote {NOTEBOOK.relative_to(ROOT)} ({len(text.encode()) // 1024} KB)")
-
-
-if __name__ == "__main__":
-    main()
