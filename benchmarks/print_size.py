@@ -7,6 +7,7 @@
     python -m benchmarks print_size ratio     # CPU seconds of tiled evaluations / the untiled one, interleaved,
                                               # and their J and gradient against the untiled ones
     python -m benchmarks print_size table     # the docs' table of runs from the results files
+    python -m benchmarks print_size finish    # a finished 1920x1080 picture: nst coarse to fine, straight, the peer
     python -m benchmarks print_size command 4k [random|imagenet]           # nst at 3840x2160 in 3 GB, whole command
     python -m benchmarks print_size command 1080p-lbfgs [random|imagenet]  # a finished 1920x1080 picture
 
@@ -727,12 +728,155 @@ COMMANDS = {
 }
 
 
-def command_mode(name, net="random"):
-    """The whole command `nst ...` (COMMANDS[name]) in a child process, as a user runs it: its peak resident set
-    (VmHWM read from /proc while it runs, and getrusage's maximum over children), wall and CPU seconds, its log's
-    plan lines and run.json's memory record and final costs."""
+def measured(argv, cwd=ROOT):
+    """Run `argv` in a child process as a user would: (its output, its peak resident set (VmHWM, read from /proc
+    every half second while it runs), wall seconds, CPU seconds (its own and its children's), exit code)."""
     import resource
     import threading
+
+    started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    peak = [0]
+
+    def watch():
+        while proc.poll() is None:
+            try:
+                peak[0] = max(peak[0], status_bytes("VmHWM", proc.pid))
+            except (OSError, StopIteration):
+                pass
+            time.sleep(0.5)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    log, _ = proc.communicate()
+    watcher.join()
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return log, peak[0], wall, cpu, proc.returncode
+
+
+def finish_mode():
+    """The time to a finished 1920x1080 picture, whole commands on the real ImageNet VGG-16 (as a VGG-19 with
+    identity conv3_4, conv4_4, conv5_4, which the peer needs; J is the VGG-16's): `nst --optimizer lbfgs` as
+    chosen for a print size (coarse to fine: 35, 17 and 8 evaluations at 480x270, 960x540, 1920x1080), the same
+    straight at full size (`--scales 1`: 35 evaluations at 1920x1080), and the PyTorch + scipy peer straight at
+    full size (torch_lbfgs.py --optimizer scipy, from nst's own seed-1 start) until it reaches the J of nst's
+    coarse-to-fine picture (at most 60 evaluations)."""
+    import numpy as np
+
+    from benchmarks.lbfgs_peer import vgg16_as_vgg19
+    from nst.weights.cache import read_weights
+    from nst.weights.imagenet import imagenet_vgg16
+
+    width, height = 1920, 1080
+    out = {
+        "machine": machine(),
+        "command": "python -m benchmarks print_size finish",
+        "size": [width, height],
+        "network": "real ImageNet VGG-16 (as a VGG-19 with identity conv3_4, conv4_4, conv5_4)",
+        **load_note(),
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        proxy = vgg16_as_vgg19(imagenet_vgg16(), Path(tmp) / "imagenet-vgg16-as-19.mat")
+        read_weights(proxy)  # nst's weights cache warm, as on a second run
+        for name, extra in (("nst coarse to fine", []), ("nst straight", ["--scales", "1"])):
+            folder = Path(tmp) / name.replace(" ", "-")
+            argv = [
+                sys.executable,
+                "-m",
+                "nst",
+                "--weights",
+                str(proxy),
+                "--seed",
+                "1",
+                "--no-progress",
+                "--output-dir",
+                str(folder),
+                "--width",
+                str(width),
+                "--height",
+                str(height),
+                "--optimizer",
+                "lbfgs",
+                *extra,
+            ]
+            log, peak, wall, cpu, code = measured(argv)
+            if code != 0:
+                sys.exit(f"nst failed:\n{log[-3000:]}")
+            manifest = json.loads((folder / "run.json").read_text())
+            out["runs"][name] = {
+                "arguments": argv[3:],
+                "peak_bytes": peak,
+                "wall_seconds": wall,
+                "cpu_seconds": cpu,
+                "final_costs": manifest["final_costs"],
+                "lines": [line for line in log.splitlines() if line.startswith(("Scale ", "L-BFGS"))],
+                "load_average_after": os.getloadavg(),
+            }
+            print(
+                f"{name}: {wall:.0f} s wall, {cpu:.0f} CPU s, peak {peak / 1e9:.2f} GB, "
+                f"J {manifest['final_costs']['total']:.5g}",
+                flush=True,
+            )
+        target = out["runs"]["nst coarse to fine"]["final_costs"]["total"]
+        images = Path(tmp) / "peer-images"
+        images.mkdir()
+        content, style = demo_images(width, height)
+        np.save(images / "content_norm.npy", content)
+        np.save(images / "style_norm.npy", style)
+        np.save(images / "init_seed1.npy", homework_start(content, 1))
+        argv = [
+            PEER_PYTHON,
+            str(PEER.parent / "torch_lbfgs.py"),
+            str(proxy),
+            str(images),
+            "--target",
+            repr(target),
+            "--optimizer",
+            "scipy",
+            "--max-evals",
+            "60",
+        ]
+        log, peak, wall, cpu, code = measured(argv, cwd=PEER.parent)
+        if code != 0:
+            sys.exit(f"the peer failed:\n{log[-3000:]}")
+        result = json.loads(next(line for line in log.splitlines() if line.startswith("RESULT "))[7:])
+        out["runs"]["peer straight"] = {
+            "arguments": [
+                "torch_lbfgs.py",
+                "PROXY",
+                "IMGDIR",
+                "--target",
+                target,
+                "--optimizer",
+                "scipy",
+                "--max-evals",
+                60,
+            ],
+            "peak_bytes": peak,
+            "wall_seconds": wall,
+            "cpu_seconds": cpu,
+            "result": result,
+            "load_average_after": os.getloadavg(),
+        }
+        print(f"peer straight: {wall:.0f} s wall, {cpu:.0f} CPU s, peak {peak / 1e9:.2f} GB, {result}", flush=True)
+    write("finish", out)
+
+
+def command_mode(name, net="random"):
+    """The whole command `nst ...` (COMMANDS[name]) in a child process, as a user runs it: its peak resident set
+    (VmHWM read from /proc while it runs), wall and CPU seconds, its log's
+    plan lines and run.json's memory record and final costs."""
 
     with tempfile.TemporaryDirectory() as tmp:
         if net == "random":
@@ -757,32 +901,8 @@ def command_mode(name, net="random"):
             str(out),
             *COMMANDS[name],
         ]
-        started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
-        peak = [0]
-
-        def watch():
-            while proc.poll() is None:
-                try:
-                    peak[0] = max(peak[0], status_bytes("VmHWM", proc.pid))
-                except (OSError, StopIteration):
-                    pass
-                time.sleep(0.5)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        log, _ = proc.communicate()
-        watcher.join()
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
+        log, peak, wall, cpu, code = measured(argv)
+        if code != 0:
             sys.exit(f"nst failed:\n{log[-3000:]}")
         manifest = json.loads((out / "run.json").read_text())
     result = {
@@ -791,10 +911,9 @@ def command_mode(name, net="random"):
         "nst_arguments": COMMANDS[name],
         "net": net,
         **load_note(),
-        "peak_bytes": peak[0],
-        "children_maxrss_bytes": after.ru_maxrss * 1024,
+        "peak_bytes": peak,
         "wall_seconds": wall,
-        "cpu_seconds": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+        "cpu_seconds": cpu,
         "plan_lines": [line for line in log.splitlines() if " in tiles: " in line or line.startswith("Scale ")],
         "memory": manifest.get("memory"),
         "final_costs": manifest["final_costs"],
@@ -816,6 +935,7 @@ def write(mode, out):
 
 
 MODES = {
+    "finish": finish_mode,
     "tiles": tiles_mode,
     "lbfgs": lbfgs_mode,
     "runs": runs_mode,

@@ -295,13 +295,14 @@ COARSEST_EDGE = 640
 
 def scale_count(cfg):
     """The number of scales of the run `cfg`: --scales, else 1 up to PRINT_PIXELS and above it the fewest halvings
-    that bring both sides to COARSEST_EDGE or less (1920x1080: 3, from 480x270; 3840x2160: 4)."""
+    that bring both sides to COARSEST_EDGE or less (1920x1080: 3, from 480x270; 3840x2160: 4), the short side
+    never below 2 pixels (a panorama keeps a narrow coarsest scale)."""
     if cfg.scales is not None:
         return cfg.scales
     if cfg.width * cfg.height <= PRINT_PIXELS:
         return 1
     n = 1
-    while max(cfg.width, cfg.height) > COARSEST_EDGE * 2 ** (n - 1):
+    while max(cfg.width, cfg.height) > COARSEST_EDGE * 2 ** (n - 1) and min(cfg.width, cfg.height) // 2**n >= 2:
         n += 1
     return n
 
@@ -393,7 +394,7 @@ def check_memory(cfg):
         f"{gigabytes(budget)} (80 percent of the memory available now; --max-memory sets it)"
     size = f"--width {cfg.width} --height {cfg.height}"
     need = memory_need(memory_problem(cfg), cfg.tile, budget)
-    if need is not None and Path(cfg.weights).is_file():
+    if need is not None and cfg.weights is not None and Path(cfg.weights).is_file():
         need = memory_need(memory_problem(cfg, *file_geometry(cfg)), cfg.tile, budget)
     if need is None:
         return

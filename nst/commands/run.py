@@ -17,7 +17,7 @@ from nst.commands.inputs import prepare_run
 from nst.commands.interrupt import run_interrupts
 from nst.engine.colors import preserve_colors
 from nst.engine.driver import LBFGS, Adam, Scale, paint, scale_sizes
-from nst.engine.events import ScaleFinished, ScaleStarted
+from nst.engine.events import ScaleFinished, ScaleStarted, Tile
 from nst.engine.objective import Weights, check_functions
 from nst.engine.problem import Problem, content_at, objective_at
 from nst.engine.start import initial_image
@@ -47,7 +47,8 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
     Ctrl-C/SIGTERM: at once before the first step, at the next step during the loop, ignored after the last
     step (the outputs are written: the run finishes); nst.commands.interrupt.
     """
-    events = run_events(cfg, log, functions, given, prepared, models)
+    on_tile = None if on_event is None else (lambda *tile: on_event(Tile(*tile)))
+    events = run_events(cfg, log, functions, given, prepared, models, on_tile)
     while True:
         try:
             event = next(events)
@@ -57,9 +58,11 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
             on_event(event)
 
 
-def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None):
+def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None, on_tile=None):
     """The run of style_transfer as a generator of its events (nst.engine.events), the files and the progress
-    written as they come; its return value is (generated image, history). Closing it early ends the run there."""
+    written as they come; its return value is (generated image, history). Closing it early ends the run there.
+    `on_tile(sweep, segment, tile, tiles)`: told of each tile done when a scale is evaluated in tiles (besides the
+    progress bar), between the events."""
     if functions is not None:
         functions = check_functions(functions)
     cfg, inputs = prepare_run(cfg, given) if prepared is None else prepared
@@ -72,10 +75,11 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
     shown = progress(log, cfg.save_every, cfg.progress)
+    budget = budget_of(cfg)
     problem = Problem(model, inputs.content, tuple(inputs.style_files),
                       weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      cfg.precision, functions=functions, max_memory=budget_of(cfg), tile=cfg.tile,
-                      on_tile=shown.on_tile)
+                      cfg.precision, functions=functions, max_memory=budget, tile=cfg.tile,
+                      on_tile=shown.on_tile if on_tile is None else both(shown.on_tile, on_tile))
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
     first = schedule[0]
@@ -100,7 +104,7 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
                      [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
                      to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
                      [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network, fallback=fallback, memory=memory_record(cfg, plans))
+                     network=model.network, fallback=fallback, memory=memory_record(cfg, budget, plans))
     return generated, history
 
 
@@ -111,6 +115,16 @@ def summary_style(style, width, height, longest=600):
     return resize_image(style, max(1, round(width * scale)), max(1, round(height * scale)))
 
 
+def both(first, second):
+    """A function calling `first` then `second` with its arguments."""
+
+    def call(*args):
+        first(*args)
+        second(*args)
+
+    return call
+
+
 def budget_of(cfg):
     """The run's memory budget in bytes: --max-memory, else 80 percent of what is available to it now
     (nst.engine.memory.default_budget), settled once so that every scale plans within the same budget."""
@@ -119,10 +133,10 @@ def budget_of(cfg):
     return cfg.max_memory if cfg.max_memory is not None else default_budget()
 
 
-def memory_record(cfg, plans):
-    """run.json's "memory": the budget (--max-memory, or the default's share of what was available) and each
-    scale's plan (null: the whole image at once)."""
-    return {"max_memory_bytes": cfg.max_memory, "tile": cfg.tile, "scales": plans}
+def memory_record(cfg, budget, plans):
+    """run.json's "memory": the budget the run planned within (bytes; --max-memory, or the default share of what
+    was available when it started), --tile, and each scale's plan (null: the whole image at once)."""
+    return {"budget_bytes": budget, "max_memory": cfg.max_memory, "tile": cfg.tile, "scales": plans}
 
 
 def drive(events, sinks, interrupts):

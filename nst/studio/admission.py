@@ -13,6 +13,10 @@ from nst.errors import NstError
 from nst.settings import Config, gigabytes, gigabytes_up, memory_need, memory_problem
 
 
+SHARE = 0.8
+"""The share of the memory free now that a run started by the studio plans within (as the CLI's default)."""
+
+
 def meminfo_available(path="/proc/meminfo"):
     """MemAvailable in bytes, or None when the kernel does not say."""
     try:
@@ -53,15 +57,16 @@ def available_memory():
     return max(0, min(known)) if known else None
 
 
-def admit(settings):
+def admit(settings, share=SHARE):
     """NstError (one line) when a run of `settings` (the studio's form: width, height, optimizer, ...) cannot fit
-    the memory free now by any plan of tiles."""
+    `share` of the memory free now by any plan of tiles (the painter's run plans within that share: the CLI's
+    default budget, nst.engine.memory.default_budget)."""
     free = available_memory()
     if free is None:
         return
     known = {name: value for name, value in settings.items() if name in Config.__dataclass_fields__}
     cfg = dataclasses.replace(Config(), **known)
-    need = memory_need(memory_problem(cfg), None, free)
+    need = memory_need(memory_problem(cfg), None, int(share * free))
     if need is not None:
         raise NstError(f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes_up(need)[:-1]} GB of "
                        f"memory by any plan of tiles and {gigabytes(free)} is free on this machine now: pass a "

@@ -170,6 +170,9 @@ def busy_error(folder):
 
 # --- settings and inputs ---------------------------------------------------------------------------------------
 
+ANY_MEMORY = 1 << 62
+
+
 def parse_settings(form):
     """The page's form fields -> settings dict (defaults for missing or empty ones, a seed drawn when none was
     given), checked as the CLI checks them (Config.check); NstError (one line) for a value no run can use.
@@ -195,7 +198,8 @@ def parse_settings(form):
         settings["seed"] = secrets.randbelow(MAX_SEED + 1)
     if settings["seed"] > MAX_SEED:
         raise NstError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {settings['seed']}")
-    Config(**settings).check()
+    # the memory is admission's to judge, against what is free now (nst.studio.admission), not the CLI's budget
+    Config(**settings, max_memory=ANY_MEMORY).check()
     return settings, drawn
 
 
@@ -628,6 +632,7 @@ def folder_status(studio, folder, active):
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         return {"name": folder.name, "state": "running" if alive else "damaged", "error": f"damaged run: {reason}",
                 "iterations": None, "done": 0, "costs": [], "image": None, "image_version": None, "eta_seconds": None,
+                "scale": None, "tile": None,
                 "console": "", "resumable": False, "settings": {}, "seed_drawn": False, "inputs": {},
                 "final_costs": None, "results": [], "other_files": []}
 
@@ -648,6 +653,8 @@ def read_status(studio, folder, alive):
             rows[e["iteration"]] = e
     steps = [rows[i] for i in sorted(rows)]
     ended = events[-1] if events and events[-1]["event"] == "ended" else None
+    # a print-size scale evaluated in tiles: the tile in progress since the last step
+    tile = events[-1] if alive and events and events[-1]["event"] == "tile" else None
     checkpoint = is_plain_file(folder / "checkpoint.npz")
     if alive:
         state = "running"
@@ -686,6 +693,8 @@ def read_status(studio, folder, alive):
         "image": image,
         "image_version": (folder / image).lstat().st_mtime_ns if image else None,
         "eta_seconds": eta(steps, total) if alive and studio.job == folder else None,
+        "scale": {key: started[-1][key] for key in ("scale", "scales", "width", "height")} if started else None,
+        "tile": {key: tile[key] for key in ("sweep", "segment", "tile", "tiles")} if tile else None,
         "console": last_line(folder / STDERR) if alive else message,
         "error": message if state == "failed" else None,
         "resumable": bool(resumable),

@@ -56,7 +56,10 @@ def test_run_json(run):
     out, weights = run
     manifest = json.loads((out / "run.json").read_text())
     assert set(manifest) == {"created_utc", "parameters", "image_sizes", "versions", "device", "precision", "weights",
-                             "iterations_run", "seconds_per_iteration", "final_costs"}
+                             "iterations_run", "seconds_per_iteration", "final_costs", "memory"}
+    memory = manifest["memory"]  # planned within 80 % of what was available: the whole image, one scale
+    assert memory["max_memory"] is None and memory["tile"] is None and 0.6e9 < memory["budget_bytes"]
+    assert memory["scales"] == [{"scale": 1, "width": W, "height": H, "plan": None}]
     assert manifest["precision"] == {"requested": "fp32", "used": "fp32", "reason": "requested"}
     p = manifest["parameters"]
     assert (p["width"], p["height"], p["iterations"], p["save_every"], p["seed"]) == (W, H, 40, 20, 3)

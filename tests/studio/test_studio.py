@@ -291,7 +291,9 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
     fill_in(browser, pictures, width=100000, height=100000)
     element(browser, "start").click()
     wait(browser, lambda: text(browser, "message"), 30, "no error message")
-    assert text(browser, "message").startswith("--width 100000 --height 100000 needs at least 20480 GB of memory")
+    message = text(browser, "message")  # the smallest budget of any plan of tiles: 1,687 GB with VGG-19's widths
+    assert message.startswith("--width 100000 --height 100000 needs at least 1687 GB of memory by any plan of tiles")
+    assert message.endswith("is free on this machine now: pass a smaller --width and --height")
     # A weights file that is not there: the CLI's message, before any run starts.
     missing = studio.runs_dir.parent / "nowhere" / "vgg.mat"
     saved, studio.weights = studio.weights, missing
@@ -357,3 +359,55 @@ def test_weights_note_says_the_first_run_downloads_the_default_file(tmp_path):
         f"The VGG-19 weights (510 MB) are not at {studio.weights} yet: the first run downloads them")
     studio.download = False
     assert "does not exist: download imagenet-vgg-verydeep-19.mat yourself" in weights_note(studio)
+
+
+@browser_only
+def test_print_sizes_are_offered_and_a_print_size_run_shows_its_scale_and_tile(served, browser, tmp_path):
+    """The size menu fills width and height (4K: 3840x2160, a note on coarse to fine and tiles; a size of its
+    own shows "other"); a run stopped at scale 2 of 3 shows where it was; a painting run's status carries the
+    tile in progress from its event log."""
+    from selenium.webdriver.support.ui import Select
+
+    from nst.studio import runs
+
+    open_page(browser, served.url)
+    preset = Select(element(browser, "size-preset"))
+    assert preset.first_selected_option.text == "the homework's 400×300" and text(browser, "size-note") == ""
+    preset.select_by_visible_text("print 3840×2160 (4K)")
+    assert (element(browser, "width").get_attribute("value"), element(browser, "height").get_attribute("value")) \
+        == ("3840", "2160")
+    assert "coarse to fine" in text(browser, "size-note") and "tiles" in text(browser, "size-note")
+    element(browser, "width").send_keys("0")  # 38400
+    assert preset.first_selected_option.text.startswith("other")
+
+    studio, saved = served.studio, served.studio.output_dir
+    wait_until_ended(studio)
+    studio.output_dir = tmp_path
+    try:
+        folder = studio.runs_dir / "20000101-000000-print"
+        folder.mkdir(parents=True)
+        (folder / "studio.json").write_text(json.dumps({"settings": {"width": 1920, "height": 1080}}))
+        events = [
+            {"event": "started", "scale": 0, "scales": 3, "width": 480, "height": 270, "optimizer": "adam",
+             "iterations": 200, "first": 0},
+            {"event": "scale_finished", "scale": 0, "evaluations": 200, "reason": "done", "stopped": False},
+            {"event": "started", "scale": 1, "scales": 3, "width": 960, "height": 540, "optimizer": "adam",
+             "iterations": 100, "first": 0},
+            {"event": "step", "scale": 1, "iteration": 0, "J": 5.0, "content": 1.0, "style": 2.0, "seconds": 3.0,
+             "evaluations": 1, "image": None},
+            {"event": "tile", "sweep": "backward", "segment": 1, "tile": 6, "tiles": 12},
+        ]
+        (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        painting = runs.read_status(studio, folder, alive=True)
+        assert painting["scale"] == {"scale": 1, "scales": 3, "width": 960, "height": 540}
+        assert painting["tile"] == {"sweep": "backward", "segment": 1, "tile": 6, "tiles": 12}
+        with open(folder / "events.jsonl", "a") as f:
+            f.write(json.dumps({"event": "ended", "state": "stopped", "message": "interrupted", "resumable": True})
+                    + "\n")
+        open_page(browser, served.url.replace("#token=", f"#run={folder.name}&token="))
+        wait(browser, lambda: text(browser, "run-name") == folder.name, 30, "the run did not open")
+        wait(browser, lambda: text(browser, "scale-line") == "Scale 2 of 3 (960×540)", 30,
+             f"the scale is not shown: {text(browser, 'scale-line')!r}")
+        assert runs.read_status(studio, folder, alive=False)["tile"] is None  # a stopped run has no tile in progress
+    finally:
+        studio.output_dir = saved
