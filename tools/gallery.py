@@ -45,10 +45,10 @@ RUNS = {
     "lbfgs": ["--optimizer", "lbfgs"],
     "small-lbfgs-200": SMALL + ["--optimizer", "lbfgs", "--iterations", "200", "--save-every", "5"],
     # print size: the homework's run on a landscape photo, and the same photo painted at 4K within 3 GB (coarse to
-    # fine over 4 scales: 80, 40, 20 and 10 Adam steps at 480x270, 960x540, 1920x1080 and 3840x2160, in tiles)
+    # fine over 4 scales: 40, 20, 10 and 5 Adam steps at 480x270, 960x540, 1920x1080 and 3840x2160, in tiles)
     "chelsea": ["--content", "images/chelsea.jpg"],
     "print-4k": ["--content", "images/chelsea.jpg", "--width", "3840", "--height", "2160", "--max-memory", "3G",
-                 "--iterations", "80"],
+                 "--iterations", "40"],
 }
 PRINT_CROPS = ((1500, 560), (2700, 1300))  # 1:1 crops of the 4K picture (left, top), PRINT_CROP pixels each
 PRINT_CROP = (600, 450)
@@ -298,7 +298,7 @@ def print_section(r, seconds):
 ![1:1 crops: the homework's 400x300 picture scaled up to 4K, and the 4K painting](images/gallery/print-4k-crops.jpg)
 
 {block("chelsea", "print-4k")}
-`images/chelsea.jpg` (451×300) painted at 3840×2160, coarse to fine in 4 scales (80, 40, 20 and 10 Adam steps at
+`images/chelsea.jpg` (451×300) painted at 3840×2160, coarse to fine in 4 scales (40, 20, 10 and 5 Adam steps at
 480×270, 960×540, 1920×1080 and 3840×2160; the two largest evaluated in exact tiles, [print sizes](print-sizes.md)):
 {seconds("print-4k")} ({p["cpu_seconds"]:.0f} CPU seconds), peak resident memory {p["peak_bytes"] / 1e9:.2f} GB
 within `--max-memory 3G`. The crops are 1:1 pixels of the print: on the left the homework's run of the same photo

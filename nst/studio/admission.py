@@ -12,7 +12,6 @@ from pathlib import Path
 from nst.errors import NstError
 from nst.settings import Config, gigabytes, gigabytes_up, memory_need, memory_problem
 
-
 SHARE = 0.8
 """The share of the memory free now that a run started by the studio plans within (as the CLI's default)."""
 
