@@ -920,7 +920,7 @@ def command_mode(name, net="random"):
         "seconds_per_iteration": manifest["seconds_per_iteration"],
     }
     print(
-        f"{name} ({net}): peak {peak[0] / 1e9:.2f} GB, {wall:.0f} s wall, {result['cpu_seconds']:.0f} CPU s, "
+        f"{name} ({net}): peak {peak / 1e9:.2f} GB, {wall:.0f} s wall, {result['cpu_seconds']:.0f} CPU s, "
         f"final J {result['final_costs']['total']:.4g} (load {result['load_average'][0]:.1f})"
     )
     print("\n".join(result["plan_lines"]))
