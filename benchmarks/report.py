@@ -680,6 +680,30 @@ def print_size(files):
                 f"{conditions(r)}, {source(name)}: peak {gigabytes(r['peak_bytes'])}, {r['wall_seconds']:.0f} s "
                 f"wall, {r['cpu_seconds']:.0f} CPU s. {plan}"
             )
+    for name, r in files.items():
+        if name.startswith("print_size_ratio"):
+            rows = [
+                [
+                    what,
+                    plan_text(v["plan"]),
+                    f"{v['predicted_work']:.2f}×",
+                    ratio(v.get("cpu_ratio")),
+                    ratio(v.get("wall_ratio")),
+                    f"{v['J_relative_error']:.1e}",
+                    f"{v['gradient_relative_error']:.1e}",
+                ]
+                for what, v in r["variants"].items()
+            ]
+            blocks.append(
+                f"One evaluation (J and its gradient) tiled against untiled in one process, rounds interleaved, "
+                f"{r['size'][0]}×{r['size'][1]}, {r['net']} net, machine {machine_letter(r['machine'])}, "
+                f"{conditions(r)}, {source(name)}: the seconds of the fastest round over the untiled one's, and the "
+                "tiled J and gradient against the untiled ones (largest difference / largest value, fp32).\n\n"
+                + table(
+                    ["evaluated", "plan", "predicted work", "CPU s", "wall s", "J difference", "gradient difference"],
+                    rows,
+                )
+            )
     finish = files.get("print_size_finish.json")
     if finish:
         rows = []
