@@ -16,6 +16,7 @@ import tensorflow as tf
 from nst.engine.adam import STATE_KEYS, adam_state, make_train_step, state_arrays
 from nst.engine.events import Checkpoint, ScaleFinished, ScaleStarted, Step
 from nst.engine.lbfgs import Iteration, lbfgs_iterations
+from nst.engine.memory import release
 from nst.engine.objective import Abandoned
 from nst.homework import ADAM_STEPS, LEARNING_RATE
 from nst.images import MEANS, reshape_and_normalize_image, resize_image
@@ -97,6 +98,8 @@ def paint(objective_at, start, schedule, stop=None, wants_image=None, resume=Non
         if finished.stopped:
             return
         image = finished.image
+        objective = finished = None  # this scale's network functions, targets and tiles given back before the next
+        release()
 
 
 def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):

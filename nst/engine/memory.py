@@ -349,6 +349,37 @@ def default_budget(meminfo="/proc/meminfo", status="/proc/self/status", share=0.
     return int(share * (available + held))
 
 
+def resident_bytes(status="/proc/self/status"):
+    """This process's resident set now (VmRSS), in bytes; None where the system does not say."""
+    try:
+        with open(status) as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def release():
+    """Give back what a finished scale held before the next one is planned: Python's garbage collected, and the
+    C heap's free pages returned to the system (glibc's malloc_trim; elsewhere nothing more is done)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def held_beyond_model(problem, held, present, measured=MEASURED):
+    """What this process holds now beyond what the memory model counts before a scale's plan (TensorFlow itself,
+    the network, and the `present` bytes of this scale's images already made): what earlier scales left behind,
+    which the plan must leave room for. 0 where `held` (resident bytes) is not known."""
+    if held is None:
+        return 0
+    return max(0, int(held - measured.runtime - measured.network * problem.weights_bytes - present))
+
+
 def plan_bytes(problem, plan, measured=MEASURED):
     """The predicted peak resident set of a run of `problem` evaluated under `plan`: fixed_bytes, the most its
     sweeps (or a save point) hold in numpy arrays, and its largest tile's working set (TensorFlow's pool)."""

@@ -73,7 +73,9 @@ def objective_at(problem, width, height, optimizer="adam", lbfgs_history=10, sto
     up between tiles once it is set (nst.engine.objective.Abandoned), so that a stop at print size is quick."""
     content = content_at(problem, width, height)
     styles = styles_at(problem, width, height)
-    choice, record = memory_plan(problem, width, height, [s.shape[1:3] for s in styles], optimizer, lbfgs_history)
+    present = content.nbytes + sum(s.nbytes for s in styles)
+    choice, record = memory_plan(problem, width, height, [s.shape[1:3] for s in styles], optimizer, lbfgs_history,
+                                 present)
     if choice is not None and choice.plan is not None:
         if problem.functions is not None:
             raise NstError(f"{width}x{height} is computed in tiles to fit the memory, and a run with your own cost "
@@ -99,9 +101,13 @@ def memory_problem(problem, width, height, style_shapes, optimizer="adam", lbfgs
                           optimizer, lbfgs_history, tuple(tuple(shape) for shape in style_shapes))
 
 
-def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_history=10):
+def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_history=10, present=0):
     """(the memory Choice at width x height, its record for the log and run.json), or (None, None) where the
-    machine's memory is not known and no budget was given. NstError (one line) when no plan fits."""
+    machine's memory is not known and no budget was given. NstError (one line) when no plan fits.
+
+    The plan leaves room for what the process holds now beyond the model's count (memory.held_beyond_model: what
+    earlier scales left behind; `present`: the bytes of this scale's images, made already); when nothing fits
+    that, the plan that fits the whole budget is taken (what is held may yet be given back)."""
     budget = problem.max_memory if problem.max_memory is not None else memory.default_budget()
     if budget is None and problem.tile is None:
         return None, None
@@ -109,12 +115,16 @@ def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_hi
     if problem.tile is not None:
         choice = memory.forced_plan(sized, problem.tile)
     else:
+        left = memory.held_beyond_model(sized, memory.resident_bytes(), present) if budget is not None else 0
         try:
-            choice = memory.plan_for(sized, budget)
-        except memory.NoPlan as refused:
-            raise NstError(f"{width}x{height} needs at least {refused.smallest / 1e9:.1f} GB by any plan of tiles, "
-                           f"more than the budget of {budget / 1e9:.1f} GB: give more --max-memory or paint a "
-                           "smaller size") from None
+            choice = memory.plan_for(sized, budget - left)
+        except memory.NoPlan:
+            try:
+                choice = memory.plan_for(sized, budget)
+            except memory.NoPlan as refused:
+                raise NstError(f"{width}x{height} needs at least {refused.smallest / 1e9:.1f} GB by any plan of "
+                               f"tiles, more than the budget of {budget / 1e9:.1f} GB: give more --max-memory or "
+                               "paint a smaller size") from None
     return choice, (memory.record(choice, sized, budget) if choice.plan is not None else None)
 
 

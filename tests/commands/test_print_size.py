@@ -83,14 +83,15 @@ def real_width_vgg(tmp_path_factory):
 
 
 def test_a_run_that_needs_tiles_stays_under_its_max_memory(real_width_vgg, pictures, tmp_path):  # noqa: F811
-    """The real conv widths at 640x480 need about 1.7 GB untiled (predicted); with --max-memory 1.4G the run is
-    planned in tiles and its peak resident set, read from /proc, stays under the budget."""
+    """The real conv widths, coarse to fine: 640x480 whole (about 1.7 GB), then 1280x960, which needs tiles in a
+    budget of 2 GB. The peak resident set, read from /proc, stays under the budget: what the first scale held is
+    given back, and the second scale's plan leaves room for what is still held (without that: 2.08 GB here)."""
     out = tmp_path / "out"
     command = [sys.executable, "-m", "nst", "--content", str(pictures[0]), "--style", str(pictures[1]),
-               "--weights", str(real_width_vgg), "--width", "640", "--height", "480", "--iterations", "1",
-               "--max-memory", "1.4G", "--output-dir", str(out), "--no-progress", "--seed", "1"]
+               "--weights", str(real_width_vgg), "--width", "1280", "--height", "960", "--iterations", "2",
+               "--scales", "2", "--max-memory", "2G", "--output-dir", str(out), "--no-progress", "--seed", "1"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     peak, code, log = peak_of(command, env)
     assert code == 0, log
-    assert "640x480 in tiles" in log
-    assert 0.7e9 < peak <= 1.4e9, peak
+    assert "1280x960 in tiles" in log and "640x480 in tiles" not in log
+    assert 0.7e9 < peak <= 2.0e9, peak
