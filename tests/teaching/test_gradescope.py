@@ -9,12 +9,12 @@ import zipfile
 
 import nbformat
 import pytest
-from tests.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 from nst.commands.cli import main
 from nst.teaching import gradescope_layout as layout
 from nst.teaching.autograder import AutograderSettings, pick_notebook
 from nst.teaching.homework_values import GRADED
+from nst.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 

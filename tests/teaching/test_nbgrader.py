@@ -9,9 +9,9 @@ import sys
 
 import nbformat
 import pytest
-from tests.teaching.submissions import NOTEBOOKS
 
 from nst.teaching.homework_values import GRADED
+from nst.teaching.submissions import NOTEBOOKS
 
 nbgrader = pytest.importorskip("nbgrader", reason="requirements-dev.txt installs nbgrader")
 
