@@ -436,10 +436,10 @@ def test_sigterm_ends_every_sandbox_and_removes_its_folder(tmp_path):
                                stderr=subprocess.PIPE, cwd=PACKAGE_ROOT)
     try:
         deadline = time.monotonic() + 300
-        while not marked_processes(str(temp)) and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        time.sleep(2)  # its kernel starting
+        while not kernels_below(process.pid) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)  # until the sandbox's kernel runs: then SIGTERM has a kernel to end too
         assert marked_processes(str(temp)) and list(temp.iterdir()), "the sandbox never started"
+        assert kernels_below(process.pid), "the sandbox's kernel never started"
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:
@@ -448,6 +448,29 @@ def test_sigterm_ends_every_sandbox_and_removes_its_folder(tmp_path):
     assert err.decode().endswith("nst: grading terminated (every submission's sandbox was stopped)\n")
     assert marked_processes(str(temp)) == [] and list(temp.iterdir()) == []
     temp.rmdir()
+
+
+def kernels_below(pid):
+    """The ipykernel processes descending from process `pid` (through the sandbox's namespaces: /proc here shows
+    their parents as this machine sees them)."""
+    parents, kernels = {}, []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if b"ipykernel_launcher" in (entry / "cmdline").read_bytes():
+                    kernels.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def descends(child):
+        while child > 1:
+            child = parents.get(child, 0)
+            if child == pid:
+                return True
+        return False
+
+    return [k for k in kernels if descends(k)]
 
 
 def marked_processes(marker=MARKER):
