@@ -1,6 +1,6 @@
 """nst installed from its wheel, used from a folder that is not the checkout: the demo painted with the weights in
 the user cache ($NST_HOME), `nst check-weights`, the studio's page and images, the shipped notebooks (written by
-`nst teach notebook`, and run), the ImageNet VGG-16 fallback converted into the cache.
+`nst teach notebook`, what they import installed), the ImageNet VGG-16 fallback converted into the cache.
 
 The wheel is built from a copy of the checkout, offline (`pip wheel --no-build-isolation`), and installed with
 `pip install --no-index` into a fresh virtual environment whose other packages are this environment's (a .pth
@@ -17,6 +17,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -149,7 +150,11 @@ def test_the_installed_studio_serves_its_page_and_the_shipped_images(installed, 
         server.wait(timeout=60)
 
 
-def test_nst_teach_writes_the_shipped_notebooks_and_they_run_from_any_folder(installed, tmp_path):
+def test_nst_teach_writes_the_shipped_notebooks_and_what_they_import_is_installed(installed, tmp_path):
+    """The shipped notebooks written by the installed nst; from that folder, every import of their code cells
+    resolves to the installed nst, and the demo pictures they load are the installed ones. (The notebooks
+    themselves run in tests/teaching/test_teach.py and test_notebooks.py, from the checkout: what an installation
+    can lack is what they import and load from it.)"""
     _, bin_dir, work = installed
     folder = tmp_path / "class"
     folder.mkdir()
@@ -158,15 +163,18 @@ def test_nst_teach_writes_the_shipped_notebooks_and_they_run_from_any_folder(ins
         done = run(bin_dir, "nst", "teach", "notebook", name, "-o", folder / file, cwd=folder)
         assert done.returncode == 0, done.stderr
         assert (folder / file).read_bytes() == (PACKAGE_ROOT / "notebooks" / file).read_bytes()
-    # the instructor's notebook, run in the installed nst's kernel from that folder (small and quick)
-    code = ("import sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); "
-            "from notebooks import execute_small; "
-            "nb = execute_small(Path('homework.ipynb').absolute(), Path('out').absolute()); "
-            "from notebooks import stdout; print(stdout(nb))")
-    done = run(bin_dir, "python", "-c", code, PACKAGE_ROOT / "tests", cwd=folder)
+    nst_import = re.compile(r"(from nst[.\w]* import |import nst\b)")
+    imports = sorted({line.strip() for file in ("homework.ipynb", "walkthrough.ipynb")
+                      for cell in nbformat.read(folder / file, as_version=4).cells if cell.cell_type == "code"
+                      for line in cell.source.splitlines() if nst_import.match(line.strip())})
+    assert len(imports) >= 5, imports
+    code = "\n".join([*imports, "import nst, sys; from pathlib import Path; from nst.settings import DEMO_CONTENT, "
+                      "DEMO_STYLE", "root = Path(nst.__file__).parent", "print(all(Path(p).is_file() and "
+                      "Path(p).is_relative_to(root) for p in (DEMO_CONTENT, DEMO_STYLE)), root)"])
+    done = run(bin_dir, "python", "-c", code, cwd=folder)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "DIFFERENT" not in done.stdout and done.stdout.count("match") >= 4, done.stdout[-2000:]
-    assert (folder / "out" / "generated_image.jpg").is_file()
+    found, root = done.stdout.split()
+    assert found == "True" and Path(root).is_relative_to(bin_dir.parent), done.stdout  # the installed nst's
 
 
 def test_an_installed_nst_packs_itself_into_the_autograder_zip(installed, tmp_path):

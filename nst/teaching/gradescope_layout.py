@@ -15,6 +15,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from nst.files import atomic_path
+
 # Docker's default seccomp profile, the part that matters here: unshare, setns and clone with a CLONE_NEW* flag
 # fail with EPERM (a container without CAP_SYS_ADMIN), clone3 with ENOSYS (so the C library falls back to clone).
 SYSCALLS_X86_64 = {"clone": 56, "unshare": 272, "setns": 308, "clone3": 435}
@@ -133,6 +135,7 @@ def submit(autograder, files, after=5, preexec=None):
     results.mkdir()
     for name, data in files.items():
         (submission / name).parent.mkdir(parents=True, exist_ok=True)
-        (submission / name).write_bytes(data)
+        with atomic_path(submission / name) as tmp:
+            tmp.write_bytes(data)
     return container(autograder, f"/autograder/run_autograder > /autograder/results/stdout 2>&1; sleep {after}",
                      preexec=preexec)

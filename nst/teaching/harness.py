@@ -300,9 +300,6 @@ def record(namespace, spec, fn, args):
 
 # --- one function of a request ----------------------------------------------------------------------------
 
-_LOADED = {}
-
-
 def evaluate(namespace, plan, arrays, name):
     """(meta, arrays) of every call of the plan's function `name`."""
     out, metas = {}, {}
@@ -323,11 +320,9 @@ def pack(key, document, arrays):
 
 def run(namespace, request, results, name):
     """In the kernel: measure function `name` of `namespace` as the request file says; write the results file
-    (read by the runner once this cell has ended)."""
-    if request not in _LOADED:
-        _LOADED.clear()
-        _LOADED[request] = load(request)
-    plan, arrays = _LOADED[request]
+    (read by the runner once this cell has ended). The request is read anew for each function, so that nothing
+    one function does to its inputs reaches the next one's."""
+    plan, arrays = load(request)
     meta, out = evaluate(namespace, plan, arrays, name)
     with open(results, "wb") as f:
         f.write(pack("meta", meta, out))

@@ -118,7 +118,9 @@ elif attack == "points":
     send({"function": name, "round": request["round"], "failed": "error", "points": 100})
 time.sleep(600)
 '''
-ATTACKS = ("superscript", "overflow", "deep", "nan", "flood", "points", "stop")
+# "stop" first: its wait (the grader's write deadline, some 16 s) runs beside the correct notebook and the others,
+# not after them
+ATTACKS = ("stop", "superscript", "overflow", "deep", "nan", "flood", "points")
 
 
 def test_a_runner_that_breaks_the_protocol_costs_only_its_own_submission(tmp_path, monkeypatch):
@@ -135,7 +137,7 @@ def test_a_runner_that_breaks_the_protocol_costs_only_its_own_submission(tmp_pat
     monkeypatch.setattr(sandbox, "RUNNER_DIR", runners)
     monkeypatch.setattr(sandbox, "RUNNER_FILES", ("runner.py", "harness.py", "real_runner.py"))
     paths = [write_notebook(tmp_path / f"{attack}.ipynb", [code(f"# attack: {attack}")]) for attack in ATTACKS]
-    paths.insert(1, correct_notebook(tmp_path / "zz-correct.ipynb"))  # graded beside them, after the first
+    paths.insert(1, correct_notebook(tmp_path / "zz-correct.ipynb"))  # graded beside the stopped one, before the rest
     exit_code, grades, err = graded(["--jobs", "2", "--timeout", str(TIMEOUT), "--csv", str(tmp_path / "g.csv"),
                                      "--", *map(str, paths)])
     assert exit_code == 0, err
@@ -436,10 +438,10 @@ def test_sigterm_ends_every_sandbox_and_removes_its_folder(tmp_path):
                                stderr=subprocess.PIPE, cwd=PACKAGE_ROOT)
     try:
         deadline = time.monotonic() + 300
-        while not marked_processes(str(temp)) and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        time.sleep(2)  # its kernel starting
+        while not kernels_below(process.pid) and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.2)  # until the sandbox's kernel runs: then SIGTERM has a kernel to end too
         assert marked_processes(str(temp)) and list(temp.iterdir()), "the sandbox never started"
+        assert kernels_below(process.pid), "the sandbox's kernel never started"
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
     finally:
@@ -448,6 +450,29 @@ def test_sigterm_ends_every_sandbox_and_removes_its_folder(tmp_path):
     assert err.decode().endswith("nst: grading terminated (every submission's sandbox was stopped)\n")
     assert marked_processes(str(temp)) == [] and list(temp.iterdir()) == []
     temp.rmdir()
+
+
+def kernels_below(pid):
+    """The ipykernel processes descending from process `pid` (through the sandbox's namespaces: /proc here shows
+    their parents as this machine sees them)."""
+    parents, kernels = {}, []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if b"ipykernel_launcher" in (entry / "cmdline").read_bytes():
+                    kernels.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            pass
+
+    def descends(child):
+        while child > 1:
+            child = parents.get(child, 0)
+            if child == pid:
+                return True
+        return False
+
+    return [k for k in kernels if descends(k)]
 
 
 def marked_processes(marker=MARKER):

@@ -9,12 +9,12 @@ import zipfile
 
 import nbformat
 import pytest
-from tests.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 from nst.commands.cli import main
 from nst.teaching import gradescope_layout as layout
 from nst.teaching.autograder import AutograderSettings, pick_notebook
 from nst.teaching.homework_values import GRADED
+from nst.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 
@@ -112,8 +112,11 @@ def test_which_notebook_is_graded(tmp_path):
     assert chosen.name == "homework-student.ipynb" and "the one named homework-student.ipynb" in said
 
 
-def graded_in_gradescope(autograder, files):
-    done = layout.submit(autograder, files)
+def graded_in_gradescope(autograder, files, after=0):
+    """results.json and the grader's stdout of one submission. `after`: seconds the container stays up once
+    run_autograder is done (Gradescope's harness collecting results.json); only a submission that leaves a
+    process behind to overwrite results.json needs them, every other one ends with its grading."""
+    done = layout.submit(autograder, files, after=after)
     assert done.returncode == 0, done.stderr
     results = json.loads((autograder / "results" / "results.json").read_text())
     assert results.get("score") != 99, "results.json was overwritten by the submission's process"
@@ -130,24 +133,34 @@ def test_a_correct_notebook_gets_5_of_5_and_its_tests(autograder):
     assert "bubblewrap cannot create its namespaces here" in stdout  # it could not run: the grader said so
 
 
-def test_a_wrong_function_costs_its_point_with_the_mistake_named(autograder):
+@pytest.fixture(scope="module")
+def wrong_and_forging(autograder):
+    """One submission graded for two tests: a notebook with one known mistake ("reshape without transpose") whose
+    last cell starts the forger, a process in a new session, with an empty environment, that overwrites
+    results.json for a minute; the container stays up 5 s after run_autograder (the forger's loop would overwrite
+    results.json within 0.1 s)."""
     where, source, words = MISTAKES["reshape without transpose"]
     cells = [code(PRELUDE)] + [solution_cell(name, source if name == where else CORRECT[name]) for name in GRADED]
-    results, _ = graded_in_gradescope(autograder, {"homework-student.ipynb": notebook_bytes(cells)})
+    cells.append(nbformat.v4.new_code_cell(textwrap.dedent(FORGER)))
+    results, _ = graded_in_gradescope(autograder, {"homework-student.ipynb": notebook_bytes(cells)}, after=5)
+    return results, where, words
+
+
+def test_a_wrong_function_costs_its_point_with_the_mistake_named(wrong_and_forging):
+    results, where, words = wrong_and_forging
     assert results["score"] == 4
     (test,) = [t for t in results["tests"] if t["name"] == where]
     assert test["score"] == 0 and test["status"] == "failed" and words in test["output"]
 
 
-def test_a_forger_cannot_overwrite_its_results(autograder):
-    """The untouched notebook and a cell starting a process in a new session, with an empty environment, that
-    overwrites results.json for a minute: 0/5 and results.json intact. (Run as root beside the grader, this very
-    notebook's process replaced results.json with {"score": 99}; the grader now runs it as a user of its own,
-    which cannot write there, and ends all its processes.)"""
-    student = nbformat.read(NOTEBOOKS / "homework-student.ipynb", as_version=4)
-    student.cells.append(nbformat.v4.new_code_cell(textwrap.dedent(FORGER)))
-    results, _ = graded_in_gradescope(autograder, {"homework-student.ipynb": nbformat.writes(student).encode()})
-    assert results["score"] == 0 and len(results["tests"]) == 5
+def test_a_forger_cannot_overwrite_its_results(wrong_and_forging):
+    """The forger's results.json is the grader's: 4/5, the mistake's point lost, and not {"score": 99}
+    (graded_in_gradescope checks that it was not overwritten). (Run as root beside the grader, this very cell's
+    process replaced results.json with {"score": 99}; the grader now runs it as a user of its own, which cannot
+    write there, and ends all its processes.)"""
+    results, _, _ = wrong_and_forging
+    assert results["score"] == 4 and len(results["tests"]) == 5
+    assert [t["name"] for t in results["tests"]] == list(GRADED)
 
 
 def test_no_notebook_and_a_notebook_that_is_not_one_get_0_with_the_reason(autograder):
