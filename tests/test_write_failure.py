@@ -122,10 +122,9 @@ def test_every_output_goes_through_atomic_path():
     a `with atomic_path(...)` block, or is an allowed exception (testnet writes test files; the weights download
     renames its own .part file after checking it; the weights cache's child process writes a temp file that the
     parent renames after checking it, or deletes, even when the child crashed; the grader's sandbox writes only
-    into its own temporary folder, removed after grading; the harness packs .npz bytes in memory; Gradescope's
-    container, for the autograder's tests, writes its submissions into its own temporary folder)."""
+    into its own temporary folder, removed after grading; the harness packs .npz bytes in memory)."""
     allowed = {"weights/testnet.py", "files.py", "weights/download.py", "weights/cache.py", "teaching/sandbox.py",
-               "teaching/harness.py", "teaching/gradescope_layout.py"}
+               "teaching/harness.py"}
     offenders = []
     package = Path(nst.__file__).parent
     for path in sorted(package.rglob("*.py")):
