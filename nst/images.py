@@ -146,15 +146,17 @@ def unreadable_image(name, error, path=None):
         return NstError(f"Image file {name} cannot be read (permission denied); check its permissions.")
     if isinstance(error, Image.DecompressionBombError):
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        return NstError(f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; "
-                        "shrink the image.")
+        return NstError(
+            f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; shrink the image."
+        )
     if isinstance(error, UnidentifiedImageError):
         reason = "unknown or damaged format"
     else:
         text = str(error).replace(str(path), "file") if path is not None else str(error)
         reason = " ".join(text.split()) or type(error).__name__
-    return NstError(f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or "
-                    "TIFF file.")
+    return NstError(
+        f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or TIFF file."
+    )
 
 
 def resize_image(image, width, height):
@@ -213,8 +215,8 @@ def to_uint8(image):
         raise ValueError(f"expected a (1, H, W, 3) image, got shape {image.shape}")
     out = np.empty(image.shape[1:], np.uint8)
     for r0 in range(0, image.shape[1], 256):
-        band = np.nan_to_num(image[0, r0:r0 + 256] + MEANS[0], nan=0.0, posinf=255.0, neginf=0.0)
-        out[r0:r0 + 256] = np.clip(band, 0, 255).astype(np.uint8)
+        band = np.nan_to_num(image[0, r0 : r0 + 256] + MEANS[0], nan=0.0, posinf=255.0, neginf=0.0)
+        out[r0 : r0 + 256] = np.clip(band, 0, 255).astype(np.uint8)
     return out
 
 

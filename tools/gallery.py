@@ -47,8 +47,18 @@ RUNS = {
     # print size: the homework's run on a landscape photo, and the same photo painted at 4K within 3 GB (coarse to
     # fine over 4 scales: 40, 20, 10 and 5 Adam steps at 480x270, 960x540, 1920x1080 and 3840x2160, in tiles)
     "chelsea": ["--content", "images/chelsea.jpg"],
-    "print-4k": ["--content", "images/chelsea.jpg", "--width", "3840", "--height", "2160", "--max-memory", "3G",
-                 "--iterations", "40"],
+    "print-4k": [
+        "--content",
+        "images/chelsea.jpg",
+        "--width",
+        "3840",
+        "--height",
+        "2160",
+        "--max-memory",
+        "3G",
+        "--iterations",
+        "40",
+    ],
 }
 PRINT_CROPS = ((1500, 560), (2700, 1300))  # 1:1 crops of the 4K picture (left, top), PRINT_CROP pixels each
 PRINT_CROP = (600, 450)
@@ -235,13 +245,18 @@ def make_print_sheets(records):
     same places of the homework's 400x300 picture of the photo scaled up to 3840x2160 (LANCZOS)."""
     big = picture("print-4k")
     small = picture("chelsea").resize(big.size, Image.Resampling.LANCZOS)
-    sheet([(label_of(records, "print-4k", "3840x2160 within --max-memory 3G (scaled down here)"), big)],
-          SHEETS / "print-4k.jpg", width=960)
+    sheet(
+        [(label_of(records, "print-4k", "3840x2160 within --max-memory 3G (scaled down here)"), big)],
+        SHEETS / "print-4k.jpg",
+        width=960,
+    )
     panels = []
     for left, top in PRINT_CROPS:
         box = (left, top, left + PRINT_CROP[0], top + PRINT_CROP[1])
-        panels += [(f"the homework's 400x300, scaled up: ({left}, {top}) 1:1", small.crop(box)),
-                   (f"painted at 3840x2160: ({left}, {top}) 1:1", big.crop(box))]
+        panels += [
+            (f"the homework's 400x300, scaled up: ({left}, {top}) 1:1", small.crop(box)),
+            (f"painted at 3840x2160: ({left}, {top}) 1:1", big.crop(box)),
+        ]
     sheet(panels, SHEETS / "print-4k-crops.jpg", columns=2)
 
 
@@ -288,8 +303,10 @@ the 200, at {long_last:.2g}× Adam's J, the face is hard to find. That is why
 def print_section(r, seconds):
     """The page's print-size section, or a line saying it is still to be made."""
     if "print-4k" not in r or "chelsea" not in r:
-        return ("## Print size: 3840×2160 within 3 GB\n\nThis sheet is not made yet: `python -m tools gallery --runs "
-                "chelsea,print-4k` runs its commands and makes it.\n")
+        return (
+            "## Print size: 3840×2160 within 3 GB\n\nThis sheet is not made yet: `python -m tools gallery --runs "
+            "chelsea,print-4k` runs its commands and makes it.\n"
+        )
     p = r["print-4k"]
     return f"""## Print size: 3840×2160 within 3 GB
 

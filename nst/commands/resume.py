@@ -37,9 +37,11 @@ def resumed_config(cfg, given=None):
     if differing:
         flags = ", ".join(table[name].flag for name, _, _ in differing)
         details = ", ".join(difference(*item) for item in differing)
-        raise NstError(f"--resume {cfg.resume} continues the run with its own settings, and these differ from them: "
-                       f"{details}; drop {flags} or give the run's values (only "
-                       f"{', '.join(table[name].flag for name in may_change)} may change)")
+        raise NstError(
+            f"--resume {cfg.resume} continues the run with its own settings, and these differ from them: "
+            f"{details}; drop {flags} or give the run's values (only "
+            f"{', '.join(table[name].flag for name in may_change)} may change)"
+        )
     overrides = {name: getattr(cfg, name) for name in may_change if name in given}
     resumed = dataclasses.replace(stored, output_dir=folder, resume=folder, **overrides)
     left = work_left(checkpoint.scale, len(checkpoint.history), resumed)
@@ -55,10 +57,14 @@ def work_left(scale, done, cfg):
     if scale >= len(budgets) - 1 and done >= budgets[-1]:
         what = "steps" if cfg.optimizer == "adam" else "iterations"
         if len(budgets) > 1 and cfg.scales is None:
-            return (f"has already done {done} of the {budgets[-1]} {what} of its last scale; pass a larger "
-                    f"--iterations (now {cfg.iterations}) to continue it")
-        return (f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
-                "to continue it")
+            return (
+                f"has already done {done} of the {budgets[-1]} {what} of its last scale; pass a larger "
+                f"--iterations (now {cfg.iterations}) to continue it"
+            )
+        return (
+            f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
+            "to continue it"
+        )
     return None
 
 

@@ -76,15 +76,30 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
     shown = progress(log, cfg.save_every, cfg.progress)
     budget = budget_of(cfg)
-    problem = Problem(model, inputs.content, tuple(inputs.style_files),
-                      weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      cfg.precision, functions=functions, max_memory=budget, tile=cfg.tile,
-                      on_tile=shown.on_tile if on_tile is None else both(shown.on_tile, on_tile))
+    problem = Problem(
+        model,
+        inputs.content,
+        tuple(inputs.style_files),
+        weights_of(cfg),
+        None if cfg.style_blend is None else tuple(cfg.style_blend),
+        cfg.style_scale,
+        cfg.precision,
+        functions=functions,
+        max_memory=budget,
+        tile=cfg.tile,
+        on_tile=shown.on_tile if on_tile is None else both(shown.on_tile, on_tile),
+    )
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
     first = schedule[0]
-    start = initial_image(cfg.init, content_at(problem, first.width, first.height), inputs.style_files[0],
-                          inputs.init_file, cfg.noise_ratio, cfg.seed)
+    start = initial_image(
+        cfg.init,
+        content_at(problem, first.width, first.height),
+        inputs.style_files[0],
+        inputs.init_file,
+        cfg.noise_ratio,
+        cfg.seed,
+    )
     plans = []  # each scale's tile plan (None: whole), for run.json
 
     def keep_plan(event):
@@ -93,18 +108,34 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
 
     sinks = [shown, run_files(cfg, schedule, resumed), keep_plan]  # as the homework: log, then save
     with run_interrupts() as interrupts:
-        events = paint(lambda w, h: objective_at(problem, w, h, cfg.optimizer, stop=interrupts.stop), start, schedule,
-                       stop=interrupts.stop,
-                       wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
+        events = paint(
+            lambda w, h: objective_at(problem, w, h, cfg.optimizer, stop=interrupts.stop),
+            start,
+            schedule,
+            stop=interrupts.stop,
+            wants_image=lambda scale, i: i % cfg.save_every == 0,
+            resume=resumed,
+        )
         finished = yield from drive(events, sinks, interrupts)
         generated, history = finished.image, list(finished.history)
         if cfg.preserve_colors:
             generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
-        write_report(cfg, history, inputs.content[0] + MEANS[0],
-                     [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
-                     to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
-                     [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network, fallback=fallback, memory=memory_record(cfg, budget, plans))
+        write_report(
+            cfg,
+            history,
+            inputs.content[0] + MEANS[0],
+            [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
+            to_uint8(generated),
+            finished.seconds_per_iteration,
+            weights,
+            image_size(cfg.content),
+            [(s.shape[1], s.shape[0]) for s in inputs.style_files],
+            weights_sha256,
+            precision=precision,
+            network=model.network,
+            fallback=fallback,
+            memory=memory_record(cfg, budget, plans),
+        )
     return generated, history
 
 
@@ -162,9 +193,11 @@ def weights_of(cfg):
 def schedule_of(cfg):
     """The scales of the run `cfg`: coarse to fine (--scales, or the automatic schedule of a print size), each
     with the run's optimiser and its budget (nst.settings.scale_iterations)."""
+
     def optimizer(iterations):
-        return LBFGS(iterations) if cfg.optimizer == "lbfgs" else \
-            Adam(iterations, cfg.learning_rate, jit_compile=cfg.xla)
+        return (
+            LBFGS(iterations) if cfg.optimizer == "lbfgs" else Adam(iterations, cfg.learning_rate, jit_compile=cfg.xla)
+        )
 
     sizes = scale_sizes(cfg.width, cfg.height, scale_count(cfg))
     return [Scale(w, h, optimizer(n)) for (w, h), n in zip(sizes, scale_iterations(cfg))]
@@ -176,13 +209,17 @@ def resume_point(cfg, schedule):
         return None
     checkpoint, _ = load_checkpoint(cfg.resume)
     if checkpoint.scale >= len(schedule):
-        raise NstError(f"checkpoint in {cfg.resume} is of scale {checkpoint.scale + 1}, this run has "
-                       f"{len(schedule)}: resume with the run's own settings")
+        raise NstError(
+            f"checkpoint in {cfg.resume} is of scale {checkpoint.scale + 1}, this run has "
+            f"{len(schedule)}: resume with the run's own settings"
+        )
     scale = schedule[checkpoint.scale]
     height, width = checkpoint.image.shape[1:3]
     if (width, height) != (scale.width, scale.height):
-        raise NstError(f"checkpoint in {cfg.resume} holds a {width}x{height} image, this run is "
-                       f"{scale.width}x{scale.height}: resume with the run's own settings")
+        raise NstError(
+            f"checkpoint in {cfg.resume} holds a {width}x{height} image, this run is "
+            f"{scale.width}x{scale.height}: resume with the run's own settings"
+        )
     if checkpoint.adam is None and isinstance(scale.optimizer, Adam):
         raise NstError(f"checkpoint in {cfg.resume} is an L-BFGS run's: resume with the run's own settings")
     return checkpoint
@@ -245,4 +282,3 @@ def make_deterministic(seed):
 
     tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(seed)
-

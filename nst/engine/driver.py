@@ -65,8 +65,10 @@ class Scale:
 def scale_sizes(width, height, scales):
     """Coarse-to-fine sizes [(w, h), ...]: (round(width / 2^(N-1-k)), round(height / 2^(N-1-k))) for
     k = 0 .. N-1; the last is (width, height)."""
-    return [(max(1, round(width / 2 ** (scales - 1 - k))), max(1, round(height / 2 ** (scales - 1 - k))))
-            for k in range(scales)]
+    return [
+        (max(1, round(width / 2 ** (scales - 1 - k))), max(1, round(height / 2 ** (scales - 1 - k))))
+        for k in range(scales)
+    ]
 
 
 def resized_start(image, width, height):
@@ -147,15 +149,25 @@ def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
     if stopped is not None and pending is not None and pending[1] is None:
         pending = (pending[0], image.numpy(), pending[2])  # the image a stop leaves: always shown
     if pending is not None:  # the last image's costs, traced like the steps' (an eager call rounds otherwise in bf16)
-        last = tf.function(lambda: objective.costs(image), jit_compile=adam.jit_compile or None) if objective.fused \
+        last = (
+            tf.function(lambda: objective.costs(image), jit_compile=adam.jit_compile or None)
+            if objective.fused
             else (lambda: objective.costs(image))
+        )
         yield finish(pending, known if known is not None else last(), pending[0])
     done = (adam.steps if stopped is None else stopped + 1) - first
     seconds = (time.perf_counter() - started) / max(1, done)
     last_step = history[-1][0] if history else -1
-    finished = ScaleFinished(k, image.numpy(), tuple(history), last_step + 1, seconds,
-                             "stopped" if stopped is not None else "steps done", stopped is not None,
-                             snapshot(last_step) if history else None)
+    finished = ScaleFinished(
+        k,
+        image.numpy(),
+        tuple(history),
+        last_step + 1,
+        seconds,
+        "stopped" if stopped is not None else "steps done",
+        stopped is not None,
+        snapshot(last_step) if history else None,
+    )
     yield finished
     return finished
 
@@ -187,13 +199,24 @@ def lbfgs_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
         yield Step(k, i, J, Jc, Js, item.seconds, spent + item.evaluations, image, checkpoint)
     generated = result.x
     if not history:  # stopped before the first iteration ended (e.g. converged at once)
-        J, Jc, Js = objective.value_and_grad(tf.constant(generated))[:3] if objective.fused \
-            else objective.costs(tf.constant(generated))  # a tiled one: its forward sweep, which a stop does not end
+        J, Jc, Js = (
+            objective.value_and_grad(tf.constant(generated))[:3]
+            if objective.fused
+            else objective.costs(tf.constant(generated))
+        )  # a tiled one: its forward sweep, which a stop does not end
         history.append((0, float(J), float(Jc), float(Js)))
     evaluations = spent + result.evaluations
     seconds = (time.perf_counter() - started) / max(1, len(history) - first)
     stopped = result.reason == "stopped"
-    finished = ScaleFinished(k, generated, tuple(history), evaluations, seconds, result.reason, stopped,
-                             Checkpoint(k, history[-1][0], generated, None, tuple(history), evaluations))
+    finished = ScaleFinished(
+        k,
+        generated,
+        tuple(history),
+        evaluations,
+        seconds,
+        result.reason,
+        stopped,
+        Checkpoint(k, history[-1][0], generated, None, tuple(history), evaluations),
+    )
     yield finished
     return finished

@@ -86,8 +86,9 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
             costs = evaluate(x)[0]
         now = time.perf_counter()
         last["accepted"] = x.copy()
-        item = Iteration(last["iterations"], x.reshape(shape).astype(np.float32), costs, last["evaluations"],
-                         now - last["time"])
+        item = Iteration(
+            last["iterations"], x.reshape(shape).astype(np.float32), costs, last["evaluations"], now - last["time"]
+        )
         last.update(iterations=last["iterations"] + 1, time=now)
         hand(item)
         if last["evaluations"] >= evaluations or (stop is not None and stop.is_set()) or abandoned.is_set():
@@ -105,7 +106,11 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
         try:
             with threadpool_limits(1, user_api="blas"):
                 result = scipy.optimize.minimize(
-                    fun, start, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()),
+                    fun,
+                    start,
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()),
                     callback=callback,
                     options={"maxiter": evaluations, "maxfun": evaluations, "gtol": 0.0, "maxcor": history},
                 )

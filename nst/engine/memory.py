@@ -31,7 +31,7 @@ from nst.engine.tiling import (
     segment_tiling,
 )
 
-GiB = 2 ** 30
+GiB = 2**30
 
 
 def plan_macs(layers, plan, height, width, style_levels, content_level, deepest):
@@ -74,13 +74,13 @@ def tile_tensor_bytes(tiling, role, style_levels, content_level, itemsize=4, cop
         size[level] = h * w * layers[level - 1].channels
     for level in {*style_levels, content_level}:
         if copies and level is not None and start < level <= stop:
-            owned[level] = (tiling.rows.widest(level) * tiling.columns.widest(level)
-                            * level_channels(layers, level) * 4)
+            owned[level] = tiling.rows.widest(level) * tiling.columns.widest(level) * level_channels(layers, level) * 4
     if role == "forward":
-        return max(itemsize * (size[level - 1] + size[level]) + owned.get(level, 0)
-                   for level in range(start + 1, stop + 1))
+        return max(
+            itemsize * (size[level - 1] + size[level]) + owned.get(level, 0) for level in range(start + 1, stop + 1)
+        )
     convs = sum(size[level] for level in range(start + 1, stop + 1) if layers[level - 1].kind == CONV)
-    return (itemsize * (size[start] + convs) + sum(owned.values()) + 4 * size[stop] + 8 * max(size.values()))
+    return itemsize * (size[start] + convs) + sum(owned.values()) + 4 * size[stop] + 8 * max(size.values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +107,7 @@ class Measured:
     backward: float = 1.1
     forward_bf16: float = 2.0
     backward_bf16: float = 1.1
-    tile_overhead: int = 32 * 2 ** 20
+    tile_overhead: int = 32 * 2**20
     untiled: float = 1.1
     lbfgs_per_variable: float = 300.0
     lbfgs_per_pair: float = 16.0
@@ -150,8 +150,12 @@ class Problem:
         return self.height * self.width
 
     def level_bytes(self, level, itemsize):
-        return (level_size(self.height, self.layers, level) * level_size(self.width, self.layers, level)
-                * level_channels(self.layers, level) * itemsize)
+        return (
+            level_size(self.height, self.layers, level)
+            * level_size(self.width, self.layers, level)
+            * level_channels(self.layers, level)
+            * itemsize
+        )
 
 
 def fixed_bytes(problem, measured=MEASURED):
@@ -174,8 +178,9 @@ def fixed_bytes(problem, measured=MEASURED):
 def untiled_bytes(problem, measured=MEASURED):
     """The predicted peak resident set of an untiled run."""
     whole = segment_tiling(problem.layers, 0, problem.deepest, problem.height, problem.width, 1, 1)
-    step = tile_tensor_bytes(whole, "backward", problem.style_levels, problem.content_level, problem.itemsize,
-                             copies=False)
+    step = tile_tensor_bytes(
+        whole, "backward", problem.style_levels, problem.content_level, problem.itemsize, copies=False
+    )
     return int(fixed_bytes(problem, measured) + measured.untiled * step + measured.saving * problem.pixels)
 
 
@@ -208,16 +213,22 @@ def _axis(layers, start, stop, n, count, levels):
 def _grids(problem, start, stop, role):
     """[(counted bytes, multiply-adds, (rows, columns))] of every grid of segment [start, stop), cheapest first
     by bytes, rows and columns from AXIS_COUNTS (at most the level's positions)."""
-    levels = tuple(sorted({level for level in [*problem.style_levels, problem.content_level]
-                           if start < level <= stop} | {stop}))
+    levels = tuple(
+        sorted({level for level in [*problem.style_levels, problem.content_level] if start < level <= stop} | {stop})
+    )
     grams = [level for level in problem.style_levels if start < level <= stop]
     layers = problem.layers
     row_counts = [n for n in AXIS_COUNTS if n <= level_size(problem.height, layers, stop)]
     column_counts = [n for n in AXIS_COUNTS if n <= level_size(problem.width, layers, stop)]
     out = []
     for rows, columns in itertools.product(row_counts, column_counts):
-        tiling = Tiling(layers, start, stop, _axis(layers, start, stop, problem.height, rows, levels),
-                        _axis(layers, start, stop, problem.width, columns, levels))
+        tiling = Tiling(
+            layers,
+            start,
+            stop,
+            _axis(layers, start, stop, problem.height, rows, levels),
+            _axis(layers, start, stop, problem.width, columns, levels),
+        )
         counted = tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level, problem.itemsize)
         macs = tiling.count * conv_macs(layers, start, stop, *tiling.shape, grams)
         out.append((counted, macs, (rows, columns)))
@@ -252,8 +263,11 @@ def _numpy_peak(problem, boundaries, fused, measured=MEASURED):
     for k, (start, stop) in enumerate(segments):
         last = k == len(segments) - 1
         forward = sum(act[b] for b in boundaries if b <= stop)
-        backward = (sum(act[b] for b in boundaries if b <= start) + (0 if last else problem.level_bytes(stop, 4))
-                    + (problem.level_bytes(start, 4) if start else 0))
+        backward = (
+            sum(act[b] for b in boundaries if b <= start)
+            + (0 if last else problem.level_bytes(stop, 4))
+            + (problem.level_bytes(start, 4) if start else 0)
+        )
         peak = max(peak, backward if (fused and last) else max(forward, backward))
     return max(peak, measured.saving * problem.pixels)
 
@@ -385,12 +399,19 @@ def plan_bytes(problem, plan, measured=MEASURED):
     sweeps (or a save point) hold in numpy arrays, and its largest tile's working set (TensorFlow's pool)."""
     pool = 0
     for k, (start, stop) in enumerate(plan.segments(problem.deepest)):
-        levels = tuple(sorted({level for level in [*problem.style_levels, problem.content_level]
-                               if start < level <= stop} | {stop}))
+        levels = tuple(
+            sorted(
+                {level for level in [*problem.style_levels, problem.content_level] if start < level <= stop} | {stop}
+            )
+        )
         for role, grid in (("forward", plan.forward[k]), ("backward", plan.backward[k])):
-            tiling = Tiling(problem.layers, start, stop, _axis(problem.layers, start, stop, problem.height, grid[0],
-                                                               levels),
-                            _axis(problem.layers, start, stop, problem.width, grid[1], levels))
+            tiling = Tiling(
+                problem.layers,
+                start,
+                stop,
+                _axis(problem.layers, start, stop, problem.height, grid[0], levels),
+                _axis(problem.layers, start, stop, problem.width, grid[1], levels),
+            )
             counted = tile_tensor_bytes(tiling, role, problem.style_levels, problem.content_level, problem.itemsize)
             pool = max(pool, measured.factor(role, problem.itemsize) * counted + measured.tile_overhead)
     return int(fixed_bytes(problem, measured) + _numpy_peak(problem, plan.boundaries, plan.fused, measured) + pool)
@@ -402,8 +423,15 @@ def forced_plan(problem, edge, measured=MEASURED):
     from nst.engine.tiling import single_segment_plan
 
     plan = single_segment_plan(max(1, -(-problem.height // edge)), max(1, -(-problem.width // edge)))
-    forward, backward = plan_macs(problem.layers, plan, problem.height, problem.width, problem.style_levels,
-                                  problem.content_level, problem.deepest)
+    forward, backward = plan_macs(
+        problem.layers,
+        plan,
+        problem.height,
+        problem.width,
+        problem.style_levels,
+        problem.content_level,
+        problem.deepest,
+    )
     return Choice(plan, plan_bytes(problem, plan, measured), int(forward + backward))
 
 
@@ -425,8 +453,12 @@ def record(choice, problem, budget):
     """What a plan is, for the log and run.json: {"plan": Plan.record (boundaries by layer name, tile grids),
     "predicted_peak_bytes", "budget_bytes", "work" (its multiply-adds / the untiled evaluation's)}."""
     full = 2 * conv_macs(problem.layers, 0, problem.deepest, problem.height, problem.width, problem.style_levels)
-    return {**choice.plan.record(problem.layers), "predicted_peak_bytes": choice.bytes, "budget_bytes": budget,
-            "work": round(choice.macs / full, 3)}
+    return {
+        **choice.plan.record(problem.layers),
+        "predicted_peak_bytes": choice.bytes,
+        "budget_bytes": budget,
+        "work": round(choice.macs / full, 3),
+    }
 
 
 def describe(plan_record):
@@ -441,6 +473,8 @@ def describe(plan_record):
             shown[-1] = "whole"
         return " + ".join(shown)
 
-    return (f"tiles: {n} segment{'s' if n > 1 else ''}{split}, forward sweep {grids('forward')}, backward sweep "
-            f"{grids('backward')}; predicted peak {plan_record['predicted_peak_bytes'] / 1e9:.1f} GB of "
-            f"{plan_record['budget_bytes'] / 1e9:.1f} GB; {plan_record['work']:.2f}x the untiled work")
+    return (
+        f"tiles: {n} segment{'s' if n > 1 else ''}{split}, forward sweep {grids('forward')}, backward sweep "
+        f"{grids('backward')}; predicted peak {plan_record['predicted_peak_bytes'] / 1e9:.1f} GB of "
+        f"{plan_record['budget_bytes'] / 1e9:.1f} GB; {plan_record['work']:.2f}x the untiled work"
+    )

@@ -74,31 +74,44 @@ def objective_at(problem, width, height, optimizer="adam", lbfgs_history=10, sto
     content = content_at(problem, width, height)
     styles = styles_at(problem, width, height)
     present = content.nbytes + sum(s.nbytes for s in styles)
-    choice, record = memory_plan(problem, width, height, [s.shape[1:3] for s in styles], optimizer, lbfgs_history,
-                                 present)
+    choice, record = memory_plan(
+        problem, width, height, [s.shape[1:3] for s in styles], optimizer, lbfgs_history, present
+    )
     if choice is not None and choice.plan is not None:
         if problem.functions is not None:
-            raise NstError(f"{width}x{height} is computed in tiles to fit the memory, and a run with your own cost "
-                           "functions is evaluated whole: paint a smaller size or give more --max-memory")
+            raise NstError(
+                f"{width}x{height} is computed in tiles to fit the memory, and a run with your own cost "
+                "functions is evaluated whole: paint a smaller size or give more --max-memory"
+            )
         return tiled_objective_at(problem, content, styles, choice, record, stop)
     a_C = content_target(problem.model, content, problem.weights.content_layer)
     if problem.functions is not None:
         style_target = style_activations(problem.model, styles[0], problem.weights.style_layers)
     else:
-        style_target = blended_style_targets(problem.model, styles, problem.style_blend, problem.weights.style_layers,
-                                             content.shape)
-    return objective(problem.model, a_C, style_target, problem.weights, problem.precision, problem.input_gradient,
-                     problem.functions)
+        style_target = blended_style_targets(
+            problem.model, styles, problem.style_blend, problem.weights.style_layers, content.shape
+        )
+    return objective(
+        problem.model, a_C, style_target, problem.weights, problem.precision, problem.input_gradient, problem.functions
+    )
 
 
 def memory_problem(problem, width, height, style_shapes, optimizer="adam", lbfgs_history=10):
     """The memory model's Problem (nst.engine.memory) of `problem` at width x height."""
     layers = tiles.layers_of(problem.model)
     weights_bytes = sum(4 * (int(np.prod(W.shape)) + int(np.prod(b.shape))) for W, b in problem.model.weights.values())
-    return memory.Problem(layers, weights_bytes, height, width,
-                          tuple(level_of(layers, name) for name, _ in problem.weights.style_layers),
-                          level_of(layers, problem.weights.content_layer), 2 if problem.precision == "bf16" else 4,
-                          optimizer, lbfgs_history, tuple(tuple(shape) for shape in style_shapes))
+    return memory.Problem(
+        layers,
+        weights_bytes,
+        height,
+        width,
+        tuple(level_of(layers, name) for name, _ in problem.weights.style_layers),
+        level_of(layers, problem.weights.content_layer),
+        2 if problem.precision == "bf16" else 4,
+        optimizer,
+        lbfgs_history,
+        tuple(tuple(shape) for shape in style_shapes),
+    )
 
 
 def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_history=10, present=0):
@@ -122,9 +135,11 @@ def memory_plan(problem, width, height, style_shapes, optimizer="adam", lbfgs_hi
             try:
                 choice = memory.plan_for(sized, budget)
             except memory.NoPlan as refused:
-                raise NstError(f"{width}x{height} needs at least {refused.smallest / 1e9:.1f} GB by any plan of "
-                               f"tiles, more than the budget of {budget / 1e9:.1f} GB: give more --max-memory or "
-                               "paint a smaller size") from None
+                raise NstError(
+                    f"{width}x{height} needs at least {refused.smallest / 1e9:.1f} GB by any plan of "
+                    f"tiles, more than the budget of {budget / 1e9:.1f} GB: give more --max-memory or "
+                    "paint a smaller size"
+                ) from None
     return choice, (memory.record(choice, sized, budget) if choice.plan is not None else None)
 
 
@@ -138,11 +153,23 @@ def tiled_objective_at(problem, content, styles, choice, record, stop=None):
     allowance = (record["budget_bytes"] or choice.bytes) - memory.fixed_bytes(sized)
 
     def grams_of(model, image, style_layers):
-        style_plan = plan if image.shape == content.shape else \
-            memory.targets_plan(sized, image.shape[1], image.shape[2], allowance)
+        style_plan = (
+            plan
+            if image.shape == content.shape
+            else memory.targets_plan(sized, image.shape[1], image.shape[2], allowance)
+        )
         return tiles.style_targets(model, image, style_layers, style_plan)
 
     grams = blended_style_targets(model, styles, problem.style_blend, weights.style_layers, content.shape, grams_of)
-    tiled = tiles.tiled_objective(model, a_C, grams, weights, plan, problem.precision, problem.input_gradient,
-                                  on_tile=problem.on_tile, should_stop=None if stop is None else stop.is_set)
+    tiled = tiles.tiled_objective(
+        model,
+        a_C,
+        grams,
+        weights,
+        plan,
+        problem.precision,
+        problem.input_gradient,
+        on_tile=problem.on_tile,
+        should_stop=None if stop is None else stop.is_set,
+    )
     return dataclasses.replace(tiled, plan=record)

@@ -77,8 +77,19 @@ def setting(network, height, width, weights, precision="fp32", input_gradient=No
     content_level = level_of(layers, weights.content_layer) if content else None
     deepest = layers[max([*style_levels, content_level or 0]) - 1].name
     made = kernels(network, PRECISIONS[precision], input_gradient, [deepest])
-    return Setting(network, layers, height, width, style_levels, content_level, float(weights.alpha),
-                   float(weights.beta), PRECISIONS[precision], made, Kernels(made.dtype, "tf", made.weights, {}))
+    return Setting(
+        network,
+        layers,
+        height,
+        width,
+        style_levels,
+        content_level,
+        float(weights.alpha),
+        float(weights.beta),
+        PRECISIONS[precision],
+        made,
+        Kernels(made.dtype, "tf", made.weights, {}),
+    )
 
 
 def run_layers(network, k, x, layers, start, stop):
@@ -104,7 +115,7 @@ def run_layers(network, k, x, layers, start, stop):
 
 def _owned(acts, ranges, k, level):
     r = ranges[k]
-    return tf.cast(acts[level][:, r[0]:r[1], r[2]:r[3], :], tf.float32)
+    return tf.cast(acts[level][:, r[0] : r[1], r[2] : r[3], :], tf.float32)
 
 
 def _segment_style(s, start, stop):
@@ -127,20 +138,27 @@ def _tile_function(s, start, stop, levels, role, content, store):
     """
     style = _segment_style(s, start, stop)
     index = {level: k for k, level in enumerate(levels)}
-    content_norm = (float(4 * s.positions(s.content) * level_channels(s.layers, s.content))
-                    if content else None)
+    content_norm = float(4 * s.positions(s.content) * level_channels(s.layers, s.content)) if content else None
 
     def forward(x):
         # Without a gradient, TF's own convolution (grappler may fuse it with its bias and ReLU).
-        return run_layers(s.network, s.plain if role == "forward" else s.kernels,
-                          tf.cast(x, s.compute) if start == 0 else x, s.layers, start, stop)
+        return run_layers(
+            s.network,
+            s.plain if role == "forward" else s.kernels,
+            tf.cast(x, s.compute) if start == 0 else x,
+            s.layers,
+            start,
+            stop,
+        )
 
     def content_sum(acts, ranges, a_C):
         r = ranges[index[s.content]]
-        return tf.reduce_sum(tf.square(a_C[:, r[0]:r[1], r[2]:r[3], :]
-                                       - _owned(acts, ranges, index[s.content], s.content)))
+        return tf.reduce_sum(
+            tf.square(a_C[:, r[0] : r[1], r[2] : r[3], :] - _owned(acts, ranges, index[s.content], s.content))
+        )
 
     if role == "forward":
+
         @tf.function
         def run(x, ranges, a_C):
             acts = forward(x)
@@ -148,13 +166,16 @@ def _tile_function(s, start, stop, levels, role, content, store):
             total = content_sum(acts, ranges, a_C) if content else tf.constant(0.0)
             return grams, total, (acts[stop] if store else None)
     elif role == "backward":
+
         @tf.function
         def run(x, ranges, a_C, Ms, g_out):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 acts = forward(x)
-                terms = [tf.reduce_sum(M * style_gram(_owned(acts, ranges, index[level], level)))
-                         for M, level in zip(Ms, style)]
+                terms = [
+                    tf.reduce_sum(M * style_gram(_owned(acts, ranges, index[level], level)))
+                    for M, level in zip(Ms, style)
+                ]
                 if content:
                     terms.append((s.alpha / content_norm) * content_sum(acts, ranges, a_C))
                 if g_out is not None:
@@ -162,25 +183,32 @@ def _tile_function(s, start, stop, levels, role, content, store):
                 loss = tf.add_n(terms)
             return tape.gradient(loss, x)
     else:
+
         @tf.function
         def run(x, a_C, grams_S):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 acts = forward(x)
-                J_layers = [style_layer_cost(G_S, style_gram(tf.cast(acts[level], tf.float32)), s, level)
-                            for G_S, level in zip(grams_S, style)]
-                J_content = (tf.reduce_sum(tf.square(a_C - tf.cast(acts[s.content], tf.float32))) / content_norm
-                             if content else tf.constant(0.0))
+                J_layers = [
+                    style_layer_cost(G_S, style_gram(tf.cast(acts[level], tf.float32)), s, level)
+                    for G_S, level in zip(grams_S, style)
+                ]
+                J_content = (
+                    tf.reduce_sum(tf.square(a_C - tf.cast(acts[s.content], tf.float32))) / content_norm
+                    if content
+                    else tf.constant(0.0)
+                )
                 terms = [s.beta * s.style[level] * J for J, level in zip(J_layers, style)]
                 total = tf.add_n(terms + [s.alpha * J_content]) if content else tf.add_n(terms)
             return J_layers, J_content, tape.gradient(total, x)
+
     return run
 
 
 def style_layer_cost(G_S, G, s, level):
     """J_l = sum((G_S - G)^2) / (4 C^2 P^2) with P the whole image's positions at `level` (as nst.costs)."""
     channels = level_channels(s.layers, level)
-    return tf.reduce_sum(tf.square(G_S - G)) / float(4 * channels ** 2 * s.positions(level) ** 2)
+    return tf.reduce_sum(tf.square(G_S - G)) / float(4 * channels**2 * s.positions(level) ** 2)
 
 
 def _function(s, start, stop, levels, role, shape, content=False, store=False):
@@ -191,8 +219,11 @@ def _function(s, start, stop, levels, role, shape, content=False, store=False):
 
 
 def _segment_levels(s, start, stop, keep):
-    return sorted({level for level in [*s.style, *keep] if start < level <= stop}
-                  | ({s.content} if _has_content(s, start, stop) else set()) | {stop})
+    return sorted(
+        {level for level in [*s.style, *keep] if start < level <= stop}
+        | ({s.content} if _has_content(s, start, stop) else set())
+        | {stop}
+    )
 
 
 def _tiling(s, start, stop, grid, levels):
@@ -200,8 +231,15 @@ def _tiling(s, start, stop, grid, levels):
 
 
 def _whole(s, level, dtype):
-    return np.empty((1, level_size(s.height, s.layers, level), level_size(s.width, s.layers, level),
-                     level_channels(s.layers, level)), dtype)
+    return np.empty(
+        (
+            1,
+            level_size(s.height, s.layers, level),
+            level_size(s.width, s.layers, level),
+            level_channels(s.layers, level),
+        ),
+        dtype,
+    )
 
 
 NO_TARGET = np.zeros((), np.float32)
@@ -230,8 +268,11 @@ def forward_sweep(s, image, plan, a_C=None, keep=(), on_tile=None, skip_last=Fal
         for n, (i, j) in enumerate(tiling.tiles()):
             ranges = tiling.local_ranges(i, j, levels)
             target = a_C[(slice(None), *tiling.crop(i, j, s.content))] if content else NO_TARGET
-            tile_grams, tile_total, out = run(tf.convert_to_tensor(x[(slice(None), *tiling.crop(i, j, start))]),
-                                              tf.constant(ranges, tf.int32), tf.constant(target))
+            tile_grams, tile_total, out = run(
+                tf.convert_to_tensor(x[(slice(None), *tiling.crop(i, j, start))]),
+                tf.constant(ranges, tf.int32),
+                tf.constant(target),
+            )
             for level, G in zip(_segment_style(s, start, stop), tile_grams):
                 grams[level] = G if level not in grams else grams[level] + G
             if content:
@@ -272,10 +313,13 @@ def backward_sweep(s, image, plan, kept, Ms, a_C=None, grams_S=None, on_tile=Non
         content = a_C is not None and _has_content(s, start, stop)
         if plan.fused and k == len(segments) - 1:
             run = _function(s, start, stop, (), "fused", x.shape, content)
-            J_layers, J_content, grad = run(tf.convert_to_tensor(x), tf.constant(a_C if content else NO_TARGET),
-                                            [grams_S[level] for level in style])
-            fused_costs = ({level: float(J) for level, J in zip(style, J_layers)},
-                           float(J_content) if content else None)
+            J_layers, J_content, grad = run(
+                tf.convert_to_tensor(x), tf.constant(a_C if content else NO_TARGET), [grams_S[level] for level in style]
+            )
+            fused_costs = (
+                {level: float(J) for level, J in zip(style, J_layers)},
+                float(J_content) if content else None,
+            )
             add(slice(None), grad)
             del grad
         else:
@@ -292,8 +336,16 @@ def backward_sweep(s, image, plan, kept, Ms, a_C=None, grams_S=None, on_tile=Non
                     g_local = tf.constant(g_local)
                 target = a_C[(slice(None), *tiling.crop(i, j, s.content))] if content else NO_TARGET
                 where = (slice(None), *tiling.crop(i, j, start))
-                add(where, run(tf.convert_to_tensor(x[where]), tf.constant(ranges, tf.int32), tf.constant(target),
-                               [Ms[level] for level in style], g_local))
+                add(
+                    where,
+                    run(
+                        tf.convert_to_tensor(x[where]),
+                        tf.constant(ranges, tf.int32),
+                        tf.constant(target),
+                        [Ms[level] for level in style],
+                        g_local,
+                    ),
+                )
                 if on_tile is not None:
                     on_tile("backward", k, n, tiling.count)
         g_out = g_in
@@ -312,18 +364,18 @@ def total_variation(image, gradient=None, weight=1.0, band=256):
         lo, hi = max(0, r0 - 1), min(H, r1 + 1)
         x = np.asarray(image[0, lo:hi], dtype=np.float32)  # the band with a row above and below
         dy = x[1:] - x[:-1]  # pairs (i, i + 1) for i = lo .. hi - 2
-        dx = x[r0 - lo:r1 - lo, 1:] - x[r0 - lo:r1 - lo, :-1]
+        dx = x[r0 - lo : r1 - lo, 1:] - x[r0 - lo : r1 - lo, :-1]
         cost += float(np.sum(np.square(dx), dtype=np.float64)) / n_x
-        cost += float(np.sum(np.square(dy[r0 - lo:min(r1, H - 1) - lo]), dtype=np.float64)) / n_y
+        cost += float(np.sum(np.square(dy[r0 - lo : min(r1, H - 1) - lo]), dtype=np.float64)) / n_y
         if gradient is None:
             continue
         g = np.zeros((r1 - r0, W, C), np.float32)
         g[:, 1:] += (2.0 / n_x) * dx
         g[:, :-1] -= (2.0 / n_x) * dx
         first = max(r0, 1)  # rows with a pair above: + its difference
-        g[first - r0:] += (2.0 / n_y) * dy[first - 1 - lo:r1 - 1 - lo]
+        g[first - r0 :] += (2.0 / n_y) * dy[first - 1 - lo : r1 - 1 - lo]
         last = min(r1, H - 1)  # rows with a pair below: - its difference
-        g[:last - r0] -= (2.0 / n_y) * dy[r0 - lo:last - lo]
+        g[: last - r0] -= (2.0 / n_y) * dy[r0 - lo : last - lo]
         gradient[0:1, r0:r1].assign(gradient[0:1, r0:r1] + weight * g[None])
     return cost
 
@@ -351,12 +403,17 @@ def style_targets(network, image, style_layers, plan):
 def _up_to(plan, deepest):
     """`plan` for a network evaluated only up to `deepest`: boundaries at or past it dropped."""
     keep = [k for k, b in enumerate(plan.boundaries) if b < deepest]
-    return Plan(tuple(plan.boundaries[k] for k in keep), tuple(plan.forward[k] for k in keep + [len(keep)]),
-                tuple(plan.backward[k] for k in keep + [len(keep)]), False)
+    return Plan(
+        tuple(plan.boundaries[k] for k in keep),
+        tuple(plan.forward[k] for k in keep + [len(keep)]),
+        tuple(plan.backward[k] for k in keep + [len(keep)]),
+        False,
+    )
 
 
-def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", input_gradient=None, on_tile=None,
-                    should_stop=None):
+def tiled_objective(
+    network, a_C, style_grams, weights, plan, precision="fp32", input_gradient=None, on_tile=None, should_stop=None
+):
     """The Objective of J for the content target `a_C` (whole, numpy: content_target), the style Grams
     {layer name: G_S} (style_targets) and `weights` (Weights), evaluated in the tiles of `plan`
     (nst.engine.tiling.Plan).
@@ -404,6 +461,7 @@ def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", 
                 on_tile(*where)
             if should_stop is not None and should_stop():
                 raise Abandoned(costs)
+
         return after_tile
 
     def value_and_grad(image):
@@ -413,14 +471,17 @@ def tiled_objective(network, a_C, style_grams, weights, plan, precision="fp32", 
         grams, total, kept = forward_sweep(s, image, plan, a_C, on_tile=checked(), skip_last=plan.fused)
         known = None
         if not plan.fused:  # J is known now: a stop during the backward sweep keeps it
-            known = finish(s, {level: float(style_layer_cost(grams_S[level], G, s, level))
-                               for level, G in grams.items()}, content_cost(s, total),
-                           total_variation(image) if weights.tv_weight else 0.0)
+            known = finish(
+                s,
+                {level: float(style_layer_cost(grams_S[level], G, s, level)) for level, G in grams.items()},
+                content_cost(s, total),
+                total_variation(image) if weights.tv_weight else 0.0,
+            )
         J_layers, Ms = {}, {}
         for level, G in grams.items():
             J_layers[level] = float(style_layer_cost(grams_S[level], G, s, level))
             channels = level_channels(s.layers, level)
-            scale = s.beta * s.style[level] * 2.0 / float(4 * channels ** 2 * s.positions(level) ** 2)
+            scale = s.beta * s.style[level] * 2.0 / float(4 * channels**2 * s.positions(level) ** 2)
             Ms[level] = scale * (G - grams_S[level])
         fused_layers, fused_content = backward_sweep(s, image, plan, kept, Ms, a_C, grams_S, checked(known))
         J_layers.update(fused_layers)

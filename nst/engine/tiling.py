@@ -199,8 +199,13 @@ class Tiling:
 def segment_tiling(layers, start, stop, height, width, rows, columns, levels=()):
     """The Tiling of segment layers[start:stop] over an image of height x width pixels, `rows` x `columns` chunks
     of level `stop` (fewer where that level has fewer positions)."""
-    return Tiling(tuple(layers), start, stop, axis_tiles(layers, start, stop, height, rows, levels),
-                  axis_tiles(layers, start, stop, width, columns, levels))
+    return Tiling(
+        tuple(layers),
+        start,
+        stop,
+        axis_tiles(layers, start, stop, height, rows, levels),
+        axis_tiles(layers, start, stop, width, columns, levels),
+    )
 
 
 def counts_for_edge(layers, stop, height, width, edge):
@@ -220,7 +225,7 @@ def conv_macs(layers, start, stop, height, width, gram_levels=()):
         else:
             h, w = -(-h // 2), -(-w // 2)
         if level + 1 in gram_levels:
-            total += h * w * layer.channels ** 2
+            total += h * w * layer.channels**2
     return total
 
 
@@ -258,10 +263,12 @@ class Plan:
     def record(self, layers):
         """The plan for logs and run.json: segments by layer names, tile grids."""
         names = ["image"] + [layer.name for layer in layers]
-        return {"boundaries": [names[b] for b in self.boundaries],
-                "forward": [list(grid) for grid in self.forward],
-                "backward": [list(grid) for grid in self.backward],
-                "fused": self.fused}
+        return {
+            "boundaries": [names[b] for b in self.boundaries],
+            "forward": [list(grid) for grid in self.forward],
+            "backward": [list(grid) for grid in self.backward],
+            "fused": self.fused,
+        }
 
 
 def single_segment_plan(rows, columns):

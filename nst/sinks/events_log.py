@@ -52,26 +52,55 @@ def events_log(folder, image_name=None, tile_seconds=1.0, clock=time.monotonic):
     def on_event(event):
         if isinstance(event, ScaleStarted):
             scales["n"] = event.scales
-            record = {"event": "started", "scale": event.scale, "scales": event.scales, "width": event.width,
-                      "height": event.height, "optimizer": event.optimizer, "iterations": event.iterations,
-                      "first": event.first}
+            record = {
+                "event": "started",
+                "scale": event.scale,
+                "scales": event.scales,
+                "width": event.width,
+                "height": event.height,
+                "optimizer": event.optimizer,
+                "iterations": event.iterations,
+                "first": event.first,
+            }
         elif isinstance(event, Step):
-            record = {"event": "step", "scale": event.scale, "iteration": event.iteration, "J": event.J,
-                      "content": event.J_content, "style": event.J_style, "seconds": event.seconds,
-                      "evaluations": event.evaluations, "image": name_of(event)}
+            record = {
+                "event": "step",
+                "scale": event.scale,
+                "iteration": event.iteration,
+                "J": event.J,
+                "content": event.J_content,
+                "style": event.J_style,
+                "seconds": event.seconds,
+                "evaluations": event.evaluations,
+                "image": name_of(event),
+            }
         elif isinstance(event, Tile):
             now = clock()
             if now - last_tile[0] < tile_seconds and event.tile + 1 < event.tiles:
                 return
             last_tile[0] = now
-            record = {"event": "tile", "sweep": event.sweep, "segment": event.segment, "tile": event.tile,
-                      "tiles": event.tiles}
+            record = {
+                "event": "tile",
+                "sweep": event.sweep,
+                "segment": event.segment,
+                "tile": event.tile,
+                "tiles": event.tiles,
+            }
         elif isinstance(event, ScaleFinished):
-            record = {"event": "scale_finished", "scale": event.scale, "evaluations": event.evaluations,
-                      "reason": event.reason[:MAX_TEXT], "stopped": event.stopped}
+            record = {
+                "event": "scale_finished",
+                "scale": event.scale,
+                "evaluations": event.evaluations,
+                "reason": event.reason[:MAX_TEXT],
+                "stopped": event.stopped,
+            }
         elif isinstance(event, Ended):
-            record = {"event": "ended", "state": event.state, "message": " ".join(event.message.split())[:MAX_TEXT],
-                      "resumable": event.resumable}
+            record = {
+                "event": "ended",
+                "state": event.state,
+                "message": " ".join(event.message.split())[:MAX_TEXT],
+                "resumable": event.resumable,
+            }
         else:
             return
         append_line(path, json.dumps(finite(record), allow_nan=False))
@@ -94,10 +123,25 @@ def append_line(path, line):
 
 
 SCHEMA = {
-    "started": {"scale": "count", "scales": "count", "width": "count", "height": "count", "optimizer": "name",
-                "iterations": "count", "first": "count"},
-    "step": {"scale": "count", "iteration": "count", "J": "number", "content": "number", "style": "number",
-             "seconds": "number", "evaluations": "count", "image": "image"},
+    "started": {
+        "scale": "count",
+        "scales": "count",
+        "width": "count",
+        "height": "count",
+        "optimizer": "name",
+        "iterations": "count",
+        "first": "count",
+    },
+    "step": {
+        "scale": "count",
+        "iteration": "count",
+        "J": "number",
+        "content": "number",
+        "style": "number",
+        "seconds": "number",
+        "evaluations": "count",
+        "image": "image",
+    },
     "tile": {"sweep": "sweep", "segment": "count", "tile": "count", "tiles": "count"},
     "scale_finished": {"scale": "count", "evaluations": "count", "reason": "text", "stopped": "flag"},
     "ended": {"state": "state", "message": "text", "resumable": "flag"},
@@ -160,8 +204,9 @@ def fits(value, kind):
     if kind == "count":
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
     if kind == "number":
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                 and math.isfinite(value))
+        return value is None or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if kind == "flag":
         return isinstance(value, bool)
     if kind == "state":
@@ -171,6 +216,11 @@ def fits(value, kind):
     if kind == "sweep":
         return value in ("forward", "backward")
     if kind == "image":
-        return value is None or (isinstance(value, str) and len(value) <= 64 and value.endswith(".png")
-                                 and value[:-4].isdigit() and value.isascii())
+        return value is None or (
+            isinstance(value, str)
+            and len(value) <= 64
+            and value.endswith(".png")
+            and value[:-4].isdigit()
+            and value.isascii()
+        )
     return isinstance(value, str) and len(value) <= MAX_TEXT

@@ -22,14 +22,17 @@ def progress(log, save_every, show_bar=True):
                 log(f"Scale {event.scale + 1}/{event.scales}: {event.width}x{event.height}")
             if event.plan is not None:
                 log(f"{event.width}x{event.height} in {describe(event.plan)}")
-            bar = tqdm(total=event.iterations, initial=event.first, unit="step", disable=not show_bar,
-                       dynamic_ncols=True)
+            bar = tqdm(
+                total=event.iterations, initial=event.first, unit="step", disable=not show_bar, dynamic_ncols=True
+            )
         elif isinstance(event, Step):
             bar.update(1)
             bar.set_postfix(total=f"{event.J:.4g}", content=f"{event.J_content:.4g}", style=f"{event.J_style:.4g}")
             if event.iteration % save_every == 0:
-                log(f"Iteration {event.iteration} :\ntotal cost = {event.J}\ncontent cost = {event.J_content}\n"
-                    f"style cost = {event.J_style}")
+                log(
+                    f"Iteration {event.iteration} :\ntotal cost = {event.J}\ncontent cost = {event.J_content}\n"
+                    f"style cost = {event.J_style}"
+                )
         elif isinstance(event, ScaleFinished):
             bar.close()
             if optimizer == "lbfgs" and not event.stopped:

@@ -67,6 +67,8 @@ def admit(settings, share=SHARE):
     cfg = dataclasses.replace(Config(), **known)
     need = memory_need(memory_problem(cfg), None, int(share * free))
     if need is not None:
-        raise NstError(f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes_up(need)[:-1]} GB of "
-                       f"memory by any plan of tiles and {gigabytes(free)} is free on this machine now: pass a "
-                       "smaller --width and --height")
+        raise NstError(
+            f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes_up(need)[:-1]} GB of "
+            f"memory by any plan of tiles and {gigabytes(free)} is free on this machine now: pass a "
+            "smaller --width and --height"
+        )

@@ -48,22 +48,23 @@ def test_a_tiled_run_resumes(small_vgg, pictures, tmp_path, capsys):  # noqa: F8
     assert "in tiles" in capsys.readouterr().out  # resumed tiled
     assert_same_run(out, straight)
     # the tiles may change on resume (the numbers do not), as may the budget
-    assert main(["--resume", str(out), "--iterations", "14", "--tile", "32", "--max-memory", "4G",
-                 "--no-progress"]) == 0
+    assert (
+        main(["--resume", str(out), "--iterations", "14", "--tile", "32", "--max-memory", "4G", "--no-progress"]) == 0
+    )
 
 
 def peak_of(command, env=None):
     """Run `command`; its peak resident set (VmHWM from /proc while it runs) and its exit code and output."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            cwd=PACKAGE_ROOT)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PACKAGE_ROOT
+    )
     peak = [0]
 
     def watch():
         while proc.poll() is None:
             try:
                 with open(f"/proc/{proc.pid}/status") as f:
-                    peak[0] = max(peak[0], next(int(line.split()[1]) * 1024 for line in f
-                                                if line.startswith("VmHWM:")))
+                    peak[0] = max(peak[0], next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:")))
             except (OSError, StopIteration):
                 pass
             time.sleep(0.2)
@@ -87,9 +88,32 @@ def test_a_run_that_needs_tiles_stays_under_its_max_memory(real_width_vgg, pictu
     budget of 2 GB. The peak resident set, read from /proc, stays under the budget: what the first scale held is
     given back, and the second scale's plan leaves room for what is still held (without that: 2.08 GB here)."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "nst", "--content", str(pictures[0]), "--style", str(pictures[1]),
-               "--weights", str(real_width_vgg), "--width", "1280", "--height", "960", "--iterations", "2",
-               "--scales", "2", "--max-memory", "2G", "--output-dir", str(out), "--no-progress", "--seed", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "nst",
+        "--content",
+        str(pictures[0]),
+        "--style",
+        str(pictures[1]),
+        "--weights",
+        str(real_width_vgg),
+        "--width",
+        "1280",
+        "--height",
+        "960",
+        "--iterations",
+        "2",
+        "--scales",
+        "2",
+        "--max-memory",
+        "2G",
+        "--output-dir",
+        str(out),
+        "--no-progress",
+        "--seed",
+        "1",
+    ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     peak, code, log = peak_of(command, env)
     assert code == 0, log

@@ -46,20 +46,26 @@ def test_plans_fit_their_budget_and_more_memory_never_costs_more(width, height):
 
 def test_a_plans_multiply_adds_count_halos_and_the_second_forward_pass():
     p = problem(1920, 1080)
-    one = memory.plan_macs(p.layers, single_segment_plan(1, 1), p.height, p.width, p.style_levels, p.content_level,
-                           p.deepest)
+    one = memory.plan_macs(
+        p.layers, single_segment_plan(1, 1), p.height, p.width, p.style_levels, p.content_level, p.deepest
+    )
     assert one[1] == untiled_macs(p) and one[0] == untiled_macs(p) // 2  # forward sweep + forward and backward
-    fused = memory.plan_macs(p.layers, Plan((), ((1, 1),), ((1, 1),), True), p.height, p.width, p.style_levels,
-                             p.content_level, p.deepest)
+    fused = memory.plan_macs(
+        p.layers, Plan((), ((1, 1),), ((1, 1),), True), p.height, p.width, p.style_levels, p.content_level, p.deepest
+    )
     assert fused == (0, untiled_macs(p))
-    tiled = memory.plan_macs(p.layers, single_segment_plan(4, 6), p.height, p.width, p.style_levels,
-                             p.content_level, p.deepest)
+    tiled = memory.plan_macs(
+        p.layers, single_segment_plan(4, 6), p.height, p.width, p.style_levels, p.content_level, p.deepest
+    )
     assert 1.3 < sum(tiled) / untiled_macs(p) < 4  # halos of 70 to 85 px around 270 x 320 px tiles
 
 
 def test_the_optimisers_state_counts():
-    adam, lbfgs10, lbfgs3 = problem(800, 600), problem(800, 600, optimizer="lbfgs"), \
-        problem(800, 600, optimizer="lbfgs", lbfgs_pairs=3)
+    adam, lbfgs10, lbfgs3 = (
+        problem(800, 600),
+        problem(800, 600, optimizer="lbfgs"),
+        problem(800, 600, optimizer="lbfgs", lbfgs_pairs=3),
+    )
     n = 3 * 800 * 600
     assert memory.fixed_bytes(lbfgs10) - memory.fixed_bytes(lbfgs3) == pytest.approx(7 * 16 * n, rel=1e-6)
     assert memory.fixed_bytes(lbfgs3) > memory.fixed_bytes(adam) + memory.MEASURED.lbfgs_per_variable * n

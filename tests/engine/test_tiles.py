@@ -20,8 +20,9 @@ PLANS = {
     "one segment, 3x4 tiles": single_segment_plan(3, 4),
     "four segments": Plan((3, 6, 11), ((2, 3), (3, 2), (2, 2), (2, 2)), ((3, 3), (2, 4), (1, 3), (3, 1))),
     "fused last segment": Plan((6,), ((2, 2), (2, 2)), ((3, 2), (1, 1)), True),
-    "every pooling a boundary": Plan((3, 6, 11, 16), ((1, 2), (2, 2), (2, 1), (2, 2), (1, 1)),
-                                     ((2, 2), (3, 1), (1, 2), (2, 2), (2, 2))),
+    "every pooling a boundary": Plan(
+        (3, 6, 11, 16), ((1, 2), (2, 2), (2, 1), (2, 2), (1, 1)), ((2, 2), (3, 1), (1, 2), (2, 2), (2, 2))
+    ),
 }
 
 
@@ -98,9 +99,9 @@ def test_the_gradient_is_as_smooth_across_tile_borders_as_inside_tiles(net):
     assert rows and columns
     border = np.zeros((H, W), bool)
     for r in rows:
-        border[r - 1:r + 1] = True
+        border[r - 1 : r + 1] = True
     for c in columns:
-        border[:, c - 1:c + 1] = True
+        border[:, c - 1 : c + 1] = True
     error = np.abs(got - expected).max(axis=-1) / scale
     assert error[border].max() < 1e-5 and error[~border].max() < 1e-5
     # the jump of the tiled gradient across a border row is the untiled one's
@@ -150,13 +151,22 @@ def test_a_stop_gives_up_an_evaluation_between_tiles_and_the_driver_stops_after_
     setting = tiles.setting(net, H, W, weights)
 
     def count(grids):
-        return sum(tiles._tiling(setting, a, b, grid, tiles._segment_levels(setting, a, b, ())).count
-                   for (a, b), grid in zip(plan.segments(setting.deepest), grids))
+        return sum(
+            tiles._tiling(setting, a, b, grid, tiles._segment_levels(setting, a, b, ())).count
+            for (a, b), grid in zip(plan.segments(setting.deepest), grids)
+        )
 
     forward, backward = count(plan.forward), count(plan.backward)
     calls = []
-    obj = tiles.tiled_objective(net, a_C, grams, weights, plan, on_tile=lambda *where: calls.append(where),
-                                should_stop=lambda: len(calls) > forward + 2)  # in the backward sweep
+    obj = tiles.tiled_objective(
+        net,
+        a_C,
+        grams,
+        weights,
+        plan,
+        on_tile=lambda *where: calls.append(where),
+        should_stop=lambda: len(calls) > forward + 2,
+    )  # in the backward sweep
     with pytest.raises(Abandoned) as abandoned:
         obj.value_and_grad(image)
     assert abandoned.value.costs is not None  # the forward sweep had finished: J of the image is known
