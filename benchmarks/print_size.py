@@ -771,7 +771,6 @@ def finish_mode():
     straight at full size (`--scales 1`: 35 evaluations at 1920x1080), and the PyTorch + scipy peer straight at
     full size (torch_lbfgs.py --optimizer scipy, from nst's own seed-1 start) until it reaches the J of nst's
     coarse-to-fine picture (at most 60 evaluations)."""
-    import numpy as np
 
     from benchmarks.lbfgs_peer import vgg16_as_vgg19
     from nst.weights.cache import read_weights
@@ -828,48 +827,69 @@ def finish_mode():
                 f"J {manifest['final_costs']['total']:.5g}",
                 flush=True,
             )
-        target = out["runs"]["nst coarse to fine"]["final_costs"]["total"]
-        images = Path(tmp) / "peer-images"
-        images.mkdir()
-        content, style = demo_images(width, height)
-        np.save(images / "content_norm.npy", content)
-        np.save(images / "style_norm.npy", style)
-        np.save(images / "init_seed1.npy", homework_start(content, 1))
-        argv = [
-            PEER_PYTHON,
-            str(PEER.parent / "torch_lbfgs.py"),
-            str(proxy),
-            str(images),
+        write("finish", out)  # kept before the peer runs: a failed peer leaves nst's runs on record
+        finish_peer(out, proxy, Path(tmp))
+
+
+def finish_peer(out=None, proxy=None, tmp=None):
+    """The peer's side of finish_mode: torch_lbfgs.py --optimizer scipy straight at full size, from nst's own
+    seed-1 start, until it reaches the J of nst's coarse-to-fine picture (at most 60 evaluations); added to
+    print_size_finish.json (`python -m benchmarks print_size finish-peer` runs it alone on the file's target)."""
+    import numpy as np
+
+    if out is None:
+        from benchmarks.lbfgs_peer import vgg16_as_vgg19
+        from nst.weights.imagenet import imagenet_vgg16
+
+        out = json.loads((RESULTS / "print_size_finish.json").read_text())
+        with tempfile.TemporaryDirectory() as scratch:
+            proxy = vgg16_as_vgg19(imagenet_vgg16(), Path(scratch) / "imagenet-vgg16-as-19.mat")
+            return finish_peer(out, proxy, Path(scratch))
+    if not PEER.is_file():
+        sys.exit(f"no {PEER}: set NST_PEERS to the folder of the PyTorch peers")
+    width, height = out["size"]
+    target = out["runs"]["nst coarse to fine"]["final_costs"]["total"]
+    images = tmp / "peer-images"
+    images.mkdir()
+    content, style = demo_images(width, height)
+    np.save(images / "content_norm.npy", content)
+    np.save(images / "style_norm.npy", style)
+    np.save(images / "init_seed1.npy", homework_start(content, 1))
+    argv = [
+        PEER_PYTHON,
+        str(PEER.parent / "torch_lbfgs.py"),
+        str(proxy),
+        str(images),
+        "--target",
+        repr(target),
+        "--optimizer",
+        "scipy",
+        "--max-evals",
+        "60",
+    ]
+    log, peak, wall, cpu, code = measured(argv, cwd=PEER.parent)
+    if code != 0:
+        sys.exit(f"the peer failed:\n{log[-3000:]}")
+    result = json.loads(next(line for line in log.splitlines() if line.startswith("RESULT "))[7:])
+    out["runs"]["peer straight"] = {
+        "arguments": [
+            "torch_lbfgs.py",
+            "PROXY",
+            "IMGDIR",
             "--target",
-            repr(target),
+            target,
             "--optimizer",
             "scipy",
             "--max-evals",
-            "60",
-        ]
-        log, peak, wall, cpu, code = measured(argv, cwd=PEER.parent)
-        if code != 0:
-            sys.exit(f"the peer failed:\n{log[-3000:]}")
-        result = json.loads(next(line for line in log.splitlines() if line.startswith("RESULT "))[7:])
-        out["runs"]["peer straight"] = {
-            "arguments": [
-                "torch_lbfgs.py",
-                "PROXY",
-                "IMGDIR",
-                "--target",
-                target,
-                "--optimizer",
-                "scipy",
-                "--max-evals",
-                60,
-            ],
-            "peak_bytes": peak,
-            "wall_seconds": wall,
-            "cpu_seconds": cpu,
-            "result": result,
-            "load_average_after": os.getloadavg(),
-        }
-        print(f"peer straight: {wall:.0f} s wall, {cpu:.0f} CPU s, peak {peak / 1e9:.2f} GB, {result}", flush=True)
+            60,
+        ],
+        "peak_bytes": peak,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "result": result,
+        "load_average_after": os.getloadavg(),
+    }
+    print(f"peer straight: {wall:.0f} s wall, {cpu:.0f} CPU s, peak {peak / 1e9:.2f} GB, {result}", flush=True)
     write("finish", out)
 
 
@@ -936,6 +956,7 @@ def write(mode, out):
 
 MODES = {
     "finish": finish_mode,
+    "finish-peer": finish_peer,
     "tiles": tiles_mode,
     "lbfgs": lbfgs_mode,
     "runs": runs_mode,

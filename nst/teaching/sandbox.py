@@ -624,6 +624,8 @@ class Sandbox:
         iso = self.isolation
         shm = min(SHM_CAP, self.limits.disk // 4)
         args = [iso.bwrap, *iso.flags, "--info-fd", str(info_fd), *system_binds()]
+        # /tmp first: an installation under /tmp (a venv there) is bound on top of it, not hidden by it
+        args += ["--size", str(max(self.limits.disk - shm, 1 << 20)), "--tmpfs", "/tmp"]
         for option, folder in mount_plan(self.secret | {self.root.resolve()}):
             args += ["--ro-bind", str(self.root / "empty") if option == "--hide" else str(folder), str(folder)]
         args += [
@@ -646,10 +648,6 @@ class Sandbox:
         for name in etc_files(0):
             args += ["--ro-bind", str(self.root / "etc" / name), f"/etc/{name}"]
         args += [
-            "--size",
-            str(max(self.limits.disk - shm, 1 << 20)),
-            "--tmpfs",
-            "/tmp",
             "--ro-bind",
             str(code),
             str(INSIDE / "runner"),
