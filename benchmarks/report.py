@@ -611,6 +611,128 @@ def grading(files):
     )
 
 
+def gigabytes(value):
+    return "—" if value is None else f"{value / 1e9:.2f} GB"
+
+
+def plan_text(plan):
+    """A tile plan of print_size_runs.json in a few words: "whole", or the segments' backward grids."""
+    if plan is None:
+        return "whole"
+    grids = [f"{rows}×{columns}" for rows, columns in plan["backward"]]
+    if plan["fused"]:
+        grids[-1] = "whole"
+    return f"tiles ({len(plan['backward'])} segments, backward {' + '.join(grids)})"
+
+
+def print_size(files):
+    """Print sizes: whole runs' peak memory and seconds per step untiled, tiled and the peer's; the whole commands
+    at 4K and to a finished 1080p picture."""
+    blocks = []
+    runs = files.get("print_size_runs.json")
+    if runs:
+        rows = []
+        for r in runs["runs"]:
+            size = f"{r['width']}×{r['height']}"
+            if r["mode"] == "peer":
+                rows.append(
+                    [
+                        "PyTorch peer (random VGG-19)",
+                        size,
+                        "whole",
+                        "—",
+                        gigabytes(r["peak_bytes"]),
+                        "—",
+                        f"{r['peer']['median']:.1f}",
+                        f"{r['load_average'][0]:.1f}",
+                    ]
+                )
+                continue
+            cpu = min(r["cpu_seconds_per_step"][1:] or r["cpu_seconds_per_step"])
+            wall = min(r["seconds_per_step"][1:] or r["seconds_per_step"])
+            net = "random VGG-19" if r["net"] == "random" else "ImageNet VGG-16"
+            rows.append(
+                [
+                    f"nst ({net})",
+                    size,
+                    plan_text(r["plan"]),
+                    gigabytes(r.get("predicted_bytes")),
+                    gigabytes(r["peak_bytes"]),
+                    f"{cpu:.1f}",
+                    f"{wall:.1f}",
+                    f"{r['load_average'][0]:.1f}",
+                ]
+            )
+        blocks.append(
+            f"Machine {machine_letter(runs['machine'])}, two Adam steps of a whole run in its own process "
+            f"(`{command_of(runs)}`), {conditions(runs)}, {source('print_size_runs.json')}. CPU seconds (all "
+            "threads) move little with the load; wall seconds do.\n\n"
+            + table(
+                ["what", "size", "evaluated", "predicted peak", "measured peak", "CPU s/step", "wall s/step", "load"],
+                rows,
+            )
+        )
+    for name, r in files.items():
+        if name.startswith("print_size_command_"):
+            plan = "; ".join(r["plan_lines"])
+            blocks.append(
+                f"`nst {' '.join(r['nst_arguments'])}` ({r['net']} net), machine {machine_letter(r['machine'])}, "
+                f"{conditions(r)}, {source(name)}: peak {gigabytes(r['peak_bytes'])}, {r['wall_seconds']:.0f} s "
+                f"wall, {r['cpu_seconds']:.0f} CPU s. {plan}"
+            )
+    for name, r in files.items():
+        if name.startswith("print_size_ratio"):
+            rows = [
+                [
+                    what,
+                    plan_text(v["plan"]),
+                    f"{v['predicted_work']:.2f}×",
+                    ratio(v.get("cpu_ratio")),
+                    ratio(v.get("wall_ratio")),
+                    f"{v['J_relative_error']:.1e}",
+                    f"{v['gradient_relative_error']:.1e}",
+                ]
+                for what, v in r["variants"].items()
+            ]
+            blocks.append(
+                f"One evaluation (J and its gradient) tiled against untiled in one process, rounds interleaved, "
+                f"{r['size'][0]}×{r['size'][1]}, {r['net']} net, machine {machine_letter(r['machine'])}, "
+                f"{conditions(r)}, {source(name)}: the seconds of the fastest round over the untiled one's, and the "
+                "tiled J and gradient against the untiled ones (largest difference / largest value, fp32).\n\n"
+                + table(
+                    ["evaluated", "plan", "predicted work", "CPU s", "wall s", "J difference", "gradient difference"],
+                    rows,
+                )
+            )
+    finish = files.get("print_size_finish.json")
+    if finish:
+        rows = []
+        for what, run in finish["runs"].items():
+            J = run["final_costs"]["total"] if "final_costs" in run else (run["result"].get("first") or {}).get("J")
+            evaluations = "; ".join(run.get("lines", [])) or (
+                f"{run['result']['first']['eval']} evaluations to the target"
+                if run["result"].get("first")
+                else "did not reach the target"
+            )
+            rows.append(
+                [
+                    what,
+                    evaluations,
+                    "—" if J is None else f"{J:.5g}",
+                    gigabytes(run["peak_bytes"]),
+                    f"{run['wall_seconds']:.0f}",
+                    f"{run['cpu_seconds']:.0f}",
+                ]
+            )
+        blocks.append(
+            f"A finished {finish['size'][0]}×{finish['size'][1]} picture, whole commands (`{command_of(finish)}`), "
+            f"{finish['network']}, machine {machine_letter(finish['machine'])}, {conditions(finish)}, "
+            f"{source('print_size_finish.json')}.\n\n"
+            + table(["what", "evaluations", "J at 1920×1080", "peak", "wall s", "CPU s"], rows)
+        )
+    return "\n\n".join(blocks)
+
+
 def quietest(files):
     """(name, result) of the file that ran under the lowest load (one with no load recorded last)."""
     return min(files.items(), key=lambda item: max(loads_in(item[1]) or [float("inf")]))
@@ -720,6 +842,7 @@ SECTIONS = (
     ("bf16 against fp32", "bf16_quality", bf16_quality),
     ("L-BFGS's default budget", "lbfgs_default", lbfgs_default),
     ("Grading a class", "grade_class", grading),
+    ("Print sizes", "print_size", print_size),
 )
 
 

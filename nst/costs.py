@@ -71,8 +71,10 @@ def compute_style_cost(style_activations, generated_activations, style_layers=ST
     style_activations, generated_activations: dicts layer_name -> (1, n_H, n_W, n_C) activations.
     """
     return tf.add_n(
-        [coeff * compute_layer_style_cost(style_activations[name], generated_activations[name])
-         for name, coeff in style_layers]
+        [
+            coeff * compute_layer_style_cost(style_activations[name], generated_activations[name])
+            for name, coeff in style_layers
+        ]
     )
 
 

@@ -11,8 +11,10 @@ from nst.errors import NstError
 def write_error(path, error):
     """The one-line NstError for an OSError while writing `path` (disk full, read-only folder, ...)."""
     reason = error.strerror or " ".join(str(error).split()) or type(error).__name__
-    return NstError(f"cannot write {path} ({reason}): free some disk space or pass --output-dir to a writable folder; "
-                    "the files written before are intact")
+    return NstError(
+        f"cannot write {path} ({reason}): free some disk space or pass --output-dir to a writable folder; "
+        "the files written before are intact"
+    )
 
 
 @contextlib.contextmanager
@@ -69,10 +71,13 @@ def check_output_dir(path):
         os.unlink(probe)
     except OSError as exc:
         if existing == path:
-            raise NstError(f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable "
-                           "folder") from None
-        raise NstError(f"cannot create output folder {path}: {existing} is not writable ({exc.strerror}); pass "
-                       "--output-dir to a writable folder") from None
+            raise NstError(
+                f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder"
+            ) from None
+        raise NstError(
+            f"cannot create output folder {path}: {existing} is not writable ({exc.strerror}); pass "
+            "--output-dir to a writable folder"
+        ) from None
     return path
 
 
@@ -84,13 +89,15 @@ def prepare_output_dir(path):
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NstError(f"cannot create output folder {path} ({exc.strerror}): "
-                       "pass --output-dir to a writable folder") from None
+        raise NstError(
+            f"cannot create output folder {path} ({exc.strerror}): pass --output-dir to a writable folder"
+        ) from None
     try:  # a real write (permission bits do not stop root; a read-only mount or quota does)
         fd, probe = tempfile.mkstemp(prefix=".nst-write-test.", dir=path)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise NstError(f"output folder {path} is not writable ({exc.strerror}): "
-                       "pass --output-dir to a writable folder") from None
+        raise NstError(
+            f"output folder {path} is not writable ({exc.strerror}): pass --output-dir to a writable folder"
+        ) from None
     return path

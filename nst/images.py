@@ -146,15 +146,17 @@ def unreadable_image(name, error, path=None):
         return NstError(f"Image file {name} cannot be read (permission denied); check its permissions.")
     if isinstance(error, Image.DecompressionBombError):
         limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-        return NstError(f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; "
-                        "shrink the image.")
+        return NstError(
+            f"Image file {name} has more than {limit} pixels, which Pillow refuses to decode; shrink the image."
+        )
     if isinstance(error, UnidentifiedImageError):
         reason = "unknown or damaged format"
     else:
         text = str(error).replace(str(path), "file") if path is not None else str(error)
         reason = " ".join(text.split()) or type(error).__name__
-    return NstError(f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or "
-                    "TIFF file.")
+    return NstError(
+        f"Image file {name} is not a readable image ({reason}); use a valid JPEG, PNG, BMP, GIF or TIFF file."
+    )
 
 
 def resize_image(image, width, height):
@@ -203,15 +205,19 @@ def generate_noise_image(content_image, noise_ratio=0.6, seed=None):
 def to_uint8(image):
     """Normalized (1, H, W, 3) (or (H, W, 3)) -> (H, W, 3) uint8: clip(image + MEANS, 0, 255), truncated.
 
-    The homework's save_image maths (astype truncates, e.g. 12.9 -> 12); NaN becomes 0.
+    The homework's save_image maths (astype truncates, e.g. 12.9 -> 12); NaN becomes 0. Computed in bands of
+    rows, so that a print-size image needs no float copies of its whole size.
     """
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3:
         image = image[None]
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[3] != 3:
         raise ValueError(f"expected a (1, H, W, 3) image, got shape {image.shape}")
-    image = np.nan_to_num(image + MEANS, nan=0.0, posinf=255.0, neginf=0.0)
-    return np.clip(image[0], 0, 255).astype(np.uint8)
+    out = np.empty(image.shape[1:], np.uint8)
+    for r0 in range(0, image.shape[1], 256):
+        band = np.nan_to_num(image[0, r0 : r0 + 256] + MEANS[0], nan=0.0, posinf=255.0, neginf=0.0)
+        out[r0 : r0 + 256] = np.clip(band, 0, 255).astype(np.uint8)
+    return out
 
 
 def save_image(path, image, quality=95):

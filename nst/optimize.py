@@ -38,8 +38,9 @@ def model_lbfgs(model, content_image, style_image, input_image, cfg, log=tqdm.wr
     """model_nn with L-BFGS (scipy's L-BFGS-B, bounded to 0..255) instead of Adam, as Gatys et al.: at most
     cfg.iterations cost evaluations; the same files and log lines (i = iteration), and at the end the numbers of
     iterations and evaluations."""
-    return run_on_images(model, content_image, style_image, input_image, cfg, LBFGS(cfg.iterations), log, timing,
-                         functions)
+    return run_on_images(
+        model, content_image, style_image, input_image, cfg, LBFGS(cfg.iterations), log, timing, functions
+    )
 
 
 def run_on_images(model, content_image, style_image, input_image, cfg, optimizer, log, timing, functions):
@@ -60,8 +61,14 @@ def run_on_images(model, content_image, style_image, input_image, cfg, optimizer
     # as the homework: log, then save
     sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]
     with run_interrupts() as interrupts:
-        events = paint(lambda w, h: goal, input_image, schedule, stop=interrupts.stop,
-                       wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
+        events = paint(
+            lambda w, h: goal,
+            input_image,
+            schedule,
+            stop=interrupts.stop,
+            wants_image=lambda scale, i: i % cfg.save_every == 0,
+            resume=resumed,
+        )
         for event in drive(events, sinks, interrupts):
             finished = event
     if timing is not None:

@@ -12,7 +12,7 @@ def conv_same(x, W, b):
     out = np.zeros((h, w, W.shape[3]))
     for i in range(3):
         for j in range(3):
-            out += xp[i:i + h, j:j + w, :] @ W[i, j]
+            out += xp[i : i + h, j : j + w, :] @ W[i, j]
     return out + b
 
 
@@ -23,7 +23,7 @@ def pool_same(x, kind="avg"):
     out = np.zeros((H, Wd, c))
     for y in range(H):
         for z in range(Wd):
-            win = x[2 * y:2 * y + 2, 2 * z:2 * z + 2, :].reshape(-1, c)
+            win = x[2 * y : 2 * y + 2, 2 * z : 2 * z + 2, :].reshape(-1, c)
             out[y, z] = win.mean(axis=0) if kind == "avg" else win.max(axis=0)
     return out
 
@@ -48,8 +48,7 @@ def gram(a):
     return m @ m.T
 
 
-def homework_cost(weights, content, style, image, alpha=10.0, beta=40.0,
-                  content_layer="conv4_2", style_layers=None):
+def homework_cost(weights, content, style, image, alpha=10.0, beta=40.0, content_layer="conv4_2", style_layers=None):
     """J = alpha J_content + beta J_style for normalized (1, H, W, 3) images, all in float64."""
     from nst.costs import STYLE_LAYERS
 
@@ -69,6 +68,7 @@ def classify(weights, fc, image, transposed=False):
     softmax probabilities. Conv SAME + ReLU, 2x2 max pooling (no padding needed at these sizes), fc6 a VALID
     convolution over the whole last map, fc7 and fc8 1x1 (as matrix products), ReLU after fc6 and fc7.
     fc: [(W6, b6), (W7, b7), (W8, b8)]. transposed: every kernel's two spatial axes swapped, fc6's included."""
+
     def kernel(W):
         W = np.asarray(W, dtype=np.float64)
         return W.transpose(1, 0, 2, 3) if transposed else W

@@ -18,8 +18,9 @@ PACKAGES = {"benchmarks": ROOT / "benchmarks", "tools": ROOT / "tools"}
 
 
 def test_the_performance_page_is_what_the_committed_results_make():
-    assert report.PAGE.read_text(encoding="utf-8") == report.render(), \
+    assert report.PAGE.read_text(encoding="utf-8") == report.render(), (
         "docs/performance.md is stale: run `python -m benchmarks report` and commit it"
+    )
 
 
 def test_a_new_or_changed_result_changes_the_page(tmp_path):
@@ -36,10 +37,14 @@ def test_a_new_or_changed_result_changes_the_page(tmp_path):
 
 
 def test_conditions_and_machines_are_read_from_a_result():
-    assert report.conditions({"load_average_at_start": [1.0, 0.5, 0.2], "runs": [{"load_average": [2.0, 1, 1]}]}) \
+    assert (
+        report.conditions({"load_average_at_start": [1.0, 0.5, 0.2], "runs": [{"load_average": [2.0, 1, 1]}]})
         == "quiet (load 1.0–2.0)"
-    assert report.conditions({"modes": [{"load_average": {"before": [1.2, 1, 1], "after": [9.3, 5, 3]}}]}) \
+    )
+    assert (
+        report.conditions({"modes": [{"load_average": {"before": [1.2, 1, 1], "after": [9.3, 5, 3]}}]})
         == "shared (load 1.2–9.3)"
+    )
     assert report.conditions({"rounds": [{"load": 0.7}, {"load": 1.6}]}) == "quiet (load 0.7–1.6)"
     assert report.conditions({"wall_s": 3.0}) == "load not recorded"
     assert report.machine_letter({"avx512_bf16": True, "amx_bf16": False}) == "B"
@@ -58,22 +63,30 @@ def test_no_script_edits_sys_path_or_imports_the_tests(path):
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not [name for name in imported if name == "tests" or name.startswith("tests.")]
-    attributes = {f"{node.value.id}.{node.attr}" for node in ast.walk(tree)
-                  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)}
+    attributes = {
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+    }
     assert "sys.path" not in attributes
     assert ast.get_docstring(tree), f"{path.name} says nowhere what it is for"
 
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_python_m_package_lists_every_script_with_a_main(package):
-    expected = sorted(path.stem for path in modules(package) if path.stem != "__main__" and any(
-        isinstance(node, ast.FunctionDef) and node.name == "main" for node in ast.parse(path.read_text()).body))
+    expected = sorted(
+        path.stem
+        for path in modules(package)
+        if path.stem != "__main__"
+        and any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in ast.parse(path.read_text()).body)
+    )
     listing = subprocess.run([sys.executable, "-m", package], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert listing.returncode == 0, listing.stderr
     listed = [line.split()[0] for line in listing.stdout.splitlines()[2:] if line.strip()]
     assert listed == expected and len(listed) >= (10 if package == "benchmarks" else 4)
-    unknown = subprocess.run([sys.executable, "-m", package, "no-such-script"], capture_output=True, text=True,
-                             cwd=ROOT, timeout=60)
+    unknown = subprocess.run(
+        [sys.executable, "-m", package, "no-such-script"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert unknown.returncode == 2 and "usage:" in unknown.stderr and "Traceback" not in unknown.stderr
 
 

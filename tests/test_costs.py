@@ -21,9 +21,11 @@ def test_published_content_cost():
 
 def test_published_gram_matrix():
     (A,) = homework_random_normals([3, 2 * 1])
-    expected = [[6.42230511, -4.42912197, -2.09668207],
-                [-4.42912197, 19.46583748, 19.56387138],
-                [-2.09668207, 19.56387138, 20.6864624]]
+    expected = [
+        [6.42230511, -4.42912197, -2.09668207],
+        [-4.42912197, 19.46583748, 19.56387138],
+        [-2.09668207, 19.56387138, 20.6864624],
+    ]
     np.testing.assert_allclose(gram_matrix(A).numpy(), expected, atol=1e-5)
 
 
@@ -40,6 +42,7 @@ def test_published_total_cost():
 
 
 # --- NumPy re-computations on random non-square shapes -------------------------------------------------------
+
 
 def np_content(a_C, a_G):
     _, h, w, c = a_G.shape
@@ -76,8 +79,13 @@ def test_unrolling_is_reshape_then_transpose():
 
 def test_style_cost_is_weighted_sum_over_layers():
     rng = np.random.default_rng(3)
-    shapes = {"conv1_1": (1, 8, 6, 3), "conv2_1": (1, 4, 3, 5), "conv3_1": (1, 2, 2, 7),
-              "conv4_1": (1, 1, 2, 4), "conv5_1": (1, 1, 1, 6)}
+    shapes = {
+        "conv1_1": (1, 8, 6, 3),
+        "conv2_1": (1, 4, 3, 5),
+        "conv3_1": (1, 2, 2, 7),
+        "conv4_1": (1, 1, 2, 4),
+        "conv5_1": (1, 1, 1, 6),
+    }
     S = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
     G = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
     expected = sum(w * np_layer_style(S[k], G[k]) for k, w in STYLE_LAYERS)

@@ -68,8 +68,12 @@ def runnable(text):
     return "\n".join(lines) + "\n"
 
 
-BASH_BLOCKS = [pytest.param(path, line, text, id=f"{path.relative_to(REPO)}:{line}")
-               for path in DOCUMENTS for line, info, text in fenced_blocks(path) if info == "bash"]
+BASH_BLOCKS = [
+    pytest.param(path, line, text, id=f"{path.relative_to(REPO)}:{line}")
+    for path in DOCUMENTS
+    for line, info, text in fenced_blocks(path)
+    if info == "bash"
+]
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +100,17 @@ def repository_state():
 
 
 def run_block(top, text):
-    env = dict(os.environ, PYTHONPATH=str(top), TF_CPP_MIN_LOG_LEVEL="2", MPLBACKEND="Agg",
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               NST_WEIGHTS_URL="http://127.0.0.1:9/imagenet-vgg-verydeep-19.mat")  # a wrong path fails, never downloads
-    return subprocess.run(["bash", "-e", "-c", runnable(text)], cwd=top, env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(top),
+        TF_CPP_MIN_LOG_LEVEL="2",
+        MPLBACKEND="Agg",
+        PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+        NST_WEIGHTS_URL="http://127.0.0.1:9/imagenet-vgg-verydeep-19.mat",
+    )  # a wrong path fails, never downloads
+    return subprocess.run(
+        ["bash", "-e", "-c", runnable(text)], cwd=top, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def rows(path):
@@ -118,8 +128,10 @@ def check_outputs(top, text, stdout):
         assert [int(r[0]) for r in rows(out / "costs.csv")] == list(range(200))
         run = json.loads((out / "run.json").read_text())  # the copy's images and small net, not the repository's
         assert run["parameters"]["content"] == str(top.resolve() / "images" / "grace_hopper.jpg")
-        assert run["weights"]["sha256"] == hashlib.sha256(
-            (top / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").read_bytes()).hexdigest()
+        assert (
+            run["weights"]["sha256"]
+            == hashlib.sha256((top / "pretrained-model" / "imagenet-vgg-verydeep-19.mat").read_bytes()).hexdigest()
+        )
     if "--resume output" in text:  # the resumed run has all its steps
         assert [int(r[0]) for r in rows(out / "costs.csv")] == list(range(40))
     if "nst compare" in text:
@@ -133,16 +145,21 @@ def test_bash_block_runs(path, line, text, template, tmp_path):
     shutil.copytree(template, top)
     before = repository_state()
     result = run_block(top, text)
-    assert result.returncode == 0, f"{path.name}:{line} failed:\n{text}\n--- stdout\n{result.stdout[-3000:]}" \
-                                   f"\n--- stderr\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{path.name}:{line} failed:\n{text}\n--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}"
+    )
     check_outputs(top, text, result.stdout)
     assert repository_state() == before, "a documented command wrote into the repository instead of the copy"
 
 
 def test_every_block_is_bash_or_marked_notest():
     """A shell block is either run (`bash`) or says why not (`bash notest`); a typo would silently skip it."""
-    shells = [(path.name, line, info) for path in DOCUMENTS for line, info, _ in fenced_blocks(path)
-              if info.split()[:1] in (["bash"], ["sh"], ["shell"], ["console"])]
+    shells = [
+        (path.name, line, info)
+        for path in DOCUMENTS
+        for line, info, _ in fenced_blocks(path)
+        if info.split()[:1] in (["bash"], ["sh"], ["shell"], ["console"])
+    ]
     assert [s for s in shells if s[2] not in ("bash", "bash notest")] == []
     assert len([s for s in shells if s[2] == "bash"]) >= 3
 
@@ -150,10 +167,11 @@ def test_every_block_is_bash_or_marked_notest():
 def test_the_quick_start_is_two_commands_and_the_demo_is_run():
     readme = REPO / "README.md"
     section = readme.read_text(encoding="utf-8").split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    commands = [line.split("#")[0].strip() for line in section.splitlines()
-                if line.startswith("pip install")]
-    assert commands == ["pip install -r requirements.txt && python -m nst",
-                        "pip install -r requirements-dev.txt && python -m pytest"]
+    commands = [line.split("#")[0].strip() for line in section.splitlines() if line.startswith("pip install")]
+    assert commands == [
+        "pip install -r requirements.txt && python -m nst",
+        "pip install -r requirements-dev.txt && python -m pytest",
+    ]
     run = [text for path, line, text in (p.values for p in BASH_BLOCKS) if path == readme]
     assert any(runnable(text).split("#")[0].strip() == "python -m nst" for text in run)
 

@@ -19,23 +19,36 @@ def text_files():
     """Every text file of nst/, tests/ and docs/, and README.md."""
     files = [ROOT / "README.md"]
     for folder in ("nst", "tests", "docs"):
-        files += [p for p in sorted((ROOT / folder).rglob("*")) if p.is_file() and "__pycache__" not in p.parts
-                  and p.suffix in (".py", ".md", ".ipynb", ".txt", ".json", ".toml", ".cfg", ".ini", ".sh")]
+        files += [
+            p
+            for p in sorted((ROOT / folder).rglob("*"))
+            if p.is_file()
+            and "__pycache__" not in p.parts
+            and p.suffix in (".py", ".md", ".ipynb", ".txt", ".json", ".toml", ".cfg", ".ini", ".sh")
+        ]
     return files
 
 
 def test_no_ticket_numbers_in_code_tests_or_docs():
-    hits = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-            for path in text_files()
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            if TICKET.search(line)]
+    hits = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in text_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if TICKET.search(line)
+    ]
     assert hits == []
 
 
 def test_the_ticket_pattern_finds_what_it_should():
     issue, ticket = "iss" + "ue", "tick" + "et"
-    for text in (f"see {issue} 5", f"{issue.title()} #12", f"{issue}-6", f"({issue}_4)", f"{issue.upper()}S 3 and 4",
-                 f"{ticket} 9"):
+    for text in (
+        f"see {issue} 5",
+        f"{issue.title()} #12",
+        f"{issue}-6",
+        f"({issue}_4)",
+        f"{issue.upper()}S 3 and 4",
+        f"{ticket} 9",
+    ):
         assert TICKET.search(text), text
     for text in (f"{issue}s show", f"a known {issue}", f"the {issue} of 2x2 pixels"):
         assert TICKET.search(text) is None, text
@@ -139,12 +152,21 @@ def test_the_engine_writes_no_file_prints_nothing_and_takes_no_config():
         assert banned == set(), f"{name} imports {banned}"
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-        imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
-                    for alias in node.names} | {node.module for node in ast.walk(tree)
-                                                if isinstance(node, ast.ImportFrom) and node.module}
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in node.names
+        } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         assert "print" not in names and "tqdm" not in imported and "Config" not in names, name
-        writes = [node for node in ast.walk(tree)
-                  if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open"
-                  and any(isinstance(a, ast.Constant) and isinstance(a.value, str) and set(a.value) & set("wax+")
-                          for a in node.args[1:])]
+        writes = [
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "open"
+            and any(
+                isinstance(a, ast.Constant) and isinstance(a.value, str) and set(a.value) & set("wax+")
+                for a in node.args[1:]
+            )
+        ]
         assert writes == [], name

@@ -48,8 +48,13 @@ def test_cost_and_gradient_match_numpy(small_vgg):
     # float64 through the TF graph, so finite differences of the NumPy cost are precise.
     model, content, style, image = small_problem(small_vgg, dtype=np.float64)
     cfg = Config()
-    costs = objective(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
+    costs = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    ).costs
     x = tf.Variable(image)
     with tf.GradientTape() as tape:
         J, Jc, Js = costs(x)
@@ -62,8 +67,10 @@ def test_cost_and_gradient_match_numpy(small_vgg):
     h = 1e-3
     for _ in range(4):
         d = rng.normal(size=image.shape)
-        numeric = (homework_cost(weights, content, style, image + h * d)[0]
-                   - homework_cost(weights, content, style, image - h * d)[0]) / (2 * h)
+        numeric = (
+            homework_cost(weights, content, style, image + h * d)[0]
+            - homework_cost(weights, content, style, image - h * d)[0]
+        ) / (2 * h)
         assert float(np.sum(grad * d)) == pytest.approx(numeric, rel=1e-5)
 
 
@@ -74,16 +81,27 @@ def test_model_nn_costs_fall_and_files(small_vgg, tmp_path):
     generated, history = model_nn(model, content, style, image, cfg, log=lines.append)
     assert [i for i, *_ in history] == list(range(25))
     assert history[-1][1] < 0.5 * history[0][1]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.png", "10.png", "20.png", "checkpoint.npz", "costs.csv",
-                                                         "generated_image.jpg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "0.png",
+        "10.png",
+        "20.png",
+        "checkpoint.npz",
+        "costs.csv",
+        "generated_image.jpg",
+    ]
     assert lines[0].startswith("Iteration 0 :\ntotal cost = ") and len(lines) == 3
     # costs.csv holds the costs after each step, at full precision; they are those of the returned image.
     with open(tmp_path / "costs.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["iteration", "total", "content", "style"]
     assert [float(v) for v in rows[-1][1:]] == [history[-1][1], history[-1][2], history[-1][3]]
-    cfg_costs = objective(model, content_target(model, content, cfg.content_layer),
-                              style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
+    cfg_costs = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    ).costs
     J_final = float(cfg_costs(tf.constant(generated))[0])
     assert J_final == pytest.approx(history[-1][1], rel=1e-5)
     J, Jc, Js = (float(v) for v in history[3][1:])
@@ -97,8 +115,13 @@ def test_the_last_costs_row_comes_from_the_traced_computation_of_the_steps(small
     model, content, style, image = small_problem(small_vgg, h=32, w=24)
     cfg = Config(output_dir=tmp_path, iterations=3, save_every=10, progress=False, precision=precision)
     _, history = model_nn(model, content, style, image, cfg, log=lambda line: None)
-    goal = objective(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision)
+    goal = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    )
     x = tf.Variable(image)
     step = make_train_step(goal, x, adam_state(x), cfg.learning_rate)
     rows = [[float(v) for v in step()] for _ in range(cfg.iterations + 1)]

@@ -10,8 +10,19 @@ from nst.settings import DEMO_CONTENT, DEMO_STYLE
 def test_paint_yields_the_steps_writes_the_files_and_returns_the_result(small_vgg, tmp_path):
     out = tmp_path / "out"
     lines = []
-    run = nst.paint(DEMO_CONTENT, DEMO_STYLE, weights=small_vgg, width=24, height=16, iterations=4, save_every=2,
-                    seed=1, output_dir=out, progress=False, log=lines.append)
+    run = nst.paint(
+        DEMO_CONTENT,
+        DEMO_STYLE,
+        weights=small_vgg,
+        width=24,
+        height=16,
+        iterations=4,
+        save_every=2,
+        seed=1,
+        output_dir=out,
+        progress=False,
+        log=lines.append,
+    )
     events = []
     while True:
         try:

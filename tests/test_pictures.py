@@ -57,8 +57,18 @@ def colour_statistics(rgb):
 def run(tmp_path_factory, name, weights, **options):
     """One 96x72 run of the demo pair; returns (its output folder, the returned image as RGB 0..255)."""
     out = tmp_path_factory.mktemp(name)
-    cfg = Config(weights=weights, width=W, height=H, iterations=STEPS, save_every=STEPS - 1, seed=1, progress=False,
-                 download=False, output_dir=out, **options)
+    cfg = Config(
+        weights=weights,
+        width=W,
+        height=H,
+        iterations=STEPS,
+        save_every=STEPS - 1,
+        seed=1,
+        progress=False,
+        download=False,
+        output_dir=out,
+        **options,
+    )
     generated, _ = style_transfer(cfg, log=lambda line: None)
     return out, np.clip(generated[0] + MEANS[0], 0, 255)
 
@@ -67,12 +77,17 @@ def run(tmp_path_factory, name, weights, **options):
 def pictures(imagenet_vgg16, tmp_path_factory):
     """{name: RGB image}: content, style, fp32 (plain), recoloured (--preserve-colors), bf16, random."""
     out, recoloured = run(tmp_path_factory, "fp32", imagenet_vgg16, preserve_colors=True)
-    random_vgg16 = write_test_vgg(tmp_path_factory.mktemp("random") / "random-vgg16.mat", widths=REAL_WIDTHS,
-                                  seed=0, network="VGG-16")
-    return {"content": load_image(DEMO_CONTENT, W, H), "style": load_image(DEMO_STYLE, W, H),
-            "fp32": iio.imread(out / f"{STEPS - 1}.png").astype(np.float32), "recoloured": recoloured,
-            "bf16": run(tmp_path_factory, "bf16", imagenet_vgg16, precision="bf16")[1],
-            "random": run(tmp_path_factory, "random", random_vgg16)[1]}
+    random_vgg16 = write_test_vgg(
+        tmp_path_factory.mktemp("random") / "random-vgg16.mat", widths=REAL_WIDTHS, seed=0, network="VGG-16"
+    )
+    return {
+        "content": load_image(DEMO_CONTENT, W, H),
+        "style": load_image(DEMO_STYLE, W, H),
+        "fp32": iio.imread(out / f"{STEPS - 1}.png").astype(np.float32),
+        "recoloured": recoloured,
+        "bf16": run(tmp_path_factory, "bf16", imagenet_vgg16, precision="bf16")[1],
+        "random": run(tmp_path_factory, "random", random_vgg16)[1],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +110,9 @@ def test_the_real_network_takes_on_the_style_and_a_random_one_does_not(pictures,
     assert fall["fp32"] > 10, fall  # measured 21.6 (with images/mosaic.jpg as the style: 14.7)
     assert fall["random"] < 10, fall  # measured 3.1 (mosaic: 2.4; with small widths 2.0 and 1.3)
     # colour statistics: 0.55 of the content's distance to the style's is left (mosaic: 0.70)
-    share = np.linalg.norm(colour_statistics(pictures["fp32"]) - colour_statistics(pictures["style"])) / \
-        np.linalg.norm(colour_statistics(pictures["content"]) - colour_statistics(pictures["style"]))
+    share = np.linalg.norm(colour_statistics(pictures["fp32"]) - colour_statistics(pictures["style"])) / np.linalg.norm(
+        colour_statistics(pictures["content"]) - colour_statistics(pictures["style"])
+    )
     assert share < 0.8, share
 
 

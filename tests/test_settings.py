@@ -28,8 +28,20 @@ def test_every_config_field_has_one_flag_and_the_parser_has_them_all():
 
 
 def test_the_parser_sets_each_field_from_its_flag_and_knows_which_were_given(tmp_path):
-    cfg, given, debug = parse_run(["--width", "64", "--no-cache", "--style", "a.jpg", "b.jpg", "--style-layers",
-                                   "conv1_1:0.5,conv2_1", "--xla", "--debug"])
+    cfg, given, debug = parse_run(
+        [
+            "--width",
+            "64",
+            "--no-cache",
+            "--style",
+            "a.jpg",
+            "b.jpg",
+            "--style-layers",
+            "conv1_1:0.5,conv2_1",
+            "--xla",
+            "--debug",
+        ]
+    )
     assert given == {"width", "weights_cache", "style", "style_layers", "xla"} and debug
     assert (cfg.width, cfg.weights_cache, cfg.xla) == (64, False, True)
     assert [str(p) for p in cfg.style] == ["a.jpg", "b.jpg"]
@@ -37,11 +49,31 @@ def test_the_parser_sets_each_field_from_its_flag_and_knows_which_were_given(tmp
     assert parse_run([]) == (Config(), set(), False)
 
 
-BAD_VALUES = {"iterations": 0, "width": -3, "height": 0, "noise_ratio": 2.0, "learning_rate": 0.0, "alpha": -1.0,
-              "beta": float("inf"), "save_every": 0, "seed": -1, "content_layer": "conv9_9",
-              "style_layers": (("conv1_1", -1.0),), "optimizer": "sgd", "tv_weight": -1.0, "style_blend": (-1.0,),
-              "init": "", "style_scale": 0.0, "pooling": "min", "kernel_layout": "sideways", "scales": 0,
-              "max_pixels": 3, "precision": "fp16"}
+BAD_VALUES = {
+    "iterations": 0,
+    "width": -3,
+    "height": 0,
+    "noise_ratio": 2.0,
+    "learning_rate": 0.0,
+    "alpha": -1.0,
+    "beta": float("inf"),
+    "save_every": 0,
+    "seed": -1,
+    "content_layer": "conv9_9",
+    "style_layers": (("conv1_1", -1.0),),
+    "optimizer": "sgd",
+    "tv_weight": -1.0,
+    "style_blend": (-1.0,),
+    "init": "",
+    "style_scale": 0.0,
+    "pooling": "min",
+    "kernel_layout": "sideways",
+    "scales": 0,
+    "max_pixels": 3,
+    "precision": "fp16",
+    "max_memory": 10**6,
+    "tile": 8,
+}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_VALUES))
@@ -66,8 +98,11 @@ def test_every_flag_a_message_of_a_run_names_exists():
     own = {"compare.py": parser_flags(build_compare_parser())}  # a subcommand names its own flags too
     named = set()
     for folder in ("settings.py", "commands", "sinks", "engine", "optimize.py"):
-        paths = [PACKAGE_ROOT / "nst" / folder] if folder.endswith(".py") else \
-            sorted((PACKAGE_ROOT / "nst" / folder).glob("*.py"))
+        paths = (
+            [PACKAGE_ROOT / "nst" / folder]
+            if folder.endswith(".py")
+            else sorted((PACKAGE_ROOT / "nst" / folder).glob("*.py"))
+        )
         for path in paths:
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str):

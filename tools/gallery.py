@@ -14,14 +14,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from benchmarks.print_size import measured
 from nst.settings import LBFGS_EVALUATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +44,24 @@ RUNS = {
     "small-blend": SMALL + ["--style", "images/swirls.jpg", MOSAIC, "--style-blend", "0.5", "0.5"],
     "lbfgs": ["--optimizer", "lbfgs"],
     "small-lbfgs-200": SMALL + ["--optimizer", "lbfgs", "--iterations", "200", "--save-every", "5"],
+    # print size: the homework's run on a landscape photo, and the same photo painted at 4K within 3 GB (coarse to
+    # fine over 4 scales: 40, 20, 10 and 5 Adam steps at 480x270, 960x540, 1920x1080 and 3840x2160, in tiles)
+    "chelsea": ["--content", "images/chelsea.jpg"],
+    "print-4k": [
+        "--content",
+        "images/chelsea.jpg",
+        "--width",
+        "3840",
+        "--height",
+        "2160",
+        "--max-memory",
+        "3G",
+        "--iterations",
+        "40",
+    ],
 }
+PRINT_CROPS = ((1500, 560), (2700, 1300))  # 1:1 crops of the 4K picture (left, top), PRINT_CROP pixels each
+PRINT_CROP = (600, 450)
 
 
 def command(name):
@@ -63,18 +79,16 @@ def run_all(records, names, reuse):
         text = " ".join(command(name))
         if reuse and (folder / "run.json").is_file() and records.get(name, {}).get("command") == text:
             continue
-        load, started = os.getloadavg(), time.perf_counter()
-        subprocess.run(
-            [sys.executable] + command(name)[1:] + ["--no-progress"],
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-        )
+        load = os.getloadavg()
+        log, peak, wall, cpu, code = measured([sys.executable] + command(name)[1:] + ["--no-progress"])
+        if code != 0:
+            sys.exit(f"{text} failed:\n{log[-3000:]}")
         manifest = json.loads((folder / "run.json").read_text())
         records[name] = {
             "command": text,
-            "seconds": round(time.perf_counter() - started, 1),
+            "seconds": round(wall, 1),
+            "cpu_seconds": round(cpu, 1),
+            "peak_bytes": peak,
             "load_average": {"before": load, "after": os.getloadavg()},
             "seconds_per_iteration": manifest["seconds_per_iteration"],
             "iterations": manifest["iterations_run"],
@@ -215,7 +229,40 @@ def make_sheets(records):
             SHEETS / "lbfgs-longer.jpg",
             columns=3,
         )
-    return {"ssim_fp32_bf16": ssim}
+    facts = {"ssim_fp32_bf16": ssim}
+    if "small-lbfgs-200" in records:
+        facts["lbfgs_long_last_vs_adam"] = long[max(long)] / adam_J
+    return facts
+
+
+def present(*names):
+    """Whether every run named has its folder (with run.json) in output/gallery/."""
+    return all((ROOT / OUT / name / "run.json").is_file() for name in names)
+
+
+def make_print_sheets(records):
+    """print-4k.jpg (the 4K picture, whole, scaled to 960x540) and print-4k-crops.jpg: 1:1 crops of it beside the
+    same places of the homework's 400x300 picture of the photo scaled up to 3840x2160 (LANCZOS)."""
+    big = picture("print-4k")
+    small = picture("chelsea").resize(big.size, Image.Resampling.LANCZOS)
+    sheet(
+        [(label_of(records, "print-4k", "3840x2160 within --max-memory 3G (scaled down here)"), big)],
+        SHEETS / "print-4k.jpg",
+        width=960,
+    )
+    panels = []
+    for left, top in PRINT_CROPS:
+        box = (left, top, left + PRINT_CROP[0], top + PRINT_CROP[1])
+        panels += [
+            (f"the homework's 400x300, scaled up: ({left}, {top}) 1:1", small.crop(box)),
+            (f"painted at 3840x2160: ({left}, {top}) 1:1", big.crop(box)),
+        ]
+    sheet(panels, SHEETS / "print-4k-crops.jpg", columns=2)
+
+
+def label_of(records, name, title):
+    r = records[name]
+    return f"{title}\nJ = {r['final_J']:.3g}, {r['seconds']:.0f} s"
 
 
 def block(*names):
@@ -229,7 +276,7 @@ def lbfgs_sections(r, seconds):
             "## Adam or L-BFGS\n\n## Longer L-BFGS runs\n\nThese two sheets are not made yet: "
             "`python -m tools gallery --reuse` runs their commands and makes them.\n"
         )
-    long, adam_small = costs("small-lbfgs-200"), r["small"]["final_J"]
+    adam_small, long_last = r["small"]["final_J"], r["facts"]["lbfgs_long_last_vs_adam"]
     lbfgs_vs_adam = r["lbfgs"]["final_J"] / r["adam"]["final_J"]
     return f"""## Adam or L-BFGS
 
@@ -248,12 +295,37 @@ in {seconds("lbfgs")} against {seconds("adam")}.
 At 200×150, one L-BFGS run of 200 evaluations ({seconds("small-lbfgs-200")}; Adam's 200 steps: {seconds("small")}, J
 {adam_small:.3g}). Each panel's J is a multiple of Adam's. Past the homework's J, L-BFGS keeps lowering it, and
 with the homework's α = 10, β = 40 that means more style: the strokes grow over the face, until at the end of
-the 200, at {long[max(long)] / adam_small:.2g}× Adam's J, the face is hard to find. That is why
+the 200, at {long_last:.2g}× Adam's J, the face is hard to find. That is why
 `--optimizer lbfgs` stops at {LBFGS_EVALUATIONS} evaluations unless told otherwise.
 """
 
 
-def write_page(records, facts):
+def print_section(r, seconds):
+    """The page's print-size section, or a line saying it is still to be made."""
+    if "print-4k" not in r or "chelsea" not in r:
+        return (
+            "## Print size: 3840×2160\n\nThis sheet is not made yet: `python -m tools gallery --runs "
+            "chelsea,print-4k` runs its commands and makes it.\n"
+        )
+    p = r["print-4k"]
+    return f"""## Print size: 3840×2160
+
+![images/chelsea.jpg painted at 3840x2160, scaled down to 960x540 here](images/gallery/print-4k.jpg)
+
+![1:1 crops: the homework's 400x300 picture scaled up to 4K, and the 4K painting](images/gallery/print-4k-crops.jpg)
+
+{block("chelsea", "print-4k")}
+`images/chelsea.jpg` (451×300) painted at 3840×2160, coarse to fine in 4 scales (40, 20, 10 and 5 Adam steps at
+480×270, 960×540, 1920×1080 and 3840×2160; the two largest evaluated in exact tiles, [print sizes](print-sizes.md)):
+{seconds("print-4k")} ({p["cpu_seconds"]:.0f} CPU seconds), peak resident memory {p["peak_bytes"] / 1e9:.2f} GB
+for a budget of 3 GB (`--max-memory 3G`: the steps keep to it, the whole command does not yet, see
+[print sizes](print-sizes.md#what-is-not-done-yet)). The crops are 1:1 pixels of the print: on the left the homework's run of the same photo
+(400×300, 200 steps, {seconds("chelsea")}) scaled up to 3840×2160, on the right the 4K painting, whose strokes are
+painted at the print's own resolution rather than blown up. J is each run's own, at its own size.
+"""
+
+
+def write_page(records):
     """docs/gallery.md from the runs' records and the sheets' facts."""
     r = records
 
@@ -263,7 +335,7 @@ def write_page(records, facts):
     loads = [
         v
         for n, rec in r.items()
-        if n != "machine"
+        if n in RUNS
         for v in (rec["load_average"]["before"][0], rec["load_average"]["after"][0])
     ]
     text = f"""# Gallery: real pictures, and what the options do to them
@@ -294,7 +366,7 @@ it, and the last 100 steps mostly sharpen.
 
 {block("adam", "bf16")}
 The same 200 steps from the same start with the convolutions in bfloat16 ({seconds("bf16")} against
-{seconds("adam")}): SSIM {facts["ssim_fp32_bf16"]:.3f} between the two pictures; no difference to see.
+{seconds("adam")}): SSIM {r["facts"]["ssim_fp32_bf16"]:.3f} between the two pictures; no difference to see.
 
 ## --preserve-colors
 
@@ -327,7 +399,8 @@ and half.
 The same 200 steps in all, 100 of them at half size, which cost about a quarter: {seconds("scales2")} against
 {seconds("adam")}, and J ends at {r["scales2"]["final_J"] / r["adam"]["final_J"]:.2g}× the one-scale run's: more
 style on the face for the same number of steps.
-"""
+
+{print_section(r, seconds)}"""
     (ROOT / "docs" / "gallery.md").write_text(text, encoding="utf-8")
 
 
@@ -351,8 +424,13 @@ def main(argv=None):
     records = json.loads((SHEETS / "runs.json").read_text()) if (SHEETS / "runs.json").is_file() else {}
     if not args.sheets_only:
         run_all(records, args.runs.split(","), args.reuse)
-    facts = make_sheets(records)
-    write_page(records, facts)
-    print(json.dumps(facts))
+    # each sheet is made from its runs' folders when they are all there; the page's facts are kept in runs.json
+    if present(*(name for name in RUNS if name not in ("chelsea", "print-4k"))):
+        records["facts"] = make_sheets(records)
+    if present("chelsea", "print-4k"):
+        make_print_sheets(records)
+    (SHEETS / "runs.json").write_text(json.dumps(records, indent=1) + "\n")
+    write_page(records)
+    print(json.dumps(records.get("facts")))
     for path in sorted(SHEETS.glob("*.jpg")):
         print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")

@@ -15,13 +15,19 @@ from nst.settings import GROUPS, Config, settings
 
 SUBCOMMANDS = {
     # name: (module, function taking the arguments after the name and returning the exit code, what it does)
-    "compare": ("nst.commands.compare", "compare_main",
-                "a generated image against a reference output, or two cost curves"),
+    "compare": (
+        "nst.commands.compare",
+        "compare_main",
+        "a generated image against a reference output, or two cost curves",
+    ),
     "studio": ("nst.studio.app", "studio_main", "a local web page to paint a portrait and watch it happen"),
     "teach": ("nst.teaching.student", "teach_main", "the student version of a homework notebook"),
     "grade": ("nst.teaching.grader", "grade_main", "grade homework notebooks, function by function"),
-    "check-weights": ("nst.weights.check", "check_weights_main",
-                      "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout"),
+    "check-weights": (
+        "nst.weights.check",
+        "check_weights_main",
+        "prove a VGG-19 (or VGG-16) weights file, settle its kernel layout",
+    ),
 }
 """`nst NAME ...`: subcommands with parsers of their own; anything else is a style transfer run."""
 
@@ -40,8 +46,8 @@ def build_parser():
         prog="nst",
         description="Neural style transfer as in the deeplearning.ai homework (Gatys et al. 2015) on TensorFlow 2.\n"
         "With no arguments: the demo (Grace Hopper painted in the style of images/swirls.jpg).",
-        epilog="other commands (each has its own --help):\n" + "\n".join(
-            f"  nst {name:<14} {what}" for name, (_, _, what) in SUBCOMMANDS.items()),
+        epilog="other commands (each has its own --help):\n"
+        + "\n".join(f"  nst {name:<14} {what}" for name, (_, _, what) in SUBCOMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
@@ -137,11 +143,13 @@ def main(argv=None, models=None, on_event=None):
             raise NstError("not enough memory for a run at this size: pass a smaller --width and --height") from None
 
     try:
+
         def failed(message):
             tell(Ended("failed", message))
 
-        code = run_command(prepare, debug=debug, tensorflow=False, on_error=failed) or \
-            run_command(run, debug=debug, on_error=failed)
+        code = run_command(prepare, debug=debug, tensorflow=False, on_error=failed) or run_command(
+            run, debug=debug, on_error=failed
+        )
         if code:
             return 2
     except RunInterrupted as exc:

@@ -39,9 +39,11 @@ def image_metrics(a, b):
 
     x, y = tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32)
     window = min(11, a.shape[0], a.shape[1])
-    return {"psnr": float(tf.image.psnr(x, y, max_val=255.0)[0]),
-            "ssim": float(tf.image.ssim(x, y, max_val=255.0, filter_size=window)[0]),
-            "mean_abs_diff": float(np.mean(np.abs(a.astype(np.float64) - b.astype(np.float64))))}
+    return {
+        "psnr": float(tf.image.psnr(x, y, max_val=255.0)[0]),
+        "ssim": float(tf.image.ssim(x, y, max_val=255.0, filter_size=window)[0]),
+        "mean_abs_diff": float(np.mean(np.abs(a.astype(np.float64) - b.astype(np.float64)))),
+    }
 
 
 def image_costs(images, content, style, weights, cfg=None):
@@ -58,12 +60,20 @@ def image_costs(images, content, style, weights, cfg=None):
 
     cfg = cfg or Config()
     h, w = next(iter(images.values())).shape[:2]
-    model, _ = load_model(ensure_weights(Path(weights), allow_download=False, progress=False), cfg.pooling,
-                          cfg.kernel_layout, cfg.weights_cache)
+    model, _ = load_model(
+        ensure_weights(Path(weights), allow_download=False, progress=False),
+        cfg.pooling,
+        cfg.kernel_layout,
+        cfg.weights_cache,
+    )
     content_image = reshape_and_normalize_image(resize_image(_image(content, "content"), w, h))
-    problem = Problem(model, content_image, (_image(style, "style"),),
-                      weights_of(cfg),
-                      precision="fp32" if cfg.precision == "auto" else cfg.precision)
+    problem = Problem(
+        model,
+        content_image,
+        (_image(style, "style"),),
+        weights_of(cfg),
+        precision="fp32" if cfg.precision == "auto" else cfg.precision,
+    )
     costs = objective_at(problem, w, h).costs
     out = {}
     for name, image in images.items():
@@ -75,8 +85,11 @@ def image_costs(images, content, style, weights, cfg=None):
 def plot_comparison(generated, reference, path, metrics):
     """comparison.png: generated | reference | |difference| heat map (mean over channels, 0..max)."""
     diff = np.mean(np.abs(generated.astype(np.float64) - reference.astype(np.float64)), axis=2)
-    panels = [("generated", generated), ("reference", reference),
-              (f"|difference|: mean {metrics['mean_abs_diff']:.3g}, max {diff.max():.3g}", diff)]
+    panels = [
+        ("generated", generated),
+        ("reference", reference),
+        (f"|difference|: mean {metrics['mean_abs_diff']:.3g}, max {diff.max():.3g}", diff),
+    ]
     fig = image_sheet(panels, 3)
     fig.suptitle(f"PSNR {metrics['psnr']:.4g} dB, SSIM {metrics['ssim']:.4f}", fontsize=9, y=0.99, x=0.01, ha="left")
     save_figure(fig, path)
@@ -141,8 +154,10 @@ def compare_costs(paths, output=None, log=print):
         it = [r[0] for r in rows]
         for col, style, what in ((1, "-", "J"), (2, "--", "J_content"), (3, ":", "J_style")):
             ax.plot(it, [r[col] for r in rows], style, color=color, label=f"{what}: {name}")
-        log(f"{name}: {len(rows)} iterations, final J = {rows[-1][1]:.6g}, J_content = {rows[-1][2]:.6g}, "
-            f"J_style = {rows[-1][3]:.6g}")
+        log(
+            f"{name}: {len(rows)} iterations, final J = {rows[-1][1]:.6g}, J_content = {rows[-1][2]:.6g}, "
+            f"J_style = {rows[-1][3]:.6g}"
+        )
     ax.set_yscale("log", nonpositive="mask")
     ax.set_xlabel("iteration")
     ax.set_ylabel("cost (log scale)")
@@ -165,11 +180,14 @@ def build_compare_parser():
     p.add_argument("--content", type=Path, help="content image C (for the costs)")
     p.add_argument("--style", type=Path, help="style image S (for the costs)")
     p.add_argument("--weights", type=Path, help="VGG-19 .mat file (for the costs)")
-    p.add_argument("--costs", type=Path, nargs="+", metavar="CSV",
-                   help="overlay the cost curves of these costs.csv files")
-    p.add_argument("--output", type=Path,
-                   help="figure to write (default: comparison.png beside GENERATED, costs_comparison.png beside "
-                   "the first CSV)")
+    p.add_argument(
+        "--costs", type=Path, nargs="+", metavar="CSV", help="overlay the cost curves of these costs.csv files"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="figure to write (default: comparison.png beside GENERATED, costs_comparison.png beside the first CSV)",
+    )
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return p
 
@@ -185,8 +203,9 @@ def compare_main(argv):
             compare_costs(args.costs, args.output)
             return
         if len(args.images) != 2:
-            raise NstError(f"nst compare takes two images, GENERATED REFERENCE, got {len(args.images)}; "
-                           "or --costs A.csv B.csv")
+            raise NstError(
+                f"nst compare takes two images, GENERATED REFERENCE, got {len(args.images)}; or --costs A.csv B.csv"
+            )
         compare_images(*args.images, content=args.content, style=args.style, weights=args.weights, output=args.output)
 
     # the cost overlay needs no TensorFlow; images do (PSNR, SSIM, costs)

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import INIT_KEYWORDS, Config, parse_style_layers, settings, style_paths
+from nst.settings import INIT_KEYWORDS, Config, parse_style_layers, scale_iterations, settings, style_paths
 from nst.sinks.checkpoint import checkpoint_progress, load_checkpoint
 
 
@@ -37,9 +37,11 @@ def resumed_config(cfg, given=None):
     if differing:
         flags = ", ".join(table[name].flag for name, _, _ in differing)
         details = ", ".join(difference(*item) for item in differing)
-        raise NstError(f"--resume {cfg.resume} continues the run with its own settings, and these differ from them: "
-                       f"{details}; drop {flags} or give the run's values (only "
-                       f"{', '.join(table[name].flag for name in may_change)} may change)")
+        raise NstError(
+            f"--resume {cfg.resume} continues the run with its own settings, and these differ from them: "
+            f"{details}; drop {flags} or give the run's values (only "
+            f"{', '.join(table[name].flag for name in may_change)} may change)"
+        )
     overrides = {name: getattr(cfg, name) for name in may_change if name in given}
     resumed = dataclasses.replace(stored, output_dir=folder, resume=folder, **overrides)
     left = work_left(checkpoint.scale, len(checkpoint.history), resumed)
@@ -51,10 +53,18 @@ def resumed_config(cfg, given=None):
 def work_left(scale, done, cfg):
     """None when the run `cfg` has steps left after `done` steps of scale `scale`; else why not ("has already done
     40 of its 40 steps; pass --iterations N with N > 40 to continue it")."""
-    if scale >= cfg.scales - 1 and done >= cfg.iterations:
+    budgets = scale_iterations(cfg)
+    if scale >= len(budgets) - 1 and done >= budgets[-1]:
         what = "steps" if cfg.optimizer == "adam" else "iterations"
-        return (f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
-                "to continue it")
+        if len(budgets) > 1 and cfg.scales is None:
+            return (
+                f"has already done {done} of the {budgets[-1]} {what} of its last scale; pass a larger "
+                f"--iterations (now {cfg.iterations}) to continue it"
+            )
+        return (
+            f"has already done {done} of its {cfg.iterations} {what}; pass --iterations N with N > {done} "
+            "to continue it"
+        )
     return None
 
 

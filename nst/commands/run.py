@@ -17,12 +17,13 @@ from nst.commands.inputs import prepare_run
 from nst.commands.interrupt import run_interrupts
 from nst.engine.colors import preserve_colors
 from nst.engine.driver import LBFGS, Adam, Scale, paint, scale_sizes
-from nst.engine.events import ScaleFinished, ScaleStarted
+from nst.engine.events import ScaleFinished, ScaleStarted, Tile
 from nst.engine.objective import Weights, check_functions
 from nst.engine.problem import Problem, content_at, objective_at
 from nst.engine.start import initial_image
 from nst.errors import NstError
 from nst.images import MEANS, reshape_and_normalize_image, resize_image, save_image, to_uint8
+from nst.settings import scale_count, scale_iterations
 from nst.sinks.checkpoint import load_checkpoint
 from nst.sinks.progress import progress
 from nst.sinks.report import image_size, write_report
@@ -46,7 +47,8 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
     Ctrl-C/SIGTERM: at once before the first step, at the next step during the loop, ignored after the last
     step (the outputs are written: the run finishes); nst.commands.interrupt.
     """
-    events = run_events(cfg, log, functions, given, prepared, models)
+    on_tile = None if on_event is None else (lambda *tile: on_event(Tile(*tile)))
+    events = run_events(cfg, log, functions, given, prepared, models, on_tile)
     while True:
         try:
             event = next(events)
@@ -56,9 +58,11 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
             on_event(event)
 
 
-def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None):
+def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None, on_tile=None):
     """The run of style_transfer as a generator of its events (nst.engine.events), the files and the progress
-    written as they come; its return value is (generated image, history). Closing it early ends the run there."""
+    written as they come; its return value is (generated image, history). Closing it early ends the run there.
+    `on_tile(sweep, segment, tile, tiles)`: told of each tile done when a scale is evaluated in tiles (besides the
+    progress bar), between the events."""
     if functions is not None:
         functions = check_functions(functions)
     cfg, inputs = prepare_run(cfg, given) if prepared is None else prepared
@@ -70,29 +74,100 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")
-    problem = Problem(model, inputs.content, tuple(inputs.style_files),
-                      weights_of(cfg), None if cfg.style_blend is None else tuple(cfg.style_blend), cfg.style_scale,
-                      cfg.precision, functions=functions)
+    shown = progress(log, cfg.save_every, cfg.progress)
+    budget = budget_of(cfg)
+    problem = Problem(
+        model,
+        inputs.content,
+        tuple(inputs.style_files),
+        weights_of(cfg),
+        None if cfg.style_blend is None else tuple(cfg.style_blend),
+        cfg.style_scale,
+        cfg.precision,
+        functions=functions,
+        max_memory=budget,
+        tile=cfg.tile,
+        on_tile=shown.on_tile if on_tile is None else both(shown.on_tile, on_tile),
+    )
     schedule = schedule_of(cfg)
     resumed = resume_point(cfg, schedule)
     first = schedule[0]
-    start = initial_image(cfg.init, content_at(problem, first.width, first.height), inputs.style_files[0],
-                          inputs.init_file, cfg.noise_ratio, cfg.seed)
-    # as the homework: log, then save
-    sinks = [progress(log, cfg.save_every, cfg.progress), run_files(cfg, schedule, resumed)]
+    start = initial_image(
+        cfg.init,
+        content_at(problem, first.width, first.height),
+        inputs.style_files[0],
+        inputs.init_file,
+        cfg.noise_ratio,
+        cfg.seed,
+    )
+    plans = []  # each scale's tile plan (None: whole), for run.json
+
+    def keep_plan(event):
+        if isinstance(event, ScaleStarted):
+            plans.append({"scale": event.scale + 1, "width": event.width, "height": event.height, "plan": event.plan})
+
+    sinks = [shown, run_files(cfg, schedule, resumed), keep_plan]  # as the homework: log, then save
     with run_interrupts() as interrupts:
-        events = paint(lambda w, h: objective_at(problem, w, h), start, schedule, stop=interrupts.stop,
-                       wants_image=lambda scale, i: i % cfg.save_every == 0, resume=resumed)
+        events = paint(
+            lambda w, h: objective_at(problem, w, h, cfg.optimizer, stop=interrupts.stop),
+            start,
+            schedule,
+            stop=interrupts.stop,
+            wants_image=lambda scale, i: i % cfg.save_every == 0,
+            resume=resumed,
+        )
         finished = yield from drive(events, sinks, interrupts)
         generated, history = finished.image, list(finished.history)
         if cfg.preserve_colors:
             generated = keep_content_colors(generated, inputs.content, cfg.output_dir)
-        write_report(cfg, history, inputs.content[0] + MEANS[0],
-                     [resize_image(s, cfg.width, cfg.height) for s in inputs.style_files],
-                     to_uint8(generated), finished.seconds_per_iteration, weights, image_size(cfg.content),
-                     [(s.shape[1], s.shape[0]) for s in inputs.style_files], weights_sha256, precision=precision,
-                     network=model.network, fallback=fallback)
+        write_report(
+            cfg,
+            history,
+            inputs.content[0] + MEANS[0],
+            [summary_style(s, cfg.width, cfg.height) for s in inputs.style_files],
+            to_uint8(generated),
+            finished.seconds_per_iteration,
+            weights,
+            image_size(cfg.content),
+            [(s.shape[1], s.shape[0]) for s in inputs.style_files],
+            weights_sha256,
+            precision=precision,
+            network=model.network,
+            fallback=fallback,
+            memory=memory_record(cfg, budget, plans),
+        )
     return generated, history
+
+
+def summary_style(style, width, height, longest=600):
+    """A style image as summary.png shows it: resized to the output's shape, its longer side at most `longest`
+    pixels (a print-size run's would otherwise be a whole-size copy)."""
+    scale = min(1.0, longest / max(width, height))
+    return resize_image(style, max(1, round(width * scale)), max(1, round(height * scale)))
+
+
+def both(first, second):
+    """A function calling `first` then `second` with its arguments."""
+
+    def call(*args):
+        first(*args)
+        second(*args)
+
+    return call
+
+
+def budget_of(cfg):
+    """The run's memory budget in bytes: --max-memory, else 80 percent of what is available to it now
+    (nst.engine.memory.default_budget), settled once so that every scale plans within the same budget."""
+    from nst.engine.memory import default_budget
+
+    return cfg.max_memory if cfg.max_memory is not None else default_budget()
+
+
+def memory_record(cfg, budget, plans):
+    """run.json's "memory": the budget the run planned within (bytes; --max-memory, or the default share of what
+    was available when it started), --tile, and each scale's plan (null: the whole image at once)."""
+    return {"budget_bytes": budget, "max_memory": cfg.max_memory, "tile": cfg.tile, "scales": plans}
 
 
 def drive(events, sinks, interrupts):
@@ -116,10 +191,16 @@ def weights_of(cfg):
 
 
 def schedule_of(cfg):
-    """The scales of the run `cfg`: coarse to fine (--scales), each with the run's optimiser and budget."""
-    optimizer = LBFGS(cfg.iterations) if cfg.optimizer == "lbfgs" else \
-        Adam(cfg.iterations, cfg.learning_rate, jit_compile=cfg.xla)
-    return [Scale(w, h, optimizer) for w, h in scale_sizes(cfg.width, cfg.height, cfg.scales)]
+    """The scales of the run `cfg`: coarse to fine (--scales, or the automatic schedule of a print size), each
+    with the run's optimiser and its budget (nst.settings.scale_iterations)."""
+
+    def optimizer(iterations):
+        return (
+            LBFGS(iterations) if cfg.optimizer == "lbfgs" else Adam(iterations, cfg.learning_rate, jit_compile=cfg.xla)
+        )
+
+    sizes = scale_sizes(cfg.width, cfg.height, scale_count(cfg))
+    return [Scale(w, h, optimizer(n)) for (w, h), n in zip(sizes, scale_iterations(cfg))]
 
 
 def resume_point(cfg, schedule):
@@ -128,13 +209,17 @@ def resume_point(cfg, schedule):
         return None
     checkpoint, _ = load_checkpoint(cfg.resume)
     if checkpoint.scale >= len(schedule):
-        raise NstError(f"checkpoint in {cfg.resume} is of scale {checkpoint.scale + 1}, this run has "
-                       f"{len(schedule)}: resume with the run's own settings")
+        raise NstError(
+            f"checkpoint in {cfg.resume} is of scale {checkpoint.scale + 1}, this run has "
+            f"{len(schedule)}: resume with the run's own settings"
+        )
     scale = schedule[checkpoint.scale]
     height, width = checkpoint.image.shape[1:3]
     if (width, height) != (scale.width, scale.height):
-        raise NstError(f"checkpoint in {cfg.resume} holds a {width}x{height} image, this run is "
-                       f"{scale.width}x{scale.height}: resume with the run's own settings")
+        raise NstError(
+            f"checkpoint in {cfg.resume} holds a {width}x{height} image, this run is "
+            f"{scale.width}x{scale.height}: resume with the run's own settings"
+        )
     if checkpoint.adam is None and isinstance(scale.optimizer, Adam):
         raise NstError(f"checkpoint in {cfg.resume} is an L-BFGS run's: resume with the run's own settings")
     return checkpoint
@@ -197,4 +282,3 @@ def make_deterministic(seed):
 
     tf.config.experimental.enable_op_determinism()
     tf.random.set_seed(seed)
-

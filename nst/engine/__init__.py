@@ -10,6 +10,9 @@
     events     what the driver yields: ScaleStarted, Step, ScaleFinished, Checkpoint
     start      the start image (--init)
     colors     --preserve-colors (YCbCr)
+    tiling     where the tiles of a tiled evaluation lie: halos, alignment, what each tile owns (no TensorFlow)
+    tiles      the objective evaluated in tiles, exactly (print sizes within a memory budget)
+    memory     the bytes a run holds and the tile plan that fits a budget (no TensorFlow)
     device     the hardware's choices: the device line, --precision auto, the conv input gradient per CPU kind
 
 The command line, the studio and notebooks are sinks of its events (nst.sinks); none of this imports a Config.

@@ -1,8 +1,8 @@
 """Adam on the pixels with TF1 `tf.train.AdamOptimizer` semantics (the homework's optimiser), bit for bit:
 
-    lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
-    m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
-    x = x - lr_t * m / (sqrt(v) + epsilon)          (epsilon outside the bias correction)
+lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+x = x - lr_t * m / (sqrt(v) + epsilon)          (epsilon outside the bias correction)
 """
 
 import tensorflow as tf
@@ -51,6 +51,7 @@ def make_train_step(objective, image, state, learning_rate, jit_compile=None):
     own value_and_grad runs, then a compiled update.
     """
     if objective.fused:
+
         @tf.function(jit_compile=jit_compile)
         def train_step():
             with tf.GradientTape() as tape:

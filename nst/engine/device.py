@@ -34,14 +34,29 @@ class CpuKind:
 
 
 CPU_KINDS = (
-    CpuKind("AMX", "amx_bf16", {"fp32": "tf", "bf16": "rotated"}, 4.0,
-            "machine X (Intel Xeon with AMX), an earlier session with no raw results kept: docs/benchmarks/choices.md"),
-    CpuKind("avx512_bf16 without AMX", "avx512_bf16", {"fp32": "rotated", "bf16": "tf"}, 1.8,
-            "machine B (AMD EPYC, Zen 4 class): `python -m benchmarks choices` and `picture`, "
-            "docs/performance.md#the-steps-hardware-choices; why: docs/benchmarks/choices.md"),
-    CpuKind("no native bf16", None, {"fp32": "rotated", "bf16": "rotated"}, None,
-            "machine A (AMD EPYC, AVX2 only): `python -m benchmarks bench` (its ablation) and `conv_grad`, "
-            "docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size; why: docs/benchmarks/choices.md"),
+    CpuKind(
+        "AMX",
+        "amx_bf16",
+        {"fp32": "tf", "bf16": "rotated"},
+        4.0,
+        "machine X (Intel Xeon with AMX), an earlier session with no raw results kept: docs/benchmarks/choices.md",
+    ),
+    CpuKind(
+        "avx512_bf16 without AMX",
+        "avx512_bf16",
+        {"fp32": "rotated", "bf16": "tf"},
+        1.8,
+        "machine B (AMD EPYC, Zen 4 class): `python -m benchmarks choices` and `picture`, "
+        "docs/performance.md#the-steps-hardware-choices; why: docs/benchmarks/choices.md",
+    ),
+    CpuKind(
+        "no native bf16",
+        None,
+        {"fp32": "rotated", "bf16": "rotated"},
+        None,
+        "machine A (AMD EPYC, AVX2 only): `python -m benchmarks bench` (its ablation) and `conv_grad`, "
+        "docs/performance.md#one-step-eager-tf-fp32-xla-bf16-by-size; why: docs/benchmarks/choices.md",
+    ),
 )
 
 

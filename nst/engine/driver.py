@@ -16,6 +16,8 @@ import tensorflow as tf
 from nst.engine.adam import STATE_KEYS, adam_state, make_train_step, state_arrays
 from nst.engine.events import Checkpoint, ScaleFinished, ScaleStarted, Step
 from nst.engine.lbfgs import Iteration, lbfgs_iterations
+from nst.engine.memory import release
+from nst.engine.objective import Abandoned
 from nst.homework import ADAM_STEPS, LEARNING_RATE
 from nst.images import MEANS, reshape_and_normalize_image, resize_image
 
@@ -63,8 +65,10 @@ class Scale:
 def scale_sizes(width, height, scales):
     """Coarse-to-fine sizes [(w, h), ...]: (round(width / 2^(N-1-k)), round(height / 2^(N-1-k))) for
     k = 0 .. N-1; the last is (width, height)."""
-    return [(max(1, round(width / 2 ** (scales - 1 - k))), max(1, round(height / 2 ** (scales - 1 - k))))
-            for k in range(scales)]
+    return [
+        (max(1, round(width / 2 ** (scales - 1 - k))), max(1, round(height / 2 ** (scales - 1 - k))))
+        for k in range(scales)
+    ]
 
 
 def resized_start(image, width, height):
@@ -96,6 +100,8 @@ def paint(objective_at, start, schedule, stop=None, wants_image=None, resume=Non
         if finished.stopped:
             return
         image = finished.image
+        objective = finished = None  # this scale's network functions, targets and tiles given back before the next
+        release()
 
 
 def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
@@ -126,27 +132,42 @@ def adam_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
 
     started = time.perf_counter()
     stopped = None  # the last step done when a stop ended the loop early
+    known = None  # the costs of the last image, when an evaluation given up for a stop had computed them
     for i in range(first, adam.steps):
         if stop is not None and stop.is_set():
             stopped = i - 1
             break
         t0 = time.perf_counter()
-        costs = train_step()
+        try:
+            costs = train_step()
+        except Abandoned as abandoned:  # a stop during a (tiled) evaluation: step i is not taken
+            stopped, known = i - 1, abandoned.costs
+            break
         if pending is not None:
             yield finish(pending, costs, i)
         pending = (i, image.numpy() if wants_image(k, i) else None, time.perf_counter() - t0)
     if stopped is not None and pending is not None and pending[1] is None:
         pending = (pending[0], image.numpy(), pending[2])  # the image a stop leaves: always shown
     if pending is not None:  # the last image's costs, traced like the steps' (an eager call rounds otherwise in bf16)
-        last = tf.function(lambda: objective.costs(image), jit_compile=adam.jit_compile or None) if objective.fused \
+        last = (
+            tf.function(lambda: objective.costs(image), jit_compile=adam.jit_compile or None)
+            if objective.fused
             else (lambda: objective.costs(image))
-        yield finish(pending, last(), pending[0])
+        )
+        yield finish(pending, known if known is not None else last(), pending[0])
     done = (adam.steps if stopped is None else stopped + 1) - first
     seconds = (time.perf_counter() - started) / max(1, done)
     last_step = history[-1][0] if history else -1
-    finished = ScaleFinished(k, image.numpy(), tuple(history), last_step + 1, seconds,
-                             "stopped" if stopped is not None else "steps done", stopped is not None,
-                             snapshot(last_step) if history else None)
+    finished = ScaleFinished(
+        k,
+        image.numpy(),
+        tuple(history),
+        last_step + 1,
+        seconds,
+        "stopped" if stopped is not None else "steps done",
+        stopped is not None,
+        snapshot(last_step) if history else None,
+    )
     yield finished
     return finished
 
@@ -178,12 +199,24 @@ def lbfgs_scale(k, scales, scale, objective, start, stop, wants_image, resumed):
         yield Step(k, i, J, Jc, Js, item.seconds, spent + item.evaluations, image, checkpoint)
     generated = result.x
     if not history:  # stopped before the first iteration ended (e.g. converged at once)
-        J, Jc, Js, _ = objective.value_and_grad(tf.constant(generated))
+        J, Jc, Js = (
+            objective.value_and_grad(tf.constant(generated))[:3]
+            if objective.fused
+            else objective.costs(tf.constant(generated))
+        )  # a tiled one: its forward sweep, which a stop does not end
         history.append((0, float(J), float(Jc), float(Js)))
     evaluations = spent + result.evaluations
     seconds = (time.perf_counter() - started) / max(1, len(history) - first)
     stopped = result.reason == "stopped"
-    finished = ScaleFinished(k, generated, tuple(history), evaluations, seconds, result.reason, stopped,
-                             Checkpoint(k, history[-1][0], generated, None, tuple(history), evaluations))
+    finished = ScaleFinished(
+        k,
+        generated,
+        tuple(history),
+        evaluations,
+        seconds,
+        result.reason,
+        stopped,
+        Checkpoint(k, history[-1][0], generated, None, tuple(history), evaluations),
+    )
     yield finished
     return finished

@@ -78,6 +78,18 @@ class ScaleFinished:
 
 
 @dataclasses.dataclass(frozen=True)
+class Tile:
+    """A tile of a tiled evaluation done (nst.engine.tiles): `sweep` "forward" or "backward", of segment
+    `segment` (0-based), tile `tile` (0-based) of `tiles`. Told by the tiled objective as it goes, between the
+    steps of a print-size scale, so that a long step shows progress."""
+
+    sweep: str
+    segment: int
+    tile: int
+    tiles: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Ended:
     """How a run ended, the command's last word to its sinks: `state` "finished", "stopped" (interrupted, its
     state saved: `resumable`) or "failed" (bad input or an error: `message` is the one line shown)."""

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import tensorflow as tf
 
+from nst.engine.objective import Abandoned
 from nst.homework import MEANS_RGB
 
 
@@ -84,8 +85,10 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
         else:  # the accepted point is normally the last one evaluated; otherwise evaluate it (not counted)
             costs = evaluate(x)[0]
         now = time.perf_counter()
-        item = Iteration(last["iterations"], x.reshape(shape).astype(np.float32), costs, last["evaluations"],
-                         now - last["time"])
+        last["accepted"] = x.copy()
+        item = Iteration(
+            last["iterations"], x.reshape(shape).astype(np.float32), costs, last["evaluations"], now - last["time"]
+        )
         last.update(iterations=last["iterations"] + 1, time=now)
         hand(item)
         if last["evaluations"] >= evaluations or (stop is not None and stop.is_set()) or abandoned.is_set():
@@ -103,7 +106,11 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
         try:
             with threadpool_limits(1, user_api="blas"):
                 result = scipy.optimize.minimize(
-                    fun, start, jac=True, method="L-BFGS-B", bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()),
+                    fun,
+                    start,
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=scipy.optimize.Bounds(lower.ravel(), upper.ravel()),
                     callback=callback,
                     options={"maxiter": evaluations, "maxfun": evaluations, "gtol": 0.0, "maxcor": history},
                 )
@@ -114,6 +121,9 @@ def lbfgs_iterations(value_and_grad, x0, evaluations, history=10, stop=None):
             else:
                 reason = str(result.message)
             hand(Result(result.x.reshape(shape).astype(np.float32), last["evaluations"], reason))
+        except Abandoned:  # a stop during a (tiled) evaluation: the run ends at the last iteration's point
+            x = last.get("accepted", start)
+            hand(Result(x.reshape(shape).astype(np.float32), last["evaluations"], "stopped"))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
             hand(exc)
 

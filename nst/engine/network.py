@@ -46,7 +46,7 @@ class VGG:
 
     @property
     def network(self):
-        """"VGG-19" or "VGG-16": the network of the weights file."""
+        """ "VGG-19" or "VGG-16": the network of the weights file."""
         return network_of(self.weights) or f"a VGG with {len(self.weights)} conv layers"
 
     @property
@@ -85,8 +85,11 @@ def kernels(model, dtype=tf.float32, input_gradient="rotated", layers=None, eage
     order = model.layer_order
     needed = order if layers is None else order[: max(order.index(name) for name in layers) + 1]
     with tf.init_scope() if eager else contextlib.nullcontext():
-        cast = {name: tuple(tf.cast(array, dtype) for array in model.weights[name])
-                for name in needed if name in model.weights}
+        cast = {
+            name: tuple(tf.cast(array, dtype) for array in model.weights[name])
+            for name in needed
+            if name in model.weights
+        }
         rotate = eager and input_gradient == "rotated"
         rotated = {name: rotated_kernel(W) for name, (W, _) in cast.items()} if rotate else {}
     return Kernels(tf.as_dtype(dtype), input_gradient, cast, rotated)

@@ -43,6 +43,16 @@ class Weights:
         return [self.content_layer] + [name for name, _ in self.style_layers]
 
 
+class Abandoned(Exception):
+    """An evaluation given up part-way because the run was asked to stop (a tiled evaluation checks between
+    tiles: at print size one takes minutes). `costs`: (J, J_content, J_style) of the image evaluated when they were
+    known before it gave up, else None."""
+
+    def __init__(self, costs=None):
+        super().__init__("evaluation abandoned: the run was asked to stop")
+        self.costs = costs
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
     """J of an image and its gradient, for fixed targets.
@@ -80,8 +90,10 @@ def objective(model, a_C, style_target, weights=Weights(), precision="fp32", inp
             k = prepared if image.dtype == compute else kernels(model, image.dtype, input_gradient, layers, eager=False)
             acts = activations(model, k, image, layers)
         else:  # --precision bf16: convolutions in bfloat16, Grams and costs in float32
-            acts = {name: tf.cast(a, tf.float32)
-                    for name, a in activations(model, prepared, tf.cast(image, compute), layers).items()}
+            acts = {
+                name: tf.cast(a, tf.float32)
+                for name, a in activations(model, prepared, tf.cast(image, compute), layers).items()
+            }
         J_content = content_cost(a_C, acts[weights.content_layer])
         J_style = style_cost(style_target, acts)
         J = total(J_content, J_style, weights.alpha, weights.beta)
@@ -113,9 +125,11 @@ def cost_parts(style_layers, functions=None):
     activations {layer: (1, n_H, n_W, n_C)}, passed to compute_style_cost(style_target, acts, style_layers).
     """
     if functions is None:
+
         def style_cost_from_grams(grams, acts):
-            return tf.add_n([coeff * layer_style_cost_from_gram(grams[name], acts[name])
-                             for name, coeff in style_layers])
+            return tf.add_n(
+                [coeff * layer_style_cost_from_gram(grams[name], acts[name]) for name, coeff in style_layers]
+            )
 
         return compute_content_cost, style_cost_from_grams, total_cost
     functions = check_functions(functions)
@@ -134,9 +148,11 @@ def check_functions(functions):
         raise NstError(f"functions must map homework function names to functions, got {type(functions).__name__}")
     unknown = [name for name in functions if name not in CALLER_FUNCTIONS]
     if unknown:
-        raise NstError(f"functions: unknown name(s) {', '.join(map(repr, unknown))}; a run takes "
-                       f"{', '.join(CALLER_FUNCTIONS)} (gram_matrix and compute_layer_style_cost reach it "
-                       "through compute_style_cost)")
+        raise NstError(
+            f"functions: unknown name(s) {', '.join(map(repr, unknown))}; a run takes "
+            f"{', '.join(CALLER_FUNCTIONS)} (gram_matrix and compute_layer_style_cost reach it "
+            "through compute_style_cost)"
+        )
     not_callable = [name for name, f in functions.items() if not callable(f)]
     if not_callable:
         raise NstError(f"functions: {', '.join(map(repr, not_callable))} is not callable")

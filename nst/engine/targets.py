@@ -33,20 +33,21 @@ def positions(height, width, layer):
     return height * width
 
 
-def blended_style_targets(model, style_images, blend, style_layers, generated_shape):
+def blended_style_targets(model, style_images, blend, style_layers, generated_shape, grams_of=None):
     """Style Grams {layer: (n_C, n_C)} blended over several style images (jcjohnson/neural-style's blending):
 
     G_target(l) = sum_k w_k * G_k(l) * M_G(l) / M_k(l),   w = blend / sum(blend)  (equal when blend is None),
     M(l) = n_H n_W of layer l. The factor M_G / M_k makes a style image of another size (--style-scale) give a
     Gram of the generated image's scale; it is 1 (and skipped) for same-size images, so one style image of the
-    generated size gives exactly the homework's Gram.
+    generated size gives exactly the homework's Gram. grams_of(model, style_image, style_layers): how one image's
+    Grams are computed (default style_targets; a print-size run's in tiles, nst.engine.tiles.style_targets).
     """
     blend = [1.0] * len(style_images) if blend is None else [float(w) for w in blend]
     weights = [w / sum(blend) for w in blend]
     height, width = generated_shape[1], generated_shape[2]
     total = {}
     for style_image, w in zip(style_images, weights):
-        grams = style_targets(model, style_image, style_layers)
+        grams = (grams_of or style_targets)(model, style_image, style_layers)
         for name, _ in style_layers:
             G = grams[name]
             ratio = positions(height, width, name) / positions(style_image.shape[1], style_image.shape[2], name)

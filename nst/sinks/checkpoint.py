@@ -54,8 +54,11 @@ def config_from_json(text):
         if name in PATH_FIELDS and value is not None:
             value = [Path(p) for p in value] if isinstance(value, list) else Path(value)
         elif name == "style_layers":
-            value = parse_style_layers(value) if isinstance(value, str) else \
-                tuple((str(layer), float(weight)) for layer, weight in value)
+            value = (
+                parse_style_layers(value)
+                if isinstance(value, str)
+                else tuple((str(layer), float(weight)) for layer, weight in value)
+            )
         elif isinstance(value, list):
             value = tuple(value)
         fields[name] = value
@@ -89,8 +92,10 @@ def load_checkpoint(output_dir):
     if not Path(output_dir).is_dir():
         raise NstError(f"--resume {output_dir}: no such folder; pass the --output-dir of the run to continue")
     if not path.is_file():
-        raise NstError(f"--resume {output_dir}: there is no {CHECKPOINT} in it (one is written at every save point); "
-                       "pass the --output-dir of an earlier run, or start a new run")
+        raise NstError(
+            f"--resume {output_dir}: there is no {CHECKPOINT} in it (one is written at every save point); "
+            "pass the --output-dir of an earlier run, or start a new run"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             stored = {key: data[key] for key in data.files}

@@ -25,13 +25,16 @@ def read_costs_csv(path):
     path = Path(path)
     try:
         with open(path, newline="") as f:
-            rows = [(int(r["iteration"]), float(r["total"]), float(r["content"]), float(r["style"]))
-                    for r in csv.DictReader(f)]
+            rows = [
+                (int(r["iteration"]), float(r["total"]), float(r["content"]), float(r["style"]))
+                for r in csv.DictReader(f)
+            ]
     except FileNotFoundError:
         raise NstError(f"costs file {path} does not exist; give the costs.csv of a run") from None
     except (OSError, KeyError, TypeError, ValueError, UnicodeDecodeError, csv.Error):
-        raise NstError(f"costs file {path} is not a costs.csv (header iteration,total,content,style); "
-                       "give the costs.csv of a run") from None
+        raise NstError(
+            f"costs file {path} is not a costs.csv (header iteration,total,content,style); give the costs.csv of a run"
+        ) from None
     if not rows:
         raise NstError(f"costs file {path} holds no rows; give the costs.csv of a finished run")
     return rows

@@ -7,6 +7,7 @@ painter holds the run's lock), never from the run's console output. Lines, in or
      "first": i}
     {"event": "step", "scale": k, "iteration": i, "J": ..., "content": ..., "style": ..., "seconds": ...,
      "evaluations": e, "image": "20.png" or null}
+    {"event": "tile", "sweep": "forward" | "backward", "segment": s, "tile": t, "tiles": n}  (at most one a second)
     {"event": "scale_finished", "scale": k, "evaluations": e, "reason": "...", "stopped": false}
     {"event": "ended", "state": "finished" | "stopped" | "failed", "message": "...", "resumable": false}
 
@@ -19,9 +20,10 @@ import json
 import math
 import os
 import stat
+import time
 from pathlib import Path
 
-from nst.engine.events import Ended, ScaleFinished, ScaleStarted, Step
+from nst.engine.events import Ended, ScaleFinished, ScaleStarted, Step, Tile
 
 EVENTS = "events.jsonl"
 MAX_BYTES = 16 << 20  # 100,000 steps of a long run take about 15 MB
@@ -31,12 +33,14 @@ STATES = ("finished", "stopped", "failed")
 MAX_TEXT = 1000
 
 
-def events_log(folder, image_name=None):
+def events_log(folder, image_name=None, tile_seconds=1.0, clock=time.monotonic):
     """A sink appending each event of a run to `<folder>/events.jsonl` (created 0600, never through a symlink).
     image_name(scale, iteration) -> the file name under which the run's files sink saved a Step's image, or None
-    (default: `<iteration>.png` for the last scale of the run)."""
+    (default: `<iteration>.png` for the last scale of the run). Tile events are written at most one every
+    `tile_seconds` (a sweep's last tile always), so that small tiles do not fill the log."""
     path = Path(folder) / EVENTS
     scales = {"n": 1}
+    last_tile = [-math.inf]
 
     def name_of(event):
         if event.image is None:
@@ -48,19 +52,55 @@ def events_log(folder, image_name=None):
     def on_event(event):
         if isinstance(event, ScaleStarted):
             scales["n"] = event.scales
-            record = {"event": "started", "scale": event.scale, "scales": event.scales, "width": event.width,
-                      "height": event.height, "optimizer": event.optimizer, "iterations": event.iterations,
-                      "first": event.first}
+            record = {
+                "event": "started",
+                "scale": event.scale,
+                "scales": event.scales,
+                "width": event.width,
+                "height": event.height,
+                "optimizer": event.optimizer,
+                "iterations": event.iterations,
+                "first": event.first,
+            }
         elif isinstance(event, Step):
-            record = {"event": "step", "scale": event.scale, "iteration": event.iteration, "J": event.J,
-                      "content": event.J_content, "style": event.J_style, "seconds": event.seconds,
-                      "evaluations": event.evaluations, "image": name_of(event)}
+            record = {
+                "event": "step",
+                "scale": event.scale,
+                "iteration": event.iteration,
+                "J": event.J,
+                "content": event.J_content,
+                "style": event.J_style,
+                "seconds": event.seconds,
+                "evaluations": event.evaluations,
+                "image": name_of(event),
+            }
+        elif isinstance(event, Tile):
+            now = clock()
+            if now - last_tile[0] < tile_seconds and event.tile + 1 < event.tiles:
+                return
+            last_tile[0] = now
+            record = {
+                "event": "tile",
+                "sweep": event.sweep,
+                "segment": event.segment,
+                "tile": event.tile,
+                "tiles": event.tiles,
+            }
         elif isinstance(event, ScaleFinished):
-            record = {"event": "scale_finished", "scale": event.scale, "evaluations": event.evaluations,
-                      "reason": event.reason[:MAX_TEXT], "stopped": event.stopped}
+            record = {
+                "event": "scale_finished",
+                "scale": event.scale,
+                "evaluations": event.evaluations,
+                "reason": event.reason[:MAX_TEXT],
+                "stopped": event.stopped,
+            }
         elif isinstance(event, Ended):
-            record = {"event": "ended", "state": event.state, "message": " ".join(event.message.split())[:MAX_TEXT],
-                      "resumable": event.resumable}
+            record = {
+                "event": "ended",
+                "state": event.state,
+                "message": " ".join(event.message.split())[:MAX_TEXT],
+                "resumable": event.resumable,
+            }
         else:
             return
         append_line(path, json.dumps(finite(record), allow_nan=False))
@@ -83,10 +123,26 @@ def append_line(path, line):
 
 
 SCHEMA = {
-    "started": {"scale": "count", "scales": "count", "width": "count", "height": "count", "optimizer": "name",
-                "iterations": "count", "first": "count"},
-    "step": {"scale": "count", "iteration": "count", "J": "number", "content": "number", "style": "number",
-             "seconds": "number", "evaluations": "count", "image": "image"},
+    "started": {
+        "scale": "count",
+        "scales": "count",
+        "width": "count",
+        "height": "count",
+        "optimizer": "name",
+        "iterations": "count",
+        "first": "count",
+    },
+    "step": {
+        "scale": "count",
+        "iteration": "count",
+        "J": "number",
+        "content": "number",
+        "style": "number",
+        "seconds": "number",
+        "evaluations": "count",
+        "image": "image",
+    },
+    "tile": {"sweep": "sweep", "segment": "count", "tile": "count", "tiles": "count"},
     "scale_finished": {"scale": "count", "evaluations": "count", "reason": "text", "stopped": "flag"},
     "ended": {"state": "state", "message": "text", "resumable": "flag"},
 }
@@ -148,15 +204,23 @@ def fits(value, kind):
     if kind == "count":
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT
     if kind == "number":
-        return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
-                                 and math.isfinite(value))
+        return value is None or (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if kind == "flag":
         return isinstance(value, bool)
     if kind == "state":
         return value in STATES
     if kind == "name":
         return value in ("adam", "lbfgs")
+    if kind == "sweep":
+        return value in ("forward", "backward")
     if kind == "image":
-        return value is None or (isinstance(value, str) and len(value) <= 64 and value.endswith(".png")
-                                 and value[:-4].isdigit() and value.isascii())
+        return value is None or (
+            isinstance(value, str)
+            and len(value) <= 64
+            and value.endswith(".png")
+            and value[:-4].isdigit()
+            and value.isascii()
+        )
     return isinstance(value, str) and len(value) <= MAX_TEXT

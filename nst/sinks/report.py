@@ -47,6 +47,22 @@ def as_rgb_uint8(image):
     return np.clip(np.rint(np.nan_to_num(image.astype(np.float64))), 0, 255).astype(np.uint8)
 
 
+def panel_image(image, longest=2 * round(PANEL_INCHES * DPI)):
+    """An image as a panel shows it: (H, W, 3) uint8 with its longer side at most `longest` pixels (twice the
+    panel's), so that a print-size run's sheets hold thumbnails, not copies of the whole picture."""
+    image = np.asarray(image)
+    if np.ndim(image) == 2 or max(image.shape[:2]) <= longest:
+        return image
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = longest / max(h, w)
+    small = Image.fromarray(as_rgb_uint8(image)).resize(
+        (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS
+    )
+    return np.asarray(small)
+
+
 def image_sheet(panels, columns):
     """A Figure with one image per panel: panels = [(title, (H, W, 3) image or (H, W) heat map), ...], `columns` a
     row.
@@ -54,6 +70,7 @@ def image_sheet(panels, columns):
     Size: (PANEL_INCHES * columns) x (rows * (PANEL_INCHES * h / w + TITLE_INCHES)) inches, h/w of the first image.
     """
     rows = math.ceil(len(panels) / columns)
+    panels = [(title, panel_image(image)) for title, image in panels]
     h, w = np.asarray(panels[0][1]).shape[:2]
     panel_h = PANEL_INCHES * h / w + TITLE_INCHES
     fig = Figure(figsize=(PANEL_INCHES * columns, rows * panel_h))
@@ -62,8 +79,14 @@ def image_sheet(panels, columns):
         # axes in figure fractions: the image fills the panel's width, the title sits in its top TITLE_INCHES
         ax = fig.add_axes([c / columns, 1 - (r + 1) / rows, 1 / columns, (panel_h - TITLE_INCHES) / panel_h / rows])
         if np.ndim(image) == 2:  # a heat map (e.g. |difference|), 0..max, dark = small
-            ax.imshow(image, cmap="magma", vmin=0, vmax=max(float(np.max(image)), 1e-12), interpolation="nearest",
-                      aspect="auto")
+            ax.imshow(
+                image,
+                cmap="magma",
+                vmin=0,
+                vmax=max(float(np.max(image)), 1e-12),
+                interpolation="nearest",
+                aspect="auto",
+            )
         else:
             ax.imshow(as_rgb_uint8(image), interpolation="nearest", aspect="auto")
         ax.set_axis_off()
@@ -91,8 +114,11 @@ def plot_costs(history, path, title="Costs"):
 def saved_iterations(output_dir, history, save_every):
     """[(i, J, path)] for every history row with i % save_every == 0 whose `<output_dir>/<i>.png` exists."""
     out = Path(output_dir)
-    return [(row[0], row[1], out / f"{row[0]}.png") for row in history
-            if row[0] % save_every == 0 and (out / f"{row[0]}.png").exists()]
+    return [
+        (row[0], row[1], out / f"{row[0]}.png")
+        for row in history
+        if row[0] % save_every == 0 and (out / f"{row[0]}.png").exists()
+    ]
 
 
 def plot_progress(output_dir, history, save_every, generated, path):
@@ -100,8 +126,10 @@ def plot_progress(output_dir, history, save_every, generated, path):
     (H, W, 3) 0..255), PROGRESS_COLUMNS per row."""
     import imageio.v3 as iio
 
-    panels = [(f"iteration {i}, J = {J:.4g}", iio.imread(p)[..., :3])
-              for i, J, p in saved_iterations(output_dir, history, save_every)]
+    panels = [
+        (f"iteration {i}, J = {J:.4g}", panel_image(iio.imread(p)[..., :3]))
+        for i, J, p in saved_iterations(output_dir, history, save_every)
+    ]
     panels.append((f"final, J = {history[-1][1]:.4g}", generated))
     save_figure(image_sheet(panels, min(PROGRESS_COLUMNS, len(panels))), path)
 
@@ -132,8 +160,14 @@ def package_versions():
 
     import nst
 
-    return {"python": platform.python_version(), "nst": nst.__version__, "tensorflow": tf.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "matplotlib": matplotlib.__version__}
+    return {
+        "python": platform.python_version(),
+        "nst": nst.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+    }
 
 
 def tf_device():
@@ -152,8 +186,18 @@ def jsonable(value):
     return value
 
 
-def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes, weights_sha256=None,
-                 precision=None, network="VGG-19", fallback=None):
+def run_manifest(
+    cfg,
+    history,
+    seconds_per_iteration,
+    weights_path,
+    content_size,
+    style_sizes,
+    weights_sha256=None,
+    precision=None,
+    network="VGG-19",
+    fallback=None,
+):
     """The run.json dict. content_size / style_sizes: (width, height) of the image files as read.
     weights_sha256: the weights file's SHA-256 when known (from the weights cache); else the file is hashed.
     network: the weights file's network ("VGG-19" or "VGG-16"); fallback: why it is not the VGG-19 asked for, or None
@@ -166,31 +210,65 @@ def run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size
     return {
         "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "parameters": {f.name: jsonable(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)},
-        "image_sizes": {"generated": [cfg.width, cfg.height], "content_file": list(content_size),
-                        "style_files": [list(s) for s in style_sizes]},
+        "image_sizes": {
+            "generated": [cfg.width, cfg.height],
+            "content_file": list(content_size),
+            "style_files": [list(s) for s in style_sizes],
+        },
         "versions": package_versions(),
         "device": tf_device(),
         "precision": precision,
-        "weights": {"path": str(weights_path), "sha256": weights_sha256 or sha256_of(weights_path), "network": network,
-                    "fallback": fallback},
+        "weights": {
+            "path": str(weights_path),
+            "sha256": weights_sha256 or sha256_of(weights_path),
+            "network": network,
+            "fallback": fallback,
+        },
         "iterations_run": len(history),
         "seconds_per_iteration": seconds_per_iteration,
         "final_costs": {"iteration": history[-1][0], "total": J, "content": Jc, "style": Js},
     }
 
 
-def write_report(cfg, history, content, styles, generated, seconds_per_iteration, weights_path, content_size,
-                 style_sizes, weights_sha256=None, precision=None, network="VGG-19", fallback=None):
+def write_report(
+    cfg,
+    history,
+    content,
+    styles,
+    generated,
+    seconds_per_iteration,
+    weights_path,
+    content_size,
+    style_sizes,
+    weights_sha256=None,
+    precision=None,
+    network="VGG-19",
+    fallback=None,
+    memory=None,
+):
     """Write costs.png, progress.png, summary.png and run.json into cfg.output_dir; returns their paths.
 
     content, styles, generated: (H, W, 3) images in 0..255 (styles: a list). history: [(i, J, Jc, Js), ...].
+    memory: run.json's "memory" record (the budget and each scale's tile plan), when the run has one.
     """
     out = Path(cfg.output_dir)
     plot_costs(history, out / "costs.png")
     plot_progress(out, history, cfg.save_every, generated, out / "progress.png")
     plot_summary(content, styles, generated, out / "summary.png")
-    manifest = run_manifest(cfg, history, seconds_per_iteration, weights_path, content_size, style_sizes,
-                            weights_sha256, precision, network, fallback)
+    manifest = run_manifest(
+        cfg,
+        history,
+        seconds_per_iteration,
+        weights_path,
+        content_size,
+        style_sizes,
+        weights_sha256,
+        precision,
+        network,
+        fallback,
+    )
+    if memory is not None:
+        manifest["memory"] = memory
     write_text_atomic(out / "run.json", json.dumps(manifest, indent=2) + "\n")
     return [out / name for name in REPORT_FILES]
 

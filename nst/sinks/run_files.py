@@ -56,13 +56,17 @@ def run_files(cfg, schedule, resumed=None):
         if checkpoint is None:
             if event.scale == 0:
                 raise RunInterrupted(f"interrupted before the first step; nothing was saved in {out}")
-            raise RunInterrupted(f"interrupted before the first step{where}; the scales before it are saved in {out}; "
-                                 f"continue with: nst --resume {out}")
+            raise RunInterrupted(
+                f"interrupted before the first step{where}; the scales before it are saved in {out}; "
+                f"continue with: nst --resume {out}"
+            )
         step = checkpoint.step
         save_image(folder / f"{step}.png", event.image)
         write_costs_csv(folder / "costs.csv", event.history)
         save_checkpoint(out, cfg, checkpoint)
-        raise RunInterrupted(f"interrupted after step {step} of {total}{where}: saved {folder / f'{step}.png'}, "
-                             f"{folder / 'costs.csv'} and {out / CHECKPOINT}; continue with: nst --resume {out}")
+        raise RunInterrupted(
+            f"interrupted after step {step} of {total}{where}: saved {folder / f'{step}.png'}, "
+            f"{folder / 'costs.csv'} and {out / CHECKPOINT}; continue with: nst --resume {out}"
+        )
 
     return on_event

@@ -1,15 +1,19 @@
 """Admission: whether a run of the size asked for fits the memory this machine has free now, before it starts.
 
-The estimate is the CLI's own (nst.settings.BYTES_PER_PIXEL: at least about 2 KB per pixel of --width x --height,
-beyond TensorFlow's own); the CLI compares it with the machine's whole memory, the studio with what is free now
-(MemAvailable, and the room left under a cgroup memory limit), since the painter shares the machine with
-everything else running. `admit` is the one place that decides, so a better planner can replace the estimate.
+The need is the CLI's own: the smallest budget any plan of tiles fits in (nst.engine.memory, through
+nst.settings.memory_need); the CLI compares it with its budget (--max-memory, else 80 percent of the memory
+available when it starts), the studio with what is free now (MemAvailable, and the room left under a cgroup
+memory limit), since the painter shares the machine with everything else running.
 """
 
+import dataclasses
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.settings import BYTES_PER_PIXEL, gigabytes
+from nst.settings import Config, gigabytes, gigabytes_up, memory_need, memory_problem
+
+SHARE = 0.8
+"""The share of the memory free now that a run started by the studio plans within (as the CLI's default)."""
 
 
 def meminfo_available(path="/proc/meminfo"):
@@ -52,12 +56,19 @@ def available_memory():
     return max(0, min(known)) if known else None
 
 
-def admit(settings):
-    """NstError (one line) when a run of `settings` (width, height) cannot fit the memory free now."""
-    width, height = settings["width"], settings["height"]
-    need = width * height * BYTES_PER_PIXEL
+def admit(settings, share=SHARE):
+    """NstError (one line) when a run of `settings` (the studio's form: width, height, optimizer, ...) cannot fit
+    `share` of the memory free now by any plan of tiles (the painter's run plans within that share: the CLI's
+    default budget, nst.engine.memory.default_budget)."""
     free = available_memory()
-    if free is not None and need > free:
-        raise NstError(f"--width {width} --height {height} needs at least {gigabytes(need)} of memory (about "
-                       f"{BYTES_PER_PIXEL // 1024} KB per pixel) and {gigabytes(free)} is free on this machine now: "
-                       "pass a smaller --width and --height")
+    if free is None:
+        return
+    known = {name: value for name, value in settings.items() if name in Config.__dataclass_fields__}
+    cfg = dataclasses.replace(Config(), **known)
+    need = memory_need(memory_problem(cfg), None, int(share * free))
+    if need is not None:
+        raise NstError(
+            f"--width {cfg.width} --height {cfg.height} needs at least {gigabytes_up(need)[:-1]} GB of "
+            f"memory by any plan of tiles and {gigabytes(free)} is free on this machine now: pass a "
+            "smaller --width and --height"
+        )

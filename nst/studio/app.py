@@ -30,8 +30,10 @@ from nst.studio.guard import (
 
 HERE = Path(__file__).parent
 STATIC = {"page.js": "text/javascript; charset=utf-8", "page.css": "text/css; charset=utf-8"}
-PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
-            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 SHIPPED_IMAGES = images_folder()
 
 
@@ -40,29 +42,63 @@ def build_parser():
         prog="nst studio",
         description="A local web page to paint your portrait and watch it happen. Every run is the CLI's, in its "
         "own folder under OUTPUT_DIR/studio/; one run at a time. Open the address it prints: it holds the "
-        "studio's token, without which the studio answers nothing.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default: %(default)s, this machine only; anything else exposes "
-                   "the studio to the network, where its token is what keeps others out)")
+        "studio's token, without which the studio answers nothing.",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this machine only; anything else exposes "
+        "the studio to the network, where its token is what keeps others out)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default: %(default)s; 0: any free port)")
-    p.add_argument("--token", default=None,
-                   help="the token the address carries (default: a new random one at each start); 8 or more "
-                   "letters, digits or . _ ~ -. Every user of this machine sees it in `ps`: prefer --token-file or "
-                   f"the environment variable {TOKEN_VARIABLE}")
-    p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
-                   help="read the token from FILE's first line (a file only you can read: chmod 600)")
-    p.add_argument("--weights", type=Path, default=default("weights"),
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
-                   "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
-                   "when it cannot)")
-    p.add_argument("--output-dir", type=Path, default=default("output_dir"),
-                   help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)")
-    p.add_argument("--no-download", dest="download", action="store_false",
-                   help="never download the weights; runs fail with instructions if they are missing")
-    p.add_argument("--max-pixels", type=int, default=default("max_pixels"), metavar="N",
-                   help="refuse uploads with more than N pixels, as the CLI does (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=float, default=MAX_BODY / 1e6, metavar="MB",
-                   help="refuse requests larger than MB megabytes, both images together (default: %(default)g)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="the token the address carries (default: a new random one at each start); 8 or more "
+        "letters, digits or . _ ~ -. Every user of this machine sees it in `ps`: prefer --token-file or "
+        f"the environment variable {TOKEN_VARIABLE}",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="read the token from FILE's first line (a file only you can read: chmod 600)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=default("weights"),
+        help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one in ./pretrained-model/ or $NST_HOME; "
+        "the first run downloads it into $NST_HOME when missing, or paints with the ImageNet VGG-16 "
+        "when it cannot)",
+    )
+    p.add_argument(
+        "--output-dir",
+        type=Path,
+        default=default("output_dir"),
+        help="runs go to OUTPUT_DIR/studio/<time>-<name>/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--no-download",
+        dest="download",
+        action="store_false",
+        help="never download the weights; runs fail with instructions if they are missing",
+    )
+    p.add_argument(
+        "--max-pixels",
+        type=int,
+        default=default("max_pixels"),
+        metavar="N",
+        help="refuse uploads with more than N pixels, as the CLI does (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=MAX_BODY / 1e6,
+        metavar="MB",
+        help="refuse requests larger than MB megabytes, both images together (default: %(default)g)",
+    )
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
     return p
 
@@ -82,11 +118,15 @@ def weights_note(studio):
     path = Path(studio.weights)
     if path.is_file():
         return None
-    how = (f"download {DEFAULT_WEIGHTS.name} yourself from {weights_url()} (SHA-256 {WEIGHTS_SHA256}) and put it "
-           f"at {path.absolute()}")
+    how = (
+        f"download {DEFAULT_WEIGHTS.name} yourself from {weights_url()} (SHA-256 {WEIGHTS_SHA256}) and put it "
+        f"at {path.absolute()}"
+    )
     if path.name == DEFAULT_WEIGHTS.name and studio.download:
-        return (f"The VGG-19 weights (510 MB) are not at {path} yet: the first run downloads them (its progress "
-                f"shows below the picture), or {how}.")
+        return (
+            f"The VGG-19 weights (510 MB) are not at {path} yet: the first run downloads them (its progress "
+            f"shows below the picture), or {how}."
+        )
     return f"The VGG-19 weights file {path} does not exist: {how}, or restart the studio with --weights FILE."
 
 
@@ -126,8 +166,11 @@ def make_app(studio):
         return JSONResponse(data, headers={"Cache-Control": "no-store"})
 
     async def page(request):
-        return FileResponse(HERE / "page.html", media_type="text/html; charset=utf-8",
-                            headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP})
+        return FileResponse(
+            HERE / "page.html",
+            media_type="text/html; charset=utf-8",
+            headers={"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP},
+        )
 
     async def static(request):
         name = request.path_params["file"]
@@ -137,14 +180,19 @@ def make_app(studio):
 
     async def info(request):
         active = await run_in_threadpool(runs.running, studio)
-        return answer({
-            "images": list(shipped_images()),
-            "default_content": DEMO_CONTENT.name, "default_style": DEMO_STYLE.name,
-            "defaults": runs.DEFAULT_SETTINGS, "weights_note": weights_note(studio),
-            "default_iterations": {name: default_iterations(name) for name in ("adam", "lbfgs")},
-            "running": active.name if active else None,
-            "runs_dir": str(studio.runs_dir.absolute()), "max_pixels": studio.max_pixels,
-        })
+        return answer(
+            {
+                "images": list(shipped_images()),
+                "default_content": DEMO_CONTENT.name,
+                "default_style": DEMO_STYLE.name,
+                "defaults": runs.DEFAULT_SETTINGS,
+                "weights_note": weights_note(studio),
+                "default_iterations": {name: default_iterations(name) for name in ("adam", "lbfgs")},
+                "running": active.name if active else None,
+                "runs_dir": str(studio.runs_dir.absolute()),
+                "max_pixels": studio.max_pixels,
+            }
+        )
 
     async def list_runs(request):
         return answer({"runs": await run_in_threadpool(runs.gallery, studio)})
@@ -155,8 +203,10 @@ def make_app(studio):
                 settings, seed_drawn = runs.parse_settings(form)
                 check_weights(studio)
                 shipped = shipped_images()
-                sources = {role: runs.input_source(studio, role, form.get(f"{role}_file"),
-                                                   form.get(f"{role}_choice"), shipped) for role in runs.ROLES}
+                sources = {
+                    role: runs.input_source(studio, role, form.get(f"{role}_file"), form.get(f"{role}_choice"), shipped)
+                    for role in runs.ROLES
+                }
                 name = await run_in_threadpool(runs.start_run, studio, sources, settings, seed_drawn)
         except NstError as exc:
             return error(exc, 409 if isinstance(exc, runs.Busy) else 400)
@@ -189,8 +239,9 @@ def make_app(studio):
     async def run_file(request):
         name = request.path_params["file"]
         try:
-            fd, size, content_type, download = await run_in_threadpool(runs.open_run_file, studio,
-                                                                       request.path_params["name"], name)
+            fd, size, content_type, download = await run_in_threadpool(
+                runs.open_run_file, studio, request.path_params["name"], name
+            )
         except NstError as exc:
             return error(exc, 404)
         headers = {"Content-Length": str(size), "Cache-Control": "no-store"}
@@ -228,13 +279,16 @@ def make_app(studio):
         Route("/runs/{name}/{file}", run_file),
         Route("/images/{file}", shipped_image),
     ]
-    return Starlette(lifespan=lifespan, routes=routes,
-                     exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large,
-                                         ClientDisconnect: gone})
+    return Starlette(
+        lifespan=lifespan,
+        routes=routes,
+        exception_handlers={HTTPException: http_error, BodyTooLarge: body_too_large, ClientDisconnect: gone},
+    )
 
 
-def make_studio(output_dir=default("output_dir"), weights=default("weights"), download=True,
-                max_pixels=default("max_pixels")):
+def make_studio(
+    output_dir=default("output_dir"), weights=default("weights"), download=True, max_pixels=default("max_pixels")
+):
     from nst.studio.runs import Studio
     from nst.weights.locate import default_weights
 
@@ -252,10 +306,19 @@ def make_server(studio, token, host="127.0.0.1", port=7860, max_body=MAX_BODY, l
     from nst.studio.connections import BACKLOG, Limits, bounded_protocol, connection_cap
 
     limits = limits or Limits(cap=connection_cap())
-    config = uvicorn.Config(guard(make_app(studio), token, host, max_body), host=host, port=port,
-                            log_level="warning", access_log=False, server_header=False, date_header=False,
-                            lifespan="on", http=bounded_protocol(limits), timeout_keep_alive=limits.keep_alive,
-                            backlog=BACKLOG)
+    config = uvicorn.Config(
+        guard(make_app(studio), token, host, max_body),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        date_header=False,
+        lifespan="on",
+        http=bounded_protocol(limits),
+        timeout_keep_alive=limits.keep_alive,
+        backlog=BACKLOG,
+    )
     return uvicorn.Server(config)
 
 
@@ -307,21 +370,28 @@ def studio_main(argv=None):
 
         prepare_runs_dir(studio)
         if url_host(host) not in LOCAL_NAMES:
-            print(f"nst studio: warning: --host {args.host} makes the studio reachable from other machines: its "
-                  "token is what keeps others out, so anyone with the address below can start runs and see every "
-                  "run and its uploads; share it only with people you trust", file=sys.stderr)
+            print(
+                f"nst studio: warning: --host {args.host} makes the studio reachable from other machines: its "
+                "token is what keeps others out, so anyone with the address below can start runs and see every "
+                "run and its uploads; share it only with people you trust",
+                file=sys.stderr,
+            )
         sock = listen(host, args.port)
         port = sock.getsockname()[1]
         server = make_server(studio, token, host, port, int(args.max_upload_mb * 1e6))
-        print(f"nst studio: http://{url_host(host)}:{port}/#token={token}  (runs go to {studio.runs_dir}; "
-              "Ctrl-C stops)", flush=True)
+        print(
+            f"nst studio: http://{url_host(host)}:{port}/#token={token}  (runs go to {studio.runs_dir}; Ctrl-C stops)",
+            flush=True,
+        )
         try:
             server.run(sockets=[sock])
         except SystemExit:  # uvicorn exits when its start-up fails
             pass
         except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down (and stopped the run)
-            print("nst studio: stopped; a run that was painting is saved and can be resumed from the page",
-                  file=sys.stderr)
+            print(
+                "nst studio: stopped; a run that was painting is saved and can be resumed from the page",
+                file=sys.stderr,
+            )
             return 130
         if not server.started:
             raise NstError(f"could not serve on {url_host(host)}:{port}")

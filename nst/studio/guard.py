@@ -77,8 +77,10 @@ def read_token_file(path):
         if not stat.S_ISREG(info.st_mode):
             raise NstError(f"--token-file {path} is not a regular file")
         if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-            raise NstError(f"--token-file {path} can be read by other users (mode {stat.filemode(info.st_mode)}): "
-                           f"chmod 600 {path}, as the owner")
+            raise NstError(
+                f"--token-file {path} can be read by other users (mode {stat.filemode(info.st_mode)}): "
+                f"chmod 600 {path}, as the owner"
+            )
         text = f.read(1024).decode("utf-8", "replace")
     lines = text.splitlines()
     return check_token(lines[0].strip() if lines else "", f"the token in {path}")
@@ -120,8 +122,10 @@ def refusal_reason(scope, headers, token, host):
         return f"a request from another page ({origin[:80]}) is refused: use the studio's own page"
     public = scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] in PUBLIC
     if not public and not matches(presented_token(headers), token):
-        return ("this studio needs its token: open the address `nst studio` printed (it ends in #token=...), or "
-                "send the header `Authorization: token ...`")
+        return (
+            "this studio needs its token: open the address `nst studio` printed (it ends in #token=...), or "
+            "send the header `Authorization: token ...`"
+        )
     return None
 
 
@@ -150,8 +154,11 @@ def guard(app, token, host, max_body=MAX_BODY):
 
         async def refusal(status, message):
             data = json.dumps({"error": message}).encode()
-            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
-                       (b"cache-control", b"no-store")]
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                (b"cache-control", b"no-store"),
+            ]
             await send_with_headers({"type": "http.response.start", "status": status, "headers": headers})
             await send_with_headers({"type": "http.response.body", "body": data})
 
@@ -177,5 +184,7 @@ def guard(app, token, host, max_body=MAX_BODY):
 
 
 def too_large(max_body):
-    return (f"the request is larger than this studio's limit of {max_body / 1e6:g} MB: upload smaller images, "
-            "or restart the studio with a larger --max-upload-mb")
+    return (
+        f"the request is larger than this studio's limit of {max_body / 1e6:g} MB: upload smaller images, "
+        "or restart the studio with a larger --max-upload-mb"
+    )

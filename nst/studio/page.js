@@ -180,6 +180,28 @@ function setFields(settings) {
     if (!input || !(name in info.defaults)) continue;
     if (input.type === "checkbox") input.checked = !!value; else input.value = value === null ? "" : value;
   }
+  showSizePreset();
+}
+
+// Print sizes: the preset names the size the width and height fields hold ("other" when none does); above a
+// megapixel the CLI paints coarse to fine and, where the whole image does not fit the memory, in tiles.
+function showSizePreset() {
+  const size = `${$("width").value}x${$("height").value}`, select = $("size-preset");
+  select.value = [...select.options].some((o) => o.value === size) ? size : "";
+  const pixels = Number($("width").value) * Number($("height").value);
+  $("size-note").textContent = pixels > 1e6
+    ? "A print size: painted coarse to fine from about the homework's size up (each finer scale with half the "
+      + "iterations), in tiles where the whole image does not fit the memory. It takes minutes to hours."
+    : "";
+}
+
+function pickSizePreset() {
+  const value = $("size-preset").value;
+  if (!value) return;
+  const [width, height] = value.split("x");
+  $("width").value = width;
+  $("height").value = height;
+  showSizePreset();
 }
 
 function dropRunOption(role) {
@@ -270,6 +292,16 @@ function settingsText(st, seedDrawn) {
     + `learning rate ${st.learning_rate}, seed ${seed}`;
 }
 
+// "Scale 2 of 3 (960×540) · backward sweep, tile 7 of 12": where a coarse-to-fine or tiled run is.
+function scaleText(s) {
+  const parts = [];
+  if (s.scale && s.scale.scales > 1) {
+    parts.push(`Scale ${s.scale.scale + 1} of ${s.scale.scales} (${s.scale.width}×${s.scale.height})`);
+  }
+  if (s.tile) parts.push(`${s.tile.sweep} sweep, tile ${s.tile.tile + 1} of ${s.tile.tiles}`);
+  return parts.join(" · ");
+}
+
 function render(s) {
   $("no-run").hidden = true; $("view").hidden = false;
   $("run-name").textContent = s.name;
@@ -288,6 +320,8 @@ function render(s) {
   $("cost-content").textContent = fmt(last[2]);
   $("cost-style").textContent = fmt(last[3]);
   $("eta").textContent = s.state === "running" ? (s.eta_seconds === null ? "estimating…" : fmtTime(s.eta_seconds)) : "—";
+  $("scale-line").textContent = scaleText(s);
+  $("scale-line").hidden = !$("scale-line").textContent;
   const image = s.image ? fileUrl(s.name, s.image, s.image_version) : null, img = $("progress-image");
   if (image !== lastImage) {
     img.hidden = !image;
@@ -406,6 +440,8 @@ function init() {
   }
   $("defaults").addEventListener("click", setDefaults);
   $("optimizer").addEventListener("change", () => showIterationsDefault(true));
+  $("size-preset").addEventListener("change", pickSizePreset);
+  for (const id of ["width", "height"]) $(id).addEventListener("input", showSizePreset);
   $("stop").addEventListener("click", async () => {
     const name = current;
     try { await api(`/api/runs/${encodeURIComponent(name)}/stop`, { method: "POST" }); stopping = name; }

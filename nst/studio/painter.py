@@ -46,6 +46,7 @@ FLOCK_SIZE = 32
 
 # --- the server's side ---------------------------------------------------------------------------------------
 
+
 def start_painter(weights):
     """Start the painter (it warms up in the background); a Popen whose stdin takes runs and stdout gives reports.
 
@@ -56,8 +57,15 @@ def start_painter(weights):
     env.update(PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     package_parent = str(Path(nst.__file__).resolve().parent.parent)  # this nst, importable in the child
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, "-m", "nst.studio.painter", str(weights)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, bufsize=1, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "nst.studio.painter", str(weights)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def send(process, **message):
@@ -134,6 +142,7 @@ def interrupt_painter(folder, pid):
 
 
 # --- the painter's side --------------------------------------------------------------------------------------
+
 
 def take_lock(folder):
     """Lock `folder`'s painter lock file (0600) for writing, without waiting; its fd (closing it releases the lock),

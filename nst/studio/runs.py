@@ -48,9 +48,16 @@ STUDIO_JSON = "studio.json"
 ROLES = {"content": "content", "style": "style-1"}  # role -> the stem of its file in the run folder
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """A run folder's or a run file's name: no path, no hidden file."""
-CONTENT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".csv": "text/csv; charset=utf-8",
-                 ".json": "application/json", ".txt": "text/plain; charset=utf-8", ".tif": "image/tiff",
-                 ".npz": "application/octet-stream"}
+CONTENT_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".csv": "text/csv; charset=utf-8",
+    ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".tif": "image/tiff",
+    ".npz": "application/octet-stream",
+}
 """The only files a run folder serves, by suffix; nothing else (no .html, .svg, ...) is ever served."""
 DOWNLOADS = (".tif", ".npz")  # served as attachments: the browser shows none of them
 RESULTS = ("generated_image.jpg", "costs.csv", "costs.png", "progress.png", "summary.png", "run.json")
@@ -101,6 +108,7 @@ class NotPainting(NstError):
 
 
 # --- the painter -----------------------------------------------------------------------------------------------
+
 
 def ensure_painter(studio):
     """Start the painter if it is not running (at server start, and after it died); call with studio.lock held."""
@@ -164,11 +172,16 @@ def running(studio):
 
 
 def busy_error(folder):
-    return Busy(f"the run {Path(folder).name} is still painting: one run at a time on this machine. "
-                "Wait for it to finish, or Stop it first.")
+    return Busy(
+        f"the run {Path(folder).name} is still painting: one run at a time on this machine. "
+        "Wait for it to finish, or Stop it first."
+    )
 
 
 # --- settings and inputs ---------------------------------------------------------------------------------------
+
+ANY_MEMORY = 1 << 62
+
 
 def parse_settings(form):
     """The page's form fields -> settings dict (defaults for missing or empty ones, a seed drawn when none was
@@ -195,7 +208,8 @@ def parse_settings(form):
         settings["seed"] = secrets.randbelow(MAX_SEED + 1)
     if settings["seed"] > MAX_SEED:
         raise NstError(f"--seed must be a whole number from 0 to {MAX_SEED}, got {settings['seed']}")
-    Config(**settings).check()
+    # the memory is admission's to judge, against what is free now (nst.studio.admission), not the CLI's budget
+    Config(**settings, max_memory=ANY_MEMORY).check()
     return settings, drawn
 
 
@@ -248,14 +262,17 @@ def prepare_runs_dir(studio):
     prepare_output_dir(runs_dir)
     info = os.lstat(runs_dir)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-        raise NstError(f"{runs_dir} is not a folder of yours (it is a link, or another user's): the studio keeps "
-                       "your photos there; pass --output-dir to a folder of your own")
+        raise NstError(
+            f"{runs_dir} is not a folder of yours (it is a link, or another user's): the studio keeps "
+            "your photos there; pass --output-dir to a folder of your own"
+        )
     if info.st_mode & 0o077:
         os.chmod(runs_dir, 0o700)
     return runs_dir
 
 
 # --- start, resume, stop ---------------------------------------------------------------------------------------
+
 
 def slug(text, limit=24):
     """A file-name-safe lowercase piece of `text` (letters, digits, dashes)."""
@@ -274,15 +291,25 @@ def new_run_folder(studio, content_name, style_name):
         except FileExistsError:
             continue
         except OSError as exc:
-            raise NstError(f"cannot create run folder {folder} ({exc.strerror}): start the studio with "
-                           "--output-dir set to a writable folder") from None
+            raise NstError(
+                f"cannot create run folder {folder} ({exc.strerror}): start the studio with "
+                "--output-dir set to a writable folder"
+            ) from None
     raise NstError(f"too many runs named {base} in {studio.runs_dir}")
 
 
 def child_argv(studio, folder, inputs, settings):
     """The CLI's arguments for a new run in `folder` on its `inputs` {role: path}: a flag for every setting."""
-    argv = ["--content", inputs["content"], "--style", inputs["style"], "--weights", Path(studio.weights).absolute(),
-            "--output-dir", folder]
+    argv = [
+        "--content",
+        inputs["content"],
+        "--style",
+        inputs["style"],
+        "--weights",
+        Path(studio.weights).absolute(),
+        "--output-dir",
+        folder,
+    ]
     if studio.max_pixels is not None:
         argv += ["--max-pixels", studio.max_pixels]
     if not studio.download:
@@ -330,8 +357,9 @@ def start_lock(studio, wait=LOCK_WAIT):
     """Held while this server checks that no run paints and starts one, so that two servers on one output folder
     cannot both start (a flock on runs_dir/.start.lock, tried without blocking until `wait` seconds have
     passed); Busy when another server keeps it that long."""
-    fd = os.open(studio.runs_dir / START_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                 0o600)
+    fd = os.open(
+        studio.runs_dir / START_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600
+    )
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise NstError(f"{studio.runs_dir / START_LOCK} is not a regular file: remove it")
@@ -366,8 +394,11 @@ def start_run(studio, sources, settings, seed_drawn=False):
             if active is not None:
                 raise busy_error(active)
             folder = new_run_folder(studio, stored["content"][1], stored["style"][1])
-            record = {"created": datetime.datetime.now().isoformat(timespec="seconds"), "settings": settings,
-                      "seed_drawn": seed_drawn}
+            record = {
+                "created": datetime.datetime.now().isoformat(timespec="seconds"),
+                "settings": settings,
+                "seed_drawn": seed_drawn,
+            }
             for role, (path, name, shipped) in stored.items():
                 os.replace(path, folder / path.name)
                 record[role] = {"file": path.name, "from": name, "shipped": shipped}
@@ -435,6 +466,7 @@ def stop_run(studio, name):
 # Everything below reads files another process wrote, and anyone who can write in the run folder can plant them:
 # every read goes through read_bounded (no symlink, no FIFO or device, at most a bound), every record is checked
 # field by field, and whatever is wrong makes that run "damaged" (folder_status), never the gallery.
+
 
 def run_folder(studio, name):
     """The folder of the run `name`: a real directory (no symlink) directly in runs_dir; NstError otherwise."""
@@ -541,15 +573,19 @@ def read_record(folder):
     raw = read_json(Path(folder) / STUDIO_JSON)
     if not isinstance(raw, dict):
         raise ValueError(f"{STUDIO_JSON} is not a record of a run")
-    record = {"settings": checked_settings(raw.get("settings", {}), STUDIO_JSON),
-              "seed_drawn": raw.get("seed_drawn") is True}
+    record = {
+        "settings": checked_settings(raw.get("settings", {}), STUDIO_JSON),
+        "seed_drawn": raw.get("seed_drawn") is True,
+    }
     for role in ROLES:
         entry = raw.get(role)
         entry = {"file": entry, "from": None} if isinstance(entry, str) else entry if isinstance(entry, dict) else {}
         file, shown = entry.get("file"), entry.get("from")
-        record[role] = {"file": file if isinstance(file, str) else None,
-                        "from": shown_name(shown) if isinstance(shown, str) and shown else None,
-                        "shipped": entry.get("shipped") is True}
+        record[role] = {
+            "file": file if isinstance(file, str) else None,
+            "from": shown_name(shown) if isinstance(shown, str) and shown else None,
+            "shipped": entry.get("shipped") is True,
+        }
     return record
 
 
@@ -626,10 +662,27 @@ def folder_status(studio, folder, active):
         return finite(read_status(studio, folder, alive))
     except Exception as exc:  # noqa: BLE001 - one run's damage is that run's, never the gallery's
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        return {"name": folder.name, "state": "running" if alive else "damaged", "error": f"damaged run: {reason}",
-                "iterations": None, "done": 0, "costs": [], "image": None, "image_version": None, "eta_seconds": None,
-                "console": "", "resumable": False, "settings": {}, "seed_drawn": False, "inputs": {},
-                "final_costs": None, "results": [], "other_files": []}
+        return {
+            "name": folder.name,
+            "state": "running" if alive else "damaged",
+            "error": f"damaged run: {reason}",
+            "iterations": None,
+            "done": 0,
+            "costs": [],
+            "image": None,
+            "image_version": None,
+            "eta_seconds": None,
+            "scale": None,
+            "tile": None,
+            "console": "",
+            "resumable": False,
+            "settings": {},
+            "seed_drawn": False,
+            "inputs": {},
+            "final_costs": None,
+            "results": [],
+            "other_files": [],
+        }
 
 
 def read_status(studio, folder, alive):
@@ -648,6 +701,8 @@ def read_status(studio, folder, alive):
             rows[e["iteration"]] = e
     steps = [rows[i] for i in sorted(rows)]
     ended = events[-1] if events and events[-1]["event"] == "ended" else None
+    # a print-size scale evaluated in tiles: the tile in progress since the last step
+    tile = events[-1] if alive and events and events[-1]["event"] == "tile" else None
     checkpoint = is_plain_file(folder / "checkpoint.npz")
     if alive:
         state = "running"
@@ -659,18 +714,27 @@ def read_status(studio, folder, alive):
         state = "stopped"
     else:
         state = "failed"
-    total = started[-1]["iterations"] if started else settings.get("iterations") or \
-        default_iterations(settings.get("optimizer"))
+    total = (
+        started[-1]["iterations"]
+        if started
+        else settings.get("iterations") or default_iterations(settings.get("optimizer"))
+    )
     done = steps[-1]["iteration"] + 1 if steps else 0
     saved = [e["image"] for e in steps if e["image"] and is_plain_file(folder / e["image"])]
     if state == "finished" and is_plain_file(folder / "generated_image.jpg"):
         image = "generated_image.jpg"
     else:
         image = saved[-1] if saved else None
-    files = sorted(p.name for p in folder.iterdir()
-                   if NAME.fullmatch(p.name) and p.suffix.lower() in CONTENT_TYPES and is_plain_file(p))
-    inputs = {role: record[role] | {"file": path.name if path else None}
-              for role in ROLES for path in [input_file(folder, record, role)]}
+    files = sorted(
+        p.name
+        for p in folder.iterdir()
+        if NAME.fullmatch(p.name) and p.suffix.lower() in CONTENT_TYPES and is_plain_file(p)
+    )
+    inputs = {
+        role: record[role] | {"file": path.name if path else None}
+        for role in ROLES
+        for path in [input_file(folder, record, role)]
+    }
     results = [f for f in RESULTS if f in files] + [entry["file"] for entry in inputs.values() if entry["file"]]
     if state == "failed" and ended is None:
         message = "the run ended without saying how (its painter was stopped before it began, or killed)"
@@ -686,6 +750,8 @@ def read_status(studio, folder, alive):
         "image": image,
         "image_version": (folder / image).lstat().st_mtime_ns if image else None,
         "eta_seconds": eta(steps, total) if alive and studio.job == folder else None,
+        "scale": {key: started[-1][key] for key in ("scale", "scales", "width", "height")} if started else None,
+        "tile": {key: tile[key] for key in ("sweep", "segment", "tile", "tiles")} if tile else None,
         "console": last_line(folder / STDERR) if alive else message,
         "error": message if state == "failed" else None,
         "resumable": bool(resumable),
@@ -720,11 +786,18 @@ def gallery(studio):
             continue
         status = folder_status(studio, folder, active)
         final = status["final_costs"] or {}
-        runs.append({
-            "name": status["name"], "state": status["state"], "image": status["image"],
-            "image_version": status["image_version"], "settings": status["settings"],
-            "seed_drawn": status["seed_drawn"], "error": status["error"] if status["state"] == "damaged" else None,
-            "final_total": final.get("total", status["costs"][-1][1] if status["costs"] else None),
-            "done": status["done"], "iterations": status["iterations"],
-        })
+        runs.append(
+            {
+                "name": status["name"],
+                "state": status["state"],
+                "image": status["image"],
+                "image_version": status["image_version"],
+                "settings": status["settings"],
+                "seed_drawn": status["seed_drawn"],
+                "error": status["error"] if status["state"] == "damaged" else None,
+                "final_total": final.get("total", status["costs"][-1][1] if status["costs"] else None),
+                "done": status["done"],
+                "iterations": status["iterations"],
+            }
+        )
     return runs

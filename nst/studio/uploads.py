@@ -65,6 +65,7 @@ def shown_name(name, limit=80):
 
 # --- the server's side ---------------------------------------------------------------------------------------
 
+
 def open_source(source):
     """(fd, whether we opened it) of an image to decode: a path (a regular file, never through a symlink) or a
     binary file object (an upload: its own file, rewound)."""
@@ -110,8 +111,13 @@ def start_worker():
     """A new worker: (its Popen, the socket its job goes to). It imports what it needs, then waits for the job."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        process = subprocess.Popen([sys.executable, "-m", "nst.studio.uploads"], stdin=theirs.fileno(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=worker_env())
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nst.studio.uploads"],
+            stdin=theirs.fileno(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=worker_env(),
+        )
     except BaseException:
         ours.close()
         raise
@@ -170,8 +176,13 @@ def decode_images(images, folder, max_pixels, limits=DecodeLimits(), decoder=Non
             fd, ours = open_source(source)
             opened.append((fd, ours))
             inputs.append({"out": str(Path(folder) / f"{stem}.png"), "name": name})
-        job = {"inputs": inputs, "max_pixels": max_pixels, "memory": limits.memory(max_pixels),
-               "cpu_seconds": limits.cpu_seconds, "file_size": limits.file_size(max_pixels)}
+        job = {
+            "inputs": inputs,
+            "max_pixels": max_pixels,
+            "memory": limits.memory(max_pixels),
+            "cpu_seconds": limits.cpu_seconds,
+            "file_size": limits.file_size(max_pixels),
+        }
         try:
             socket.send_fds(channel, [json.dumps(job).encode()], [fd for fd, _ in opened])
         except OSError:  # the worker died before its job: nothing decoded, no reason to give but this
@@ -182,8 +193,10 @@ def decode_images(images, folder, max_pixels, limits=DecodeLimits(), decoder=Non
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.communicate()
-            raise NstError(f"{current_name(images, b'')} took longer than {limits.seconds:g} s to decode: the "
-                           "studio's limit; upload a smaller or simpler image") from None
+            raise NstError(
+                f"{current_name(images, b'')} took longer than {limits.seconds:g} s to decode: the "
+                "studio's limit; upload a smaller or simpler image"
+            ) from None
     finally:
         channel.close()
         if worker.poll() is None:
@@ -200,8 +213,10 @@ def decode_images(images, folder, max_pixels, limits=DecodeLimits(), decoder=Non
             raise NstError(result["error"])
     if worker.returncode != 0 or len(results) != len(images):
         how = f"killed by signal {-worker.returncode}" if worker.returncode < 0 else f"exit code {worker.returncode}"
-        raise NstError(f"{current_name(images, out)} could not be decoded within the studio's limits ({how}): "
-                       "upload a smaller or simpler image")
+        raise NstError(
+            f"{current_name(images, out)} could not be decoded within the studio's limits ({how}): "
+            "upload a smaller or simpler image"
+        )
     return [Path(folder) / f"{stem}.png" for _, stem, _ in images]
 
 
@@ -212,6 +227,7 @@ def current_name(images, out):
 
 
 # --- the worker's side ---------------------------------------------------------------------------------------
+
 
 def limit_self(memory, cpu_seconds, file_size):
     """This process's limits: address space, CPU time (SIGXCPU, then SIGKILL a second later), file size (a write
@@ -239,7 +255,7 @@ def jpeg_scans(data, limit=MAX_SCANS):
         if marker == 0x01:
             pos += 2
             continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         pos += 2 + length
         if marker == SOS:
             scans += 1
@@ -299,8 +315,10 @@ def decode_one(file, out, name, max_pixels):
             data += file.read()
             scans = jpeg_scans(data)
             if scans > MAX_SCANS:
-                raise NstError(f"Image file {name} is a JPEG of more than {MAX_SCANS} scans (each one a pass over the "
-                               "whole picture): save it again as an ordinary JPEG or a PNG")
+                raise NstError(
+                    f"Image file {name} is a JPEG of more than {MAX_SCANS} scans (each one a pass over the "
+                    "whole picture): save it again as an ordinary JPEG or a PNG"
+                )
         file.seek(0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -313,8 +331,9 @@ def decode_one(file, out, name, max_pixels):
     except NstError:
         raise
     except MemoryError:
-        raise NstError(f"Image file {name} needs more memory to decode than the studio allows: upload a smaller "
-                       "image") from None
+        raise NstError(
+            f"Image file {name} needs more memory to decode than the studio allows: upload a smaller image"
+        ) from None
     except Exception as error:  # Pillow raises OSError, SyntaxError, ValueError, EOFError, zlib.error...
         raise unreadable_image(name, error) from None
 

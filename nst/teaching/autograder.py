@@ -42,9 +42,22 @@ DEFAULT_NOTEBOOK = "homework-student.ipynb"
 MAX_NOTEBOOK_BYTES = 50 << 20
 GRADE_MARGIN = 120  # seconds beyond the budget and the kernel's set-up before `nst grade` itself is stopped
 PYTHON_MIN = (3, 11)
-NOT_BUILT = (".git", ".venv", "venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", "output",
-             "pretrained-model", ".pytest_cache")  # a checkout's folders a wheel is not built from
-BASE_IMAGE = "Ubuntu 22.04 (Gradescope's default base image, Python 3.10; Python 3.11 is installed from Ubuntu's packages)"
+NOT_BUILT = (
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".hypothesis",
+    "output",
+    "pretrained-model",
+    ".pytest_cache",
+)  # a checkout's folders a wheel is not built from
+BASE_IMAGE = (
+    "Ubuntu 22.04 (Gradescope's default base image, Python 3.10; Python 3.11 is installed from Ubuntu's packages)"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +77,9 @@ class AutograderSettings:
 
         for name in ("visibility", "stdout_visibility", "test_visibility"):
             if getattr(self, name) not in VISIBILITIES:
-                raise NstError(f"--{name.replace('_', '-')} must be one of {', '.join(VISIBILITIES)}, "
-                               f"got {getattr(self, name)!r}")
+                raise NstError(
+                    f"--{name.replace('_', '-')} must be one of {', '.join(VISIBILITIES)}, got {getattr(self, name)!r}"
+                )
         if not (isinstance(self.timeout, (int, float)) and 0 < self.timeout <= 3600):
             raise NstError(f"--timeout must be a number of seconds between 0 and 3600, got {self.timeout!r}")
         size(self.memory, "--memory")
@@ -162,8 +176,11 @@ Autograder" → "Zip file upload"); students submit their notebook (`{notebook}`
   unprivileged user of its own, whose processes all end with its grading and which cannot write the results
   (nst's docs/teaching.md, "With Gradescope", says exactly what holds).
 """
-MEASURED = {"peak": "0.91 GB (0.87 GB resident)", "cpu": "13 to 16",
-            "machine": "AMD EPYC, Zen 4, benchmarks/gradescope.py"}
+MEASURED = {
+    "peak": "0.91 GB (0.87 GB resident)",
+    "cpu": "13 to 16",
+    "machine": "AMD EPYC, Zen 4, benchmarks/gradescope.py",
+}
 """What the zip's README states about one notebook's grading, measured by benchmarks/gradescope.py."""
 
 
@@ -175,13 +192,14 @@ def build_autograder(output, settings, wheel=None):
     settings = settings.check()
     output = Path(output)
     if output.is_dir() or not output.parent.is_dir():
-        raise NstError(f"cannot write {output}: " + ("it is a folder" if output.is_dir() else f"no folder {output.parent}"))
+        raise NstError(
+            f"cannot write {output}: " + ("it is a folder" if output.is_dir() else f"no folder {output.parent}")
+        )
     with tempfile.TemporaryDirectory(prefix="nst-autograder-") as tmp:
         wheel = Path(wheel) if wheel is not None else nst_wheel(Path(tmp))
         if not (wheel.is_file() and wheel.name.startswith("nst-") and wheel.suffix == ".whl"):
             raise NstError(f"--wheel {wheel}: not an nst wheel (nst-<version>-py3-none-any.whl)")
-        readme = README.format(version=__version__, base_image=BASE_IMAGE, **MEASURED,
-                               **dataclasses.asdict(settings))
+        readme = README.format(version=__version__, base_image=BASE_IMAGE, **MEASURED, **dataclasses.asdict(settings))
         with atomic_path(output) as part, zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
             for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
                 info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
@@ -206,8 +224,12 @@ def nst_wheel(folder):
         source = folder / "source"  # a clean copy: setuptools would add a stale build/ to the checkout's wheel
         shutil.copytree(checkout, source, ignore=shutil.ignore_patterns(*NOT_BUILT))
         isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation,
-                               "-w", str(folder), str(source)], capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation, "-w", str(folder), str(source)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         wheels = sorted(folder.glob("nst-*.whl"))
         if done.returncode != 0 or not wheels:
             said = " ".join((done.stderr or done.stdout).split())[-300:]
@@ -225,8 +247,13 @@ def packed_wheel(folder):
     except PackageNotFoundError:  # nst runs from a folder on the path, not installed
         raise NstError("nst is not installed as a package here: pass --wheel FILE") from None
     site = Path(dist.locate_file(""))
-    files = [f for f in dist.files or [] if not str(f).startswith("..") and "__pycache__" not in str(f)
-             and Path(str(f)).name not in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")]
+    files = [
+        f
+        for f in dist.files or []
+        if not str(f).startswith("..")
+        and "__pycache__" not in str(f)
+        and Path(str(f)).name not in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+    ]
     if not any(str(f).startswith("nst/") for f in files):
         raise NstError("nst is installed in editable mode without a checkout: pass --wheel FILE")
     info = f"nst-{dist.version}.dist-info"
@@ -246,14 +273,21 @@ def packed_wheel(folder):
 
 # --- one submission, inside Gradescope ------------------------------------------------------------------------
 
+
 def pick_notebook(folder, preferred=DEFAULT_NOTEBOOK):
     """(the notebook to grade or None, a sentence about the choice or why there is none).
 
     The rule: the file named `preferred` (at any depth, the shallowest first) if there is one; else the only
     .ipynb; else the first .ipynb by path, the others named. Jupyter's .ipynb_checkpoints are not submissions."""
     folder = Path(folder)
-    found = sorted((p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file()
-                    and not p.is_symlink()), key=lambda p: (len(p.relative_to(folder).parts), str(p)))
+    found = sorted(
+        (
+            p
+            for p in folder.rglob("*.ipynb")
+            if ".ipynb_checkpoints" not in p.parts and p.is_file() and not p.is_symlink()
+        ),
+        key=lambda p: (len(p.relative_to(folder).parts), str(p)),
+    )
     if not found:
         others = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())[:10]
         listing = f" (submitted: {', '.join(others)})" if others else " (nothing was submitted)"
@@ -264,26 +298,44 @@ def pick_notebook(folder, preferred=DEFAULT_NOTEBOOK):
         return chosen, f"Submission: {chosen.relative_to(folder)}."
     ignored = ", ".join(str(p.relative_to(folder)) for p in found if p != chosen)
     why = f"the one named {preferred}" if named else "the first by name"
-    return chosen, (f"{len(found)} notebooks were submitted: graded {chosen.relative_to(folder)} ({why}); not graded: "
-                    f"{ignored}. Submit only your {preferred}.")
+    return chosen, (
+        f"{len(found)} notebooks were submitted: graded {chosen.relative_to(folder)} ({why}); not graded: "
+        f"{ignored}. Submit only your {preferred}."
+    )
 
 
 def zero(reason, started, settings):
     """results.json for a submission that could not be graded: score 0 and the reason."""
-    return {"score": 0, "output": reason, "tests": [], "execution_time": round(time.monotonic() - started),
-            "visibility": settings.visibility, "stdout_visibility": settings.stdout_visibility}
+    return {
+        "score": 0,
+        "output": reason,
+        "tests": [],
+        "execution_time": round(time.monotonic() - started),
+        "visibility": settings.visibility,
+        "stdout_visibility": settings.stdout_visibility,
+    }
 
 
 def graded(results, said, started, settings):
     """`nst grade --gradescope`'s results with the choice's sentence, execution_time and the visibilities; None
     when they are not what that grader writes (a dict with a numeric score and a list of tests)."""
-    if not (isinstance(results, dict) and isinstance(results.get("score"), (int, float))
-            and isinstance(results.get("tests"), list) and all(isinstance(t, dict) for t in results["tests"])):
+    if not (
+        isinstance(results, dict)
+        and isinstance(results.get("score"), (int, float))
+        and isinstance(results.get("tests"), list)
+        and all(isinstance(t, dict) for t in results["tests"])
+    ):
         return None
     output = "\n".join(part for part in (said, results.get("output")) if isinstance(part, str) and part)
     tests = [dict(test, visibility=settings.test_visibility) for test in results["tests"]]
-    return {**results, "output": output, "tests": tests, "execution_time": round(time.monotonic() - started),
-            "visibility": settings.visibility, "stdout_visibility": settings.stdout_visibility}
+    return {
+        **results,
+        "output": output,
+        "tests": tests,
+        "execution_time": round(time.monotonic() - started),
+        "visibility": settings.visibility,
+        "stdout_visibility": settings.stdout_visibility,
+    }
 
 
 def grade_submission(settings, root=ROOT):
@@ -304,26 +356,43 @@ def grade_submission(settings, root=ROOT):
     work = Path(tempfile.mkdtemp(prefix="nst-autograder-"))  # the grader's own folder: 0700, the submission's not
     try:
         out = work / "results.json"
-        command = [sys.executable, "-m", "nst", "grade", "--timeout", f"{settings.timeout:g}", "--memory",
-                   settings.memory, "--gradescope", str(out), str(notebook)]
+        command = [
+            sys.executable,
+            "-m",
+            "nst",
+            "grade",
+            "--timeout",
+            f"{settings.timeout:g}",
+            "--memory",
+            settings.memory,
+            "--gradescope",
+            str(out),
+            str(notebook),
+        ]
         deadline = settings.timeout + 300 + GRADE_MARGIN  # its budget, its kernel's set-up, and a margin
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True, cwd=work)
+        proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, cwd=work
+        )
         try:
             printed, _ = proc.communicate(timeout=deadline)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            return zero(f"{said} Grading did not finish within {deadline:g} s and was stopped: score 0.", started,
-                        settings)
+            return zero(
+                f"{said} Grading did not finish within {deadline:g} s and was stopped: score 0.", started, settings
+            )
         print(printed, end="", flush=True)  # the autograder's stdout: the teacher's view of what happened
         try:
             results = graded(json.loads(out.read_text(encoding="utf-8")), said, started, settings)
         except (OSError, ValueError):
             results = None
         if results is None and proc.returncode == -signal.SIGKILL:
-            return zero(f"{said} Grading was killed by the system, most likely at the autograder's memory limit "
-                        "(nst's README: 2 GB or more): score 0; please tell your teacher.", started, settings)
+            return zero(
+                f"{said} Grading was killed by the system, most likely at the autograder's memory limit "
+                "(nst's README: 2 GB or more): score 0; please tell your teacher.",
+                started,
+                settings,
+            )
         if results is None:
             last = (printed.strip().splitlines() or ["no message"])[-1][:300]
             return zero(f"{said} Grading failed (exit code {proc.returncode}: {last}): score 0.", started, settings)
@@ -356,10 +425,12 @@ def check_installation():
 
 def main(argv=None):
     """`python -m nst.teaching.autograder --settings FILE` (a submission) or `--check` (setup.sh): exit 0."""
-    p = argparse.ArgumentParser(prog="python -m nst.teaching.autograder",
-                                description="Inside Gradescope: grade /autograder/submission into "
-                                "/autograder/results/results.json (run_autograder), or check the installation "
-                                "(setup.sh).")
+    p = argparse.ArgumentParser(
+        prog="python -m nst.teaching.autograder",
+        description="Inside Gradescope: grade /autograder/submission into "
+        "/autograder/results/results.json (run_autograder), or check the installation "
+        "(setup.sh).",
+    )
     p.add_argument("--settings", type=Path, help="the zip's nst-autograder.json")
     p.add_argument("--check", action="store_true", help="check that nst and TensorFlow import")
     args = p.parse_args(argv)
@@ -373,8 +444,12 @@ def main(argv=None):
         settings = AutograderSettings(**json.loads(args.settings.read_text(encoding="utf-8"))).check()
         results = grade_submission(settings)
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, the student gets a result that says so
-        results = zero(f"The autograder failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); your "
-                       "notebook was not graded: please tell your teacher.", started, settings)
+        results = zero(
+            f"The autograder failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}); your "
+            "notebook was not graded: please tell your teacher.",
+            started,
+            settings,
+        )
     write_results(results)
     return 0
 

@@ -41,11 +41,21 @@ RTOL = 1e-5  # values against the reference
 GRAD_RTOL = 1e-4  # gradients against the reference's
 RANDOM_SHAPES = ((1, 5, 7, 6), (1, 9, 4, 5), (1, 3, 11, 8))  # n_H != n_W, n_C != 3, every factor different
 CUSTOM_STYLE_LAYERS = (("conv1_1", 0.1), ("conv3_1", 0.5), ("conv5_1", 0.4))
-STYLE_SHAPES = {"conv1_1": (1, 8, 6, 3), "conv2_1": (1, 4, 7, 5), "conv3_1": (1, 2, 5, 7), "conv4_1": (1, 3, 2, 4),
-                "conv5_1": (1, 1, 3, 6)}
+STYLE_SHAPES = {
+    "conv1_1": (1, 8, 6, 3),
+    "conv2_1": (1, 4, 7, 5),
+    "conv3_1": (1, 2, 5, 7),
+    "conv4_1": (1, 3, 2, 4),
+    "conv5_1": (1, 1, 3, 6),
+}
 REALISTIC = (1, 38, 50, 512)  # conv4_2, the content layer, at the homework's 400x300
-REALISTIC_STYLE = {"conv1_1": (1, 75, 100, 64), "conv2_1": (1, 38, 50, 128), "conv3_1": (1, 19, 25, 256),
-                   "conv4_1": (1, 10, 13, 512), "conv5_1": (1, 5, 7, 512)}  # the style layers at 100x75
+REALISTIC_STYLE = {
+    "conv1_1": (1, 75, 100, 64),
+    "conv2_1": (1, 38, 50, 128),
+    "conv3_1": (1, 19, 25, 256),
+    "conv4_1": (1, 10, 13, 512),
+    "conv5_1": (1, 5, 7, 512),
+}  # the style layers at 100x75
 MAX_RESULTS_BYTES = 256 << 20  # what one function's results may unpack to
 META_KEYS = {"defined", "value", "error", "gradient", "trace", "record"}  # what a call's meta may hold
 MAX_ERROR = 500  # characters kept of an error message
@@ -55,6 +65,7 @@ HOMEWORK_SHAPE = {"compute_content_cost": "4×4×3", "gram_matrix": "3×2", "com
 
 
 # --- the inputs ------------------------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Case:
@@ -84,8 +95,13 @@ def activation_cases(rng, published):
     cases = [Case("the homework's test inputs", (tf.constant(a), tf.constant(b)), published)]
     for shape in (*RANDOM_SHAPES, random_shape(rng)):
         cases.append(Case(f"inputs of shape {shape}", tuple(normals(rng, shape, shape))))
-    cases.append(Case(f"inputs of shape {REALISTIC} (conv4_2 at 400×300)", tuple(normals(rng, REALISTIC, REALISTIC)),
-                      gradient=False))
+    cases.append(
+        Case(
+            f"inputs of shape {REALISTIC} (conv4_2 at 400×300)",
+            tuple(normals(rng, REALISTIC, REALISTIC)),
+            gradient=False,
+        )
+    )
     return cases
 
 
@@ -95,8 +111,9 @@ def gram_cases(rng):
     for _, h, w, c in (*RANDOM_SHAPES, random_shape(rng)):
         cases.append(Case(f"an input of shape {(c, h * w)}", tuple(normals(rng, (c, h * w)))))
     _, h, w, c = REALISTIC
-    cases.append(Case(f"an input of shape {(c, h * w)} (conv4_2 at 400×300)", tuple(normals(rng, (c, h * w))),
-                      gradient=False))
+    cases.append(
+        Case(f"an input of shape {(c, h * w)} (conv4_2 at 400×300)", tuple(normals(rng, (c, h * w))), gradient=False)
+    )
     return cases
 
 
@@ -110,8 +127,9 @@ def style_cases(rng):
     layers = tuple((name, round(float(x / weights.sum()), 3)) for name, x in zip(REALISTIC_STYLE, weights))
     values = normals(rng, *REALISTIC_STYLE.values(), *REALISTIC_STYLE.values())
     S, G = dict(zip(REALISTIC_STYLE, values[:5])), dict(zip(REALISTIC_STYLE, values[5:]))
-    cases.append(Case(f"the five style layers' shapes at 100×75 with style_layers={layers}", (S, G, layers),
-                      gradient=False))
+    cases.append(
+        Case(f"the five style layers' shapes at 100×75 with style_layers={layers}", (S, G, layers), gradient=False)
+    )
     return cases
 
 
@@ -119,19 +137,24 @@ def total_cases(rng):
     homework = np.random.RandomState(3)  # the homework's np.random.seed(3); randn(); randn()
     J_content, J_style = homework.randn(), homework.randn()
     c, s, alpha, beta = (round(float(x), 4) for x in rng.uniform(0.1, 50, 4))
-    return [Case("the homework's test inputs", (J_content, J_style), EXPECTED["J"]),
-            Case("J_content=2.5, J_style=4.0", (tf.constant(2.5), tf.constant(4.0))),
-            Case("J_content=1.7, J_style=0.3, alpha=3, beta=0.5", (tf.constant(1.7), tf.constant(0.3), 3.0, 0.5)),
-            Case(f"J_content={c}, J_style={s}, alpha={alpha}, beta={beta}",
-                 (tf.constant(c), tf.constant(s), alpha, beta))]
+    return [
+        Case("the homework's test inputs", (J_content, J_style), EXPECTED["J"]),
+        Case("J_content=2.5, J_style=4.0", (tf.constant(2.5), tf.constant(4.0))),
+        Case("J_content=1.7, J_style=0.3, alpha=3, beta=0.5", (tf.constant(1.7), tf.constant(0.3), 3.0, 0.5)),
+        Case(f"J_content={c}, J_style={s}, alpha={alpha}, beta={beta}", (tf.constant(c), tf.constant(s), alpha, beta)),
+    ]
 
 
 def make_cases(seed):
     """{graded function: [Case]}: the homework's inputs first, then random ones drawn from `seed`."""
     rng = np.random.default_rng(seed)
-    return {"compute_content_cost": activation_cases(rng, EXPECTED["J_content"]), "gram_matrix": gram_cases(rng),
-            "compute_layer_style_cost": activation_cases(rng, EXPECTED["J_style_layer"]),
-            "compute_style_cost": style_cases(rng), "total_cost": total_cases(rng)}
+    return {
+        "compute_content_cost": activation_cases(rng, EXPECTED["J_content"]),
+        "gram_matrix": gram_cases(rng),
+        "compute_layer_style_cost": activation_cases(rng, EXPECTED["J_style_layer"]),
+        "compute_style_cost": style_cases(rng),
+        "total_cost": total_cases(rng),
+    }
 
 
 def tensors_in(args):
@@ -157,6 +180,7 @@ def helper_inputs(name, case):
 
 
 # --- comparing ---------------------------------------------------------------------------------------------
+
 
 def as_array(value):
     """value as a float64 array, or None when it is not numbers."""
@@ -208,6 +232,7 @@ def side_by_side(theirs, ours, kind=None):
 
 # --- the plan of a grading run: inputs, what the sandbox is asked, what we expect ----------------------------
 
+
 class Arrays:
     """The arrays of a request, each under a short key."""
 
@@ -218,8 +243,6 @@ class Arrays:
         key = f"{prefix}{len(self.arrays)}"
         self.arrays[key] = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
         return key
-
-
 
     def arg(self, x):
         if tf.is_tensor(x):
@@ -250,8 +273,10 @@ class Plan:
         for name in GRADED:
             reference = REFERENCES[name]
             self.ours[name] = [np.asarray(reference(*case.args)) for case in self.cases[name]]
-            self.variants[name] = [(sentence, [values_or_none(variant, case.args) for case in self.cases[name]])
-                                   for sentence, variant in mistakes.MISTAKES[name]()]
+            self.variants[name] = [
+                (sentence, [values_or_none(variant, case.args) for case in self.cases[name]])
+                for sentence, variant in mistakes.MISTAKES[name]()
+            ]
             for k, case in enumerate(self.cases[name]):
                 spec = {"id": f"{name}:{k}", "args": [store.arg(x) for x in case.args]}
                 inputs = tensors_in(case.args)
@@ -266,7 +291,8 @@ class Plan:
                 plan["functions"][name].append(spec)
                 for suffix, args in helper_inputs(name, case) if case.gradient else ():  # the learner's helper
                     plan["functions"][HELPERS[name]].append(  # on our own steps' inputs (the small ones)
-                        {"id": f"{HELPERS[name]}:under:{name}:{k}:{suffix}", "args": [store.arg(x) for x in args]})
+                        {"id": f"{HELPERS[name]}:under:{name}:{k}:{suffix}", "args": [store.arg(x) for x in args]}
+                    )
         self.plan = plan
         self.request = request_bytes(plan, store.arrays)
         self.request_text = base64.b64encode(self.request).decode("ascii")  # as sent to every sandbox
@@ -295,6 +321,7 @@ def reference_gradient(reference, args, inputs, weights):
 
 
 # --- reading what a sandbox sent back -----------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class Evaluation:
@@ -349,12 +376,21 @@ def read_results(blob, plan, name):
         raise
     except Exception as exc:  # noqa: BLE001 (anything may come back from a sandbox)
         raise NoResult(f"no result: its results are not readable ({type(exc).__name__})") from None
-    if not isinstance(meta, dict) or set(meta) != {"function", "calls"} or meta["function"] != name \
-            or not isinstance(meta["calls"], dict) or set(meta["calls"]) != set(specs):
+    if (
+        not isinstance(meta, dict)
+        or set(meta) != {"function", "calls"}
+        or meta["function"] != name
+        or not isinstance(meta["calls"], dict)
+        or set(meta["calls"]) != set(specs)
+    ):
         raise NoResult("no result: its results are not for it")
     for key, array in arrays.items():
-        if array.dtype.kind != "f" or array.size > harness.MAX_ELEMENTS or array.ndim > 8 or (
-                allowed[key] is not None and tuple(array.shape) != allowed[key]):
+        if (
+            array.dtype.kind != "f"
+            or array.size > harness.MAX_ELEMENTS
+            or array.ndim > 8
+            or (allowed[key] is not None and tuple(array.shape) != allowed[key])
+        ):
             raise NoResult(f"no result: its results hold an array that is not what was asked for ({key[:100]})")
     evaluations = {}
     for cid in specs:
@@ -430,8 +466,12 @@ def evaluation(m, arrays, cid):
         if not isinstance(none, list) or len(none) > 64 or not all(isinstance(x, bool) for x in none):
             raise malformed()
         kind, dtype = kind_of(g)
-        e.gradient = {"kind": kind, "dtype": dtype, "error": error,
-                      "grads": [arrays.get(f"{cid}.grad{j}") for j in range(len(none))]}
+        e.gradient = {
+            "kind": kind,
+            "dtype": dtype,
+            "error": error,
+            "grads": [arrays.get(f"{cid}.grad{j}") for j in range(len(none))],
+        }
     if m.get("trace") is not None:
         trace = checked(m["trace"], {"kind", "dtype", "error"})
         _, error = error_of(trace)
@@ -441,7 +481,7 @@ def evaluation(m, arrays, cid):
     if m.get("record") is not None:
         r = checked(m["record"], {"calls", "error"})
         calls = r.get("calls")
-        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10 ** 6:
+        if isinstance(calls, bool) or not isinstance(calls, int) or not 0 <= calls <= 10**6:
             raise malformed()
         error_of(r)
         e.calls = calls
@@ -450,12 +490,20 @@ def evaluation(m, arrays, cid):
 
 # --- the verdict on one function ------------------------------------------------------------------------------
 
+
 def result(passed, feedback, right_as_is=False, defined=True, culprit=None):
     """One function's grade; for `nst grade` also whether it behaved as the reference without any help (for the
     functions that use it), whether the namespace defined it at all, and which wrong helper its values depend on
     (when it passed only with the reference helper)."""
-    return {"passed": passed, "points": 1 if passed else 0, "max_points": 1, "feedback": feedback,
-            "right_as_is": right_as_is, "defined": defined, "culprit": culprit}
+    return {
+        "passed": passed,
+        "points": 1 if passed else 0,
+        "max_points": 1,
+        "feedback": feedback,
+        "right_as_is": right_as_is,
+        "defined": defined,
+        "culprit": culprit,
+    }
 
 
 def hidden_nst(evaluations):
@@ -473,9 +521,12 @@ def examine(plan, name, evals, indices, variants):
         return False, mistakes.not_implemented()
     if any(e.error is None and e.kind == harness.NONE for e in evals):
         return False, mistakes.returns_none(name)
-    right = [e.error is None and close(e.value, our) and (case.published is None or
-                                                          close(e.value, case.published, 0, TOLERANCE))
-             for e, our, case in zip(evals, ours, cases)]
+    right = [
+        e.error is None
+        and close(e.value, our)
+        and (case.published is None or close(e.value, case.published, 0, TOLERANCE))
+        for e, our, case in zip(evals, ours, cases)
+    ]
     if all(right):
         problem = gradient_problem(plan, name, evals, indices) or tf_function_problem(plan, name, evals, indices)
         return (False, problem) if problem else (True, RIGHT)
@@ -529,14 +580,17 @@ def tf_function_problem(plan, name, evals, indices):
     if e.trace is None:
         return "could not be checked inside tf.function"
     if e.trace["error"] is not None:
-        return (f"does not work inside tf.function, where the optimisation runs it: {e.trace['error']} "
-                "(use TensorFlow operations only, no NumPy or .numpy())")
+        return (
+            f"does not work inside tf.function, where the optimisation runs it: {e.trace['error']} "
+            "(use TensorFlow operations only, no NumPy or .numpy())"
+        )
     if not close(e.trace["value"], ours):
         return f"gives another value inside tf.function (on {label}): {side_by_side(e.trace['value'], ours)}"
     return None
 
 
 # --- a function's helper: what it gives, and the reference replayed in its place --------------------------
+
 
 def built_on_theirs(plan, name, helper_evals):
     """Our formula of `name` built on the learner's helper's values on our own steps' inputs, per case (None
@@ -547,7 +601,9 @@ def built_on_theirs(plan, name, helper_evals):
         if not case.gradient:
             values.append(UNKNOWN)
             continue
-        parts = [helper_evals.get(f"{HELPERS[name]}:under:{name}:{k}:{suffix}") for suffix, _ in helper_inputs(name, case)]
+        parts = [
+            helper_evals.get(f"{HELPERS[name]}:under:{name}:{k}:{suffix}") for suffix, _ in helper_inputs(name, case)
+        ]
         if any(p is None or p.error is not None or p.value is None for p in parts):
             values.append(None)
             continue
@@ -575,8 +631,13 @@ def stand_in_candidates(name, case, store):
             tape.watch(inputs)
             value = costs.compute_layer_style_cost(*inputs)
         gradients = tape.gradient(value, inputs)
-        calls.append({"value": store.add(value.numpy()), "points": [store.add(x.numpy()) for x in inputs],
-                      "gradients": [store.add(g.numpy()) for g in gradients]})
+        calls.append(
+            {
+                "value": store.add(value.numpy()),
+                "points": [store.add(x.numpy()) for x in inputs],
+                "gradients": [store.add(g.numpy()) for g in gradients],
+            }
+        )
     return {"kind": "scalar", "calls": calls, "params": ["a_S", "a_G"]}
 
 
@@ -586,8 +647,13 @@ def stand_in_plan(plan):
     store, specs = Arrays(), {name: [] for name in GRADED}
     for name, helper in HELPERS.items():
         for k, case in enumerate(plan.cases[name]):
-            spec = {"id": f"{name}:{k}", "args": [store.arg(x) for x in case.args], "helper": helper,
-                    "stand_in": stand_in_candidates(name, case, store), "trace": k == plan.trace_case(name)}
+            spec = {
+                "id": f"{name}:{k}",
+                "args": [store.arg(x) for x in case.args],
+                "helper": helper,
+                "stand_in": stand_in_candidates(name, case, store),
+                "trace": k == plan.trace_case(name),
+            }
             if (name, k) in plan.weights:
                 spec["gradient"] = store.add(plan.weights[name, k], "w")
             specs[name].append(spec)
@@ -686,6 +752,7 @@ def read_all(raw, plan, names):
 
 # --- in this process ----------------------------------------------------------------------------------------
 
+
 @functools.lru_cache(maxsize=4)
 def plan_for(seed=0):
     """The plan of seed `seed`, the same for every call (a learner's notebook checks five functions: building a plan
@@ -696,14 +763,17 @@ def plan_for(seed=0):
 def measure_here(namespace):
     """A `measure` for grade_functions running the learner's functions of `namespace` in this process, through
     the harness and its results files as a sandbox would."""
+
     def measure(request, plan, names):
-        arrays = {key: value for key, value in np.load(io.BytesIO(request), allow_pickle=False).items()
-                  if key != "plan"}
+        arrays = {
+            key: value for key, value in np.load(io.BytesIO(request), allow_pickle=False).items() if key != "plan"
+        }
         results = {}
         for name in names:
             meta, out = harness.evaluate(namespace, plan, arrays, name)
             results[name] = harness.pack("meta", meta, out)
         return results
+
     return measure
 
 

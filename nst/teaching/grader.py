@@ -44,12 +44,16 @@ MEMORY_PER_JOB = 2 << 30  # --jobs by default: the cores, at most one sandbox pe
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(\x07|\x1b\\)?|\x1b.?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 MAX_NOTEBOOK = 64 << 20  # bytes of a submission at most
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet takes a cell starting so for a formula
-NOT_ISOLATED = ("nst grade: WARNING: submissions are NOT isolated ({reason}): each runs with its limits (memory, "
-                "disk, time) in a temporary folder and its own process group, but can read and write your files "
-                "and reach the network; install bubblewrap, or pass --isolation required to refuse")
-AS_USER = ("nst grade: bubblewrap cannot run here ({reason}): each submission runs as a user of its own (uids "
-           "{uids}) that cannot reach the grader's files, its results or the other submissions, and whose "
-           "processes are all ended with it; it can still read what every user may read and reach the network")
+NOT_ISOLATED = (
+    "nst grade: WARNING: submissions are NOT isolated ({reason}): each runs with its limits (memory, "
+    "disk, time) in a temporary folder and its own process group, but can read and write your files "
+    "and reach the network; install bubblewrap, or pass --isolation required to refuse"
+)
+AS_USER = (
+    "nst grade: bubblewrap cannot run here ({reason}): each submission runs as a user of its own (uids "
+    "{uids}) that cannot reach the grader's files, its results or the other submissions, and whose "
+    "processes are all ended with it; it can still read what every user may read and reach the network"
+)
 
 
 def build_grade_parser():
@@ -82,36 +86,76 @@ with the reason), 2 on bad input.""",
         "  nst grade --gradescope /autograder/results/results.json -- /autograder/submission/*.ipynb\n\n"
         "A function that uses another graded one (compute_layer_style_cost uses gram_matrix,\n"
         "compute_style_cost uses compute_layer_style_cost) is graded on its own steps: when only the\n"
-        "function it uses is wrong, it gets its point and the feedback names the culprit.")
-    p.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
-                   help="a notebook (.ipynb), or a folder: every .ipynb in it")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                   help="time of one submission, its cells and the checks of its functions together (default: "
-                   "%(default)s; starting its kernel and importing TensorFlow not counted): the cells may use 50%% "
-                   "of it, a cell still running then is stopped and the cells after it share the next 10%%, the "
-                   "checks get the rest (an endless loop costs that function its point, not the others theirs)")
-    p.add_argument("--memory", default=DEFAULT_MEMORY, metavar="SIZE",
-                   help="memory of each process of a submission, as address space (default: %(default)s; "
-                   "TensorFlow itself takes about 1.7G of it)")
-    p.add_argument("--disk", default=DEFAULT_DISK, metavar="SIZE",
-                   help="what a submission may write: its folder in all, and any one file (default: %(default)s)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="submissions graded at once (default: the number of cores, at most one per 2 GiB of memory)")
-    p.add_argument("--isolation", choices=("auto", "required", "bubblewrap", "user"), default="auto",
-                   help="auto (default): bubblewrap where it works, else (as root) a user of its own per submission, "
-                   "else grade without isolation and say so; required: refuse to grade without isolation; "
-                   "bubblewrap: refuse without bubblewrap; user: a user of its own per submission (root only), even "
-                   "where bubblewrap works")
-    p.add_argument("--json", action="store_true",
-                   help="print one JSON object per submission and line: submission, functions (name -> passed, "
-                   "points, max_points, feedback), score, max_score, notes, seconds")
-    p.add_argument("--csv", type=Path, metavar="FILE",
-                   help="also write FILE: one row per submission, its points per function and the total")
-    p.add_argument("--gradescope", type=Path, metavar="FILE",
-                   help="also write FILE in Gradescope's autograder format (results.json: score, one test per "
-                   "function with its score, max_score and feedback); one submission")
-    p.add_argument("--debug", action="store_true", help="show the sandboxes' and kernels' own messages and full "
-                   "tracebacks")
+        "function it uses is wrong, it gets its point and the feedback names the culprit.",
+    )
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        type=Path,
+        metavar="SUBMISSION",
+        help="a notebook (.ipynb), or a folder: every .ipynb in it",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="time of one submission, its cells and the checks of its functions together (default: "
+        "%(default)s; starting its kernel and importing TensorFlow not counted): the cells may use 50%% "
+        "of it, a cell still running then is stopped and the cells after it share the next 10%%, the "
+        "checks get the rest (an endless loop costs that function its point, not the others theirs)",
+    )
+    p.add_argument(
+        "--memory",
+        default=DEFAULT_MEMORY,
+        metavar="SIZE",
+        help="memory of each process of a submission, as address space (default: %(default)s; "
+        "TensorFlow itself takes about 1.7G of it)",
+    )
+    p.add_argument(
+        "--disk",
+        default=DEFAULT_DISK,
+        metavar="SIZE",
+        help="what a submission may write: its folder in all, and any one file (default: %(default)s)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="submissions graded at once (default: the number of cores, at most one per 2 GiB of memory)",
+    )
+    p.add_argument(
+        "--isolation",
+        choices=("auto", "required", "bubblewrap", "user"),
+        default="auto",
+        help="auto (default): bubblewrap where it works, else (as root) a user of its own per submission, "
+        "else grade without isolation and say so; required: refuse to grade without isolation; "
+        "bubblewrap: refuse without bubblewrap; user: a user of its own per submission (root only), even "
+        "where bubblewrap works",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per submission and line: submission, functions (name -> passed, "
+        "points, max_points, feedback), score, max_score, notes, seconds",
+    )
+    p.add_argument(
+        "--csv",
+        type=Path,
+        metavar="FILE",
+        help="also write FILE: one row per submission, its points per function and the total",
+    )
+    p.add_argument(
+        "--gradescope",
+        type=Path,
+        metavar="FILE",
+        help="also write FILE in Gradescope's autograder format (results.json: score, one test per "
+        "function with its score, max_score and feedback); one submission",
+    )
+    p.add_argument(
+        "--debug", action="store_true", help="show the sandboxes' and kernels' own messages and full tracebacks"
+    )
     return p
 
 
@@ -155,11 +199,14 @@ def grade_main(argv):
             if target is None:
                 continue
             if target.is_dir() or not target.parent.is_dir():
-                raise NstError(f"cannot write {target}: " + ("it is a folder" if target.is_dir() else
-                                                             f"no folder {target.parent}"))
+                raise NstError(
+                    f"cannot write {target}: " + ("it is a folder" if target.is_dir() else f"no folder {target.parent}")
+                )
             if target.suffix == ".ipynb" or any(same_file(target, path) for path in paths):
-                raise NstError(f"--{option} {target} would overwrite a notebook: put -- before the submissions "
-                               "when a file name starts with a dash")
+                raise NstError(
+                    f"--{option} {target} would overwrite a notebook: put -- before the submissions "
+                    "when a file name starts with a dash"
+                )
         if args.gradescope is not None and len(paths) != 1:
             raise NstError(f"--gradescope writes the results of one submission, got {len(paths)}")
         jobs = min(args.jobs or default_jobs(), len(paths), cpu_count())
@@ -168,8 +215,10 @@ def grade_main(argv):
         try:
             isolation = choose_isolation(args.isolation, jobs)
         except ValueError as exc:
-            raise NstError(f"{exc}: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), grade as root, "
-                           "or grade without --isolation " + args.isolation) from None
+            raise NstError(
+                f"{exc}: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), grade as root, "
+                "or grade without --isolation " + args.isolation
+            ) from None
         if isolation.mode == "none":
             print(NOT_ISOLATED.format(reason=isolation.why), file=sys.stderr, flush=True)
         elif isolation.mode == "user":
@@ -177,8 +226,14 @@ def grade_main(argv):
             print(AS_USER.format(reason=isolation.why, uids=uids), file=sys.stderr, flush=True)
         places = slots(isolation, jobs)
         threads = max(1, min(len(place.cpus) for place in places)) if places[0].cpus else 1
-        limits = Limits(budget=args.timeout, memory=memory, disk=disk, setup_seconds=SETUP_SECONDS,
-                        max_kernels=MAX_KERNELS, threads=threads)
+        limits = Limits(
+            budget=args.timeout,
+            memory=memory,
+            disk=disk,
+            setup_seconds=SETUP_SECONDS,
+            max_kernels=MAX_KERNELS,
+            threads=threads,
+        )
         from nst.teaching.function_checks import Plan
 
         plan = Plan(secrets.randbits(63))  # inputs nobody can know before this run
@@ -199,14 +254,17 @@ def grade_main(argv):
         if not args.json:
             print(summary(grades, args.csv))
         if grader.setup_failures == len(paths) and grader.setup_reason:
-            raise NstError(f"cannot grade: the grading kernel could not import TensorFlow ({grader.setup_reason}); "
-                           f"is `nst` installed in {sys.executable}, and --memory large enough?")
+            raise NstError(
+                f"cannot grade: the grading kernel could not import TensorFlow ({grader.setup_reason}); "
+                f"is `nst` installed in {sys.executable}, and --memory large enough?"
+            )
 
     def on_sigterm(signum, frame):
         raise Terminated()
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if threading.current_thread() is threading.main_thread() \
-        else None
+    previous = (
+        signal.signal(signal.SIGTERM, on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    )
     said = []
     try:
         code = run_command(command, debug=args.debug, tensorflow=False, on_error=said.append)
@@ -214,8 +272,10 @@ def grade_main(argv):
         if args.debug:
             raise
         code = 143 if isinstance(exc, Terminated) else 130
-        print(f"nst: grading {'terminated' if code == 143 else 'interrupted'} (every submission's sandbox was "
-              "stopped)", file=sys.stderr)
+        print(
+            f"nst: grading {'terminated' if code == 143 else 'interrupted'} (every submission's sandbox was stopped)",
+            file=sys.stderr,
+        )
     except Exception as exc:  # noqa: BLE001 (results.json is written whatever went wrong)
         if args.debug or args.gradescope is None:
             raise
@@ -234,8 +294,13 @@ def write_failed_gradescope(path, code, why=None):
     """results.json with score 0 and the reason, when grading itself failed (Gradescope shows it to the student)."""
     reason = {130: "grading was interrupted", 143: "grading was stopped"}.get(code, "grading failed")
     try:
-        write_utf8(path, json.dumps({"score": 0, "output": f"{reason}" + (f": {clean(why, 500)}" if why else ""),
-                                     "tests": []}, indent=1) + "\n")
+        write_utf8(
+            path,
+            json.dumps(
+                {"score": 0, "output": f"{reason}" + (f": {clean(why, 500)}" if why else ""), "tests": []}, indent=1
+            )
+            + "\n",
+        )
     except NstError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)
 
@@ -278,6 +343,7 @@ def write_utf8(path, text):
 
 # --- the submissions ----------------------------------------------------------------------------------------
 
+
 def submission_paths(arguments):
     """The notebooks to grade: each path as given, each folder's *.ipynb entries sorted (whatever they are: a
     folder or a link among them is graded 0 with the reason; so is a folder named *.ipynb given itself, as a
@@ -316,12 +382,16 @@ def read_submission(path):
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise BadSubmission("not graded: it is a folder, not a notebook file" if stat.S_ISDIR(info.st_mode) else
-                            "not graded: it is not a regular file")
+        raise BadSubmission(
+            "not graded: it is a folder, not a notebook file"
+            if stat.S_ISDIR(info.st_mode)
+            else "not graded: it is not a regular file"
+        )
     with os.fdopen(fd, "rb") as f:
         if info.st_size > MAX_NOTEBOOK:
-            raise BadSubmission(f"not graded: it is {info.st_size >> 20} MB, more than a notebook may be "
-                                f"({MAX_NOTEBOOK >> 20} MB)")
+            raise BadSubmission(
+                f"not graded: it is {info.st_size >> 20} MB, more than a notebook may be ({MAX_NOTEBOOK >> 20} MB)"
+            )
         try:
             data = f.read(MAX_NOTEBOOK + 1)
         except OSError as exc:
@@ -330,8 +400,9 @@ def read_submission(path):
         raise BadSubmission(f"not graded: it is more than a notebook may be ({MAX_NOTEBOOK >> 20} MB)")
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) and isinstance(c.get("source"), str)
-                                                            and "cell_type" in c for c in nb.cells):
+        if not isinstance(nb.get("cells"), list) or not all(
+            isinstance(c, dict) and isinstance(c.get("source"), str) and "cell_type" in c for c in nb.cells
+        ):
             raise ValueError("its cells are not a notebook's")
     except Exception as exc:  # noqa: BLE001 (nbformat raises JSON, schema, key, decoding errors alike)
         what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else type(exc).__name__
@@ -406,9 +477,12 @@ class Cells:
         return found[-1] if found else None
 
     def name(self, number):
-        """"code cell 7 (the one defining total_cost)" (or without the parenthesis when it defines none)."""
-        graded = [] if number not in self.cells else [
-            name for name in GRADED if name in self.defines(number) or self.grade_id(number) == name]
+        """ "code cell 7 (the one defining total_cost)" (or without the parenthesis when it defines none)."""
+        graded = (
+            []
+            if number not in self.cells
+            else [name for name in GRADED if name in self.defines(number) or self.grade_id(number) == name]
+        )
         return f"code cell {number}" + (f" (the one defining {', '.join(graded)})" if graded else "")
 
     def nst_imports(self):
@@ -428,6 +502,7 @@ class Cells:
 
 
 # --- grading a class ----------------------------------------------------------------------------------------
+
 
 class ClassGrader:
     """Grades submissions, several sandboxes at once, each in a Slot of its own (its CPUs, its uid); Ctrl-C
@@ -481,8 +556,11 @@ class ClassGrader:
         except Exception as exc:  # noqa: BLE001 (one submission never stops the class)
             if self.debug:
                 traceback.print_exc()
-            return not_graded(path, f"not graded: grading it failed ({type(exc).__name__}: {clean(exc, 200)})",
-                              time.monotonic() - started)
+            return not_graded(
+                path,
+                f"not graded: grading it failed ({type(exc).__name__}: {clean(exc, 200)})",
+                time.monotonic() - started,
+            )
 
     def grade_one(self, path):
         from nst.teaching.sandbox import Sandbox
@@ -518,10 +596,17 @@ def not_graded(path, reason, seconds):
     """The grade of a submission that could not be graded: 0 for every function, the reason in its feedback."""
     from nst.teaching.function_checks import POINTS
 
-    functions = {name: {"passed": False, "points": 0, "max_points": POINTS[name], "feedback": clean(reason)}
-                 for name in GRADED}
-    return {"submission": str(path), "functions": functions, "score": 0,
-            "max_score": sum(POINTS.values()), "notes": [clean(reason)], "seconds": round(seconds, 1)}
+    functions = {
+        name: {"passed": False, "points": 0, "max_points": POINTS[name], "feedback": clean(reason)} for name in GRADED
+    }
+    return {
+        "submission": str(path),
+        "functions": functions,
+        "score": 0,
+        "max_score": sum(POINTS.values()),
+        "notes": [clean(reason)],
+        "seconds": round(seconds, 1),
+    }
 
 
 class Conversation:
@@ -566,8 +651,7 @@ class Conversation:
                 kind, content = self.receive()
             if kind == "setup_failed":
                 self.info["setup_failed"] = " ".join(content.split())[:300]
-                self.info["gone"] = ("not graded: the grading kernel could not start (" + self.info["setup_failed"]
-                                     + ")")
+                self.info["gone"] = "not graded: the grading kernel could not start (" + self.info["setup_failed"] + ")"
         except SandboxGone as exc:
             self.info["gone"] = str(exc)
         grades = grade_functions(self.plan, self.measure)
@@ -628,11 +712,12 @@ class Conversation:
 
 # --- one submission's grade -------------------------------------------------------------------------------
 
+
 def clean(text, limit=1000):
     """Text from a submission made safe to print on one line: terminal escape sequences, control characters and
     invisible format characters (bidi overrides, zero-width ones: Unicode's category Cf) removed, white space
     collapsed; linear in the text's length."""
-    text = ESCAPES.sub("", str(text)[:limit * 4])
+    text = ESCAPES.sub("", str(text)[: limit * 4])
     text = "".join(c for c in text if unicodedata.category(c) != "Cf")
     return " ".join(text.split())[:limit]
 
@@ -641,15 +726,27 @@ def assemble(path, nb, grades, info, limits, seconds=None):
     """{submission, functions: name -> {passed, points, max_points, feedback}, score, max_score, notes, seconds
     (how long grading it took)}."""
     cells = Cells(nb)
-    outcome = {int(k): v for k, v in info["outcome"].items() if int(k) in cells and isinstance(v, dict)
-               and v.get("kind") in ("error", "timeout", "stuck", "crashed")}
-    not_run, output_cut = (sorted({n for n in info.get(key, []) if isinstance(n, int) and n in cells})
-                           for key in ("not_run", "output_cut"))
+    outcome = {
+        int(k): v
+        for k, v in info["outcome"].items()
+        if int(k) in cells and isinstance(v, dict) and v.get("kind") in ("error", "timeout", "stuck", "crashed")
+    }
+    not_run, output_cut = (
+        sorted({n for n in info.get(key, []) if isinstance(n, int) and n in cells}) for key in ("not_run", "output_cut")
+    )
     imports = cells.nst_imports()
     functions = {}
     for name in GRADED:
-        grade = dict(grades.get(name) or {"passed": False, "points": 0, "max_points": 1, "defined": True,
-                                           "feedback": f"not checked: {info.get('gone') or 'no result'}"})
+        grade = dict(
+            grades.get(name)
+            or {
+                "passed": False,
+                "points": 0,
+                "max_points": 1,
+                "defined": True,
+                "feedback": f"not checked: {info.get('gone') or 'no result'}",
+            }
+        )
         feedback = grade["feedback"]
         if not grade.get("defined", True):
             feedback = not_defined(cells, name, outcome, not_run, limits)
@@ -657,41 +754,57 @@ def assemble(path, nb, grades, info, limits, seconds=None):
             found = re.match(r"raises NameError: name '(\w+)' is not defined", feedback)
             missing = found.group(1) if found else None
             if missing in imports:
-                feedback = (f"{NST_HIDDEN} (it uses {missing}, which code cell {imports[missing]} imports from nst)")
+                feedback = f"{NST_HIDDEN} (it uses {missing}, which code cell {imports[missing]} imports from nst)"
             elif missing is not None:  # a cell that should have defined it failed: say which, and why
                 failing = [n for n in sorted(outcome) if missing in cells.defines(n)]
                 if failing:
-                    feedback += (f": {cells.name(failing[-1])}, which defines {missing}, "
-                                 f"{describe(outcome[failing[-1]], limits)}")
-        functions[name] = {"passed": bool(grade["passed"]), "points": grade["points"],
-                           "max_points": grade["max_points"], "feedback": clean(feedback)}
+                    feedback += (
+                        f": {cells.name(failing[-1])}, which defines {missing}, "
+                        f"{describe(outcome[failing[-1]], limits)}"
+                    )
+        functions[name] = {
+            "passed": bool(grade["passed"]),
+            "points": grade["points"],
+            "max_points": grade["max_points"],
+            "feedback": clean(feedback),
+        }
     notes = []
     for number in sorted(outcome):
         what = describe(outcome[number], limits)
         if outcome[number]["kind"] != "error":
             notes.append(f"{cells.name(number)} {what}")
         elif NST_HIDDEN in what:
-            notes.append(f"{cells.name(number)} imports nst, which grading hides: the cells that run when grading "
-                         "may use NumPy and TensorFlow, not nst (a notebook made from an older student version needs "
-                         "the current version's first cells)")
+            notes.append(
+                f"{cells.name(number)} imports nst, which grading hides: the cells that run when grading "
+                "may use NumPy and TensorFlow, not nst (a notebook made from an older student version needs "
+                "the current version's first cells)"
+            )
     for number in output_cut:
-        notes.append(f"{cells.name(number)} printed more than {limits.output >> 20} MB: the rest of its output "
-                     "was not kept")
+        notes.append(
+            f"{cells.name(number)} printed more than {limits.output >> 20} MB: the rest of its output was not kept"
+        )
     if not_run:
-        notes.append(f"code cell{'s' if len(not_run) > 1 else ''} {ranges(not_run)} did not run: the "
-                     f"time for the cells ({cells_time(limits):g} s of --timeout {limits.budget:g}) ran out")
+        notes.append(
+            f"code cell{'s' if len(not_run) > 1 else ''} {ranges(not_run)} did not run: the "
+            f"time for the cells ({cells_time(limits):g} s of --timeout {limits.budget:g}) ran out"
+        )
     if info.get("gone"):
         notes.append(clean(info["gone"], 300))
     score = sum(g["points"] for g in functions.values())
-    grade = {"submission": str(path), "functions": functions, "score": score,
-             "max_score": sum(g["max_points"] for g in functions.values()), "notes": [clean(n) for n in notes]}
+    grade = {
+        "submission": str(path),
+        "functions": functions,
+        "score": score,
+        "max_score": sum(g["max_points"] for g in functions.values()),
+        "notes": [clean(n) for n in notes],
+    }
     if seconds is not None:
         grade["seconds"] = round(seconds, 1)
     return grade
 
 
 def ranges(numbers):
-    """"3, 5-9, 12" of sorted distinct numbers."""
+    """ "3, 5-9, 12" of sorted distinct numbers."""
     parts, start = [], None
     for k, n in enumerate(numbers):
         if start is None:
@@ -714,8 +827,10 @@ def describe(outcome, limits):
     after = f" after {seconds:g} s" if isinstance(seconds, (int, float)) else ""
     kind = outcome["kind"]
     if kind == "timeout":
-        return (f"was stopped{after}: the time for the cells ({cells_time(limits):g} s of --timeout "
-                f"{limits.budget:g}) ran out")
+        return (
+            f"was stopped{after}: the time for the cells ({cells_time(limits):g} s of --timeout "
+            f"{limits.budget:g}) ran out"
+        )
     if kind == "stuck":
         return f"was stopped{after} at the time limit and did not stop when interrupted, so its kernel was ended"
     if kind == "crashed":
@@ -736,12 +851,15 @@ def not_defined(cells, name, outcome, not_run, limits):
         return f"not defined: its cell (code cell {number}) did not run, the time for the cells ran out{why}"
     if outcome:
         first = min(outcome)
-        return (f"not defined: the notebook has no function {name} (its first failing cell, {cells.name(first)}, "
-                f"{describe(outcome[first], limits)})")
+        return (
+            f"not defined: the notebook has no function {name} (its first failing cell, {cells.name(first)}, "
+            f"{describe(outcome[first], limits)})"
+        )
     return f"not defined: the notebook has no function {name}"
 
 
 # --- reporting -----------------------------------------------------------------------------------------------
+
 
 def format_grade(grade):
     """A submission's grade as text: a header line with the score, one line per function, then its notes."""
@@ -760,8 +878,13 @@ def grades_csv(grades):
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["submission", *GRADED, "total"])
     for grade in grades:
-        writer.writerow([spreadsheet_text(grade["submission"]), *(grade["functions"][name]["points"] for name in GRADED),
-                         grade["score"]])
+        writer.writerow(
+            [
+                spreadsheet_text(grade["submission"]),
+                *(grade["functions"][name]["points"] for name in GRADED),
+                grade["score"],
+            ]
+        )
     return out.getvalue()
 
 
@@ -774,9 +897,16 @@ def spreadsheet_text(text):
 
 def gradescope(grade):
     """A submission's grade in Gradescope's autograder format (results.json)."""
-    tests = [{"name": name, "score": g["points"], "max_score": g["max_points"],
-              "status": "passed" if g["passed"] else "failed", "output": g["feedback"]}
-             for name, g in grade["functions"].items()]
+    tests = [
+        {
+            "name": name,
+            "score": g["points"],
+            "max_score": g["max_points"],
+            "status": "passed" if g["passed"] else "failed",
+            "output": g["feedback"],
+        }
+        for name, g in grade["functions"].items()
+    ]
     return {"score": grade["score"], "output": "\n".join(grade.get("notes", [])), "tests": tests}
 
 
@@ -785,6 +915,5 @@ def summary(grades, csv_path=None):
     n, max_score = len(grades), grades[0]["max_score"]
     mean = sum(g["score"] for g in grades) / n
     full = sum(g["score"] == g["max_score"] for g in grades)
-    line = (f"graded {n} submission{'s' if n != 1 else ''}: mean score {mean:.3g}/{max_score:g}, "
-            f"{full} with full marks")
+    line = f"graded {n} submission{'s' if n != 1 else ''}: mean score {mean:.3g}/{max_score:g}, {full} with full marks"
     return line + (f"; points per function in {csv_path}" if csv_path is not None else "")

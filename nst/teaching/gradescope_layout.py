@@ -30,18 +30,18 @@ def seccomp_program():
     allow, error = 0x7FFF0000, 0x00050000
     nr = SYSCALLS_X86_64
     program = [
-        (ld, 0, 0, 4),                      # 0: arch
-        (jeq, 0, 7, 0xC000003E),            # 1: x86-64, else allow
-        (ld, 0, 0, 0),                      # 2: syscall number
-        (jeq, 6, 0, nr["unshare"]),         # 3: -> 10 EPERM
-        (jeq, 5, 0, nr["setns"]),           # 4: -> 10 EPERM
-        (jeq, 5, 0, nr["clone3"]),          # 5: -> 11 ENOSYS
-        (jeq, 0, 2, nr["clone"]),           # 6: clone -> 7, else -> 9 allow
-        (ld, 0, 0, 16),                     # 7: clone's flags (low 32 bits of args[0])
-        (jset, 1, 0, CLONE_NEW),            # 8: a new namespace -> 10 EPERM
-        (ret, 0, 0, allow),                 # 9
-        (ret, 0, 0, error | EPERM),         # 10
-        (ret, 0, 0, error | ENOSYS),        # 11
+        (ld, 0, 0, 4),  # 0: arch
+        (jeq, 0, 7, 0xC000003E),  # 1: x86-64, else allow
+        (ld, 0, 0, 0),  # 2: syscall number
+        (jeq, 6, 0, nr["unshare"]),  # 3: -> 10 EPERM
+        (jeq, 5, 0, nr["setns"]),  # 4: -> 10 EPERM
+        (jeq, 5, 0, nr["clone3"]),  # 5: -> 11 ENOSYS
+        (jeq, 0, 2, nr["clone"]),  # 6: clone -> 7, else -> 9 allow
+        (ld, 0, 0, 16),  # 7: clone's flags (low 32 bits of args[0])
+        (jset, 1, 0, CLONE_NEW),  # 8: a new namespace -> 10 EPERM
+        (ret, 0, 0, allow),  # 9
+        (ret, 0, 0, error | EPERM),  # 10
+        (ret, 0, 0, error | ENOSYS),  # 11
     ]
     return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
 
@@ -84,8 +84,24 @@ def container(autograder, command, timeout=900, env=None, preexec=None):
     `preexec`: run in the child before bubblewrap starts (benchmarks/gradescope.py puts it in a cgroup)."""
     base = Path(getattr(sys, "_base_executable", sys.executable))
     shown = {Path(sys.base_prefix), Path(sys.prefix), *map(Path, __import__("site").getsitepackages())}
-    args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
-            "--new-session", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc", "--ro-bind", "/sys", "/sys"]
+    args = [
+        "bwrap",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--die-with-parent",
+        "--new-session",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        "--ro-bind",
+        "/etc",
+        "/etc",
+        "--ro-bind",
+        "/sys",
+        "/sys",
+    ]
     for link in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / link
         if target.is_symlink():
@@ -106,8 +122,15 @@ def container(autograder, command, timeout=900, env=None, preexec=None):
         rules.write(seccomp_program())
         rules.seek(0)
         args += ["--seccomp", str(rules.fileno()), "/bin/bash", "-c", command]
-        return subprocess.run(args, env=environment, capture_output=True, text=True, timeout=timeout,
-                              pass_fds=(rules.fileno(),), preexec_fn=preexec)
+        return subprocess.run(
+            args,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            pass_fds=(rules.fileno(),),
+            preexec_fn=preexec,
+        )
 
 
 def image(autograder):
@@ -116,12 +139,17 @@ def image(autograder):
     /autograder/nst-venv sees this one's site-packages (a .pth file), and pip is told to use no index, so
     setup.sh installs the zip's wheel and finds every dependency installed."""
     site = " ".join(__import__("site").getsitepackages())
-    prepare = (f"python3 -m venv /autograder/nst-venv && "
-               f"printf '%s\\n' {site} > $(echo /autograder/nst-venv/lib/python3*/site-packages)/image.pth")
+    prepare = (
+        f"python3 -m venv /autograder/nst-venv && "
+        f"printf '%s\\n' {site} > $(echo /autograder/nst-venv/lib/python3*/site-packages)/image.pth"
+    )
     done = container(autograder, prepare)
     assert done.returncode == 0, done.stderr
-    return container(autograder, "cd /autograder/source && bash ./setup.sh",
-                     env={"PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"})
+    return container(
+        autograder,
+        "cd /autograder/source && bash ./setup.sh",
+        env={"PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull, "PIP_NO_CACHE_DIR": "1"},
+    )
 
 
 def submit(autograder, files, after=5, preexec=None):
@@ -137,5 +165,6 @@ def submit(autograder, files, after=5, preexec=None):
         (submission / name).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(submission / name) as tmp:
             tmp.write_bytes(data)
-    return container(autograder, f"/autograder/run_autograder > /autograder/results/stdout 2>&1; sleep {after}",
-                     preexec=preexec)
+    return container(
+        autograder, f"/autograder/run_autograder > /autograder/results/stdout 2>&1; sleep {after}", preexec=preexec
+    )

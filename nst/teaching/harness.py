@@ -57,6 +57,7 @@ def prepare():
 
 # --- the request ----------------------------------------------------------------------------------------------
 
+
 def load(path):
     """(plan, arrays) of a request file; arrays stay float32 as sent."""
     with np.load(path, allow_pickle=False) as data:
@@ -88,6 +89,7 @@ def build_args(specs, arrays):
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
+
 
 def error_text(exc):
     """(type name, "Type: last line of the message") of an exception."""
@@ -175,12 +177,15 @@ class StandIn:
     def __call__(self, *args, **kwargs):
         t = tf()
         if kwargs:  # called by the homework's parameter names (gram_matrix(A=...))
-            if set(kwargs) - set(self.params[len(args):]):
+            if set(kwargs) - set(self.params[len(args) :]):
                 raise StandInMismatch(f"it calls the function it uses with arguments {sorted(kwargs)}")
-            args = args + tuple(kwargs[name] for name in self.params[len(args):] if name in kwargs)
+            args = args + tuple(kwargs[name] for name in self.params[len(args) :] if name in kwargs)
         shapes = [tuple(getattr(x, "shape", ())) for x in args]
-        fitting = [c for c in self.candidates if len(c[1]) == len(args)
-                   and all(tuple(p.shape) == s for p, s in zip(c[1], shapes))]
+        fitting = [
+            c
+            for c in self.candidates
+            if len(c[1]) == len(args) and all(tuple(p.shape) == s for p, s in zip(c[1], shapes))
+        ]
         if not fitting:
             raise StandInMismatch("it calls the function it uses with arguments the grader did not expect")
         xs = [t.cast(x, t.float32) for x in args]
@@ -201,9 +206,14 @@ class StandIn:
 
 
 def stand_in(spec, arrays):
-    return StandIn(spec["kind"], [(arrays[c["value"]], [arrays[p] for p in c["points"]],
-                                   [arrays[g] for g in c.get("gradients", [])]) for c in spec["calls"]],
-                   [str(name) for name in spec.get("params", [])])
+    return StandIn(
+        spec["kind"],
+        [
+            (arrays[c["value"]], [arrays[p] for p in c["points"]], [arrays[g] for g in c.get("gradients", [])])
+            for c in spec["calls"]
+        ],
+        [str(name) for name in spec.get("params", [])],
+    )
 
 
 def unwrapped(fn):
@@ -295,10 +305,11 @@ def record(namespace, spec, fn, args):
             namespace[helper] = saved
         else:
             namespace.pop(helper, None)
-    return {"calls": min(spy.calls, 10 ** 6), "error": error_text(error) if error is not None else None}
+    return {"calls": min(spy.calls, 10**6), "error": error_text(error) if error is not None else None}
 
 
 # --- one function of a request ----------------------------------------------------------------------------
+
 
 def evaluate(namespace, plan, arrays, name):
     """(meta, arrays) of every call of the plan's function `name`."""

@@ -13,9 +13,11 @@ GRADED = ("compute_content_cost", "gram_matrix", "compute_layer_style_cost", "co
 # The homework's "Expected Output" boxes.
 EXPECTED = {
     "J_content": 6.76559,
-    "GA": [[6.42230511, -4.42912197, -2.09668207],
-           [-4.42912197, 19.46583748, 19.56387138],
-           [-2.09668207, 19.56387138, 20.6864624]],
+    "GA": [
+        [6.42230511, -4.42912197, -2.09668207],
+        [-4.42912197, 19.46583748, 19.56387138],
+        [-2.09668207, 19.56387138, 20.6864624],
+    ],
     "J_style_layer": 9.19028,
     "J": 35.34667875478276,
 }
@@ -30,7 +32,9 @@ def homework_random_normals(*shapes):
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.set_random_seed(1)
-        tensors = [tf.compat.v1.random_normal(shape, mean=1, stddev=4, seed=3 + 6 * k) for k, shape in enumerate(shapes)]
+        tensors = [
+            tf.compat.v1.random_normal(shape, mean=1, stddev=4, seed=3 + 6 * k) for k, shape in enumerate(shapes)
+        ]
         with tf.compat.v1.Session(graph=graph) as sess:
             return sess.run(tensors)
 

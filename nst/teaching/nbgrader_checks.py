@@ -35,11 +35,14 @@ def check_function(name, namespace, seed=None):
             try:
                 value = np.asarray(function(*args), dtype=np.float64)
             except NotImplementedError:
-                raise AssertionError(f"{name} is not implemented yet: replace `raise NotImplementedError()` with "
-                                     "your code") from None
+                raise AssertionError(
+                    f"{name} is not implemented yet: replace `raise NotImplementedError()` with your code"
+                ) from None
             if value.shape != np.shape(expected) or not np.allclose(value, expected, rtol=RTOL, atol=ATOL):
-                raise AssertionError(f"{name} is wrong {label}: got {summary(value)}, expected "
-                                     f"{summary(expected)}{mistake(name, args, value)}")
+                raise AssertionError(
+                    f"{name} is wrong {label}: got {summary(value)}, expected "
+                    f"{summary(expected)}{mistake(name, args, value)}"
+                )
     print(f"{name}: right on the homework's inputs and {len(cases) - 1} new random ones")
 
 
@@ -65,12 +68,16 @@ def summary(value):
 
 
 def mistake(name, args, value):
-    """"; the known mistake: <its sentence>" when one of nst.teaching.mistakes gives `value` on `args`, else ""."""
+    """ "; the known mistake: <its sentence>" when one of nst.teaching.mistakes gives `value` on `args`, else ""."""
     from nst.teaching import mistakes
 
-    variants = {"compute_content_cost": mistakes.content_cost_mistakes, "gram_matrix": mistakes.gram_matrix_mistakes,
-                "compute_layer_style_cost": mistakes.layer_style_cost_mistakes,
-                "compute_style_cost": mistakes.style_cost_mistakes, "total_cost": mistakes.total_cost_mistakes}[name]
+    variants = {
+        "compute_content_cost": mistakes.content_cost_mistakes,
+        "gram_matrix": mistakes.gram_matrix_mistakes,
+        "compute_layer_style_cost": mistakes.layer_style_cost_mistakes,
+        "compute_style_cost": mistakes.style_cost_mistakes,
+        "total_cost": mistakes.total_cost_mistakes,
+    }[name]
     for sentence, variant in variants():
         try:
             theirs = np.asarray(variant(*args), dtype=np.float64)
@@ -93,8 +100,13 @@ def content_cases(rng):
     from nst import costs
     from nst.teaching.homework_values import EXPECTED, homework_random_normals
 
-    cases = [("on the homework's inputs", [tf.constant(a) for a in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3])],
-              EXPECTED["J_content"])]
+    cases = [
+        (
+            "on the homework's inputs",
+            [tf.constant(a) for a in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3])],
+            EXPECTED["J_content"],
+        )
+    ]
     for shape in ((1, 3, 5, 7), (1, 38, 50, 16)):
         args = activations(rng, shape, shape)
         cases.append((f"on activations of shape {shape}", args, costs.compute_content_cost(*args).numpy()))
@@ -120,8 +132,13 @@ def layer_style_cases(rng):
     from nst import costs
     from nst.teaching.homework_values import EXPECTED, homework_random_normals
 
-    cases = [("on the homework's inputs", [tf.constant(a) for a in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3])],
-              EXPECTED["J_style_layer"])]
+    cases = [
+        (
+            "on the homework's inputs",
+            [tf.constant(a) for a in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3])],
+            EXPECTED["J_style_layer"],
+        )
+    ]
     for shape in ((1, 3, 5, 7), (1, 19, 25, 32)):
         args = activations(rng, shape, shape)
         cases.append((f"on activations of shape {shape}", args, costs.compute_layer_style_cost(*args).numpy()))
@@ -131,8 +148,13 @@ def layer_style_cases(rng):
 def style_cases(rng):
     from nst import costs
 
-    shapes = {"conv1_1": (1, 6, 8, 4), "conv2_1": (1, 3, 4, 5), "conv3_1": (1, 2, 2, 6), "conv4_1": (1, 1, 1, 7),
-              "conv5_1": (1, 1, 1, 7)}
+    shapes = {
+        "conv1_1": (1, 6, 8, 4),
+        "conv2_1": (1, 3, 4, 5),
+        "conv3_1": (1, 2, 2, 6),
+        "conv4_1": (1, 1, 1, 7),
+        "conv5_1": (1, 1, 1, 7),
+    }
     cases = []
     for k in range(3):
         S = dict(zip(shapes, activations(rng, *shapes.values())))
@@ -153,10 +175,20 @@ def total_cases(rng):
     cases = [("on the homework's J_content and J_style", [state.randn(), state.randn()], EXPECTED["J"])]
     for _ in range(2):
         J_content, J_style, alpha, beta = rng.uniform(0.1, 100, 4)
-        cases.append((f"with alpha={alpha:.4g} and beta={beta:.4g}", [J_content, J_style, alpha, beta],
-                      costs.total_cost(J_content, J_style, alpha, beta)))
+        cases.append(
+            (
+                f"with alpha={alpha:.4g} and beta={beta:.4g}",
+                [J_content, J_style, alpha, beta],
+                costs.total_cost(J_content, J_style, alpha, beta),
+            )
+        )
     return cases
 
 
-CASES = {"compute_content_cost": content_cases, "gram_matrix": gram_cases, "compute_layer_style_cost": layer_style_cases,
-         "compute_style_cost": style_cases, "total_cost": total_cases}
+CASES = {
+    "compute_content_cost": content_cases,
+    "gram_matrix": gram_cases,
+    "compute_layer_style_cost": layer_style_cases,
+    "compute_style_cost": style_cases,
+    "total_cost": total_cases,
+}

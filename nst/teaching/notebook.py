@@ -10,11 +10,13 @@ from pathlib import Path
 
 from nst.weights.locate import VGG16_FILE, checkout_root, default_weights, find_weights
 
-BANNER = ("**⚠ SMALL GENERATED NETWORK — the pictures below are NOT meaningful.** The real VGG-19 weights "
-          "(`imagenet-vgg-verydeep-19.mat`, 510 MB, in `pretrained-model/` or nst's cache) are missing, so this "
-          "notebook runs on a small VGG-19-shaped net with random weights. Every cost and check still runs; the "
-          "images will not look like a painting. `python -m nst` downloads the real file (or, where it cannot, "
-          "writes the ImageNet VGG-16 that this notebook then uses).")
+BANNER = (
+    "**⚠ SMALL GENERATED NETWORK — the pictures below are NOT meaningful.** The real VGG-19 weights "
+    "(`imagenet-vgg-verydeep-19.mat`, 510 MB, in `pretrained-model/` or nst's cache) are missing, so this "
+    "notebook runs on a small VGG-19-shaped net with random weights. Every cost and check still runs; the "
+    "images will not look like a painting. `python -m nst` downloads the real file (or, where it cannot, "
+    "writes the ImageNet VGG-16 that this notebook then uses)."
+)
 WARNING = "WARNING: small generated network with random weights: the pictures are not meaningful"
 
 

@@ -67,11 +67,18 @@ def outcome(raw, code_cells):
         keys(value, ("kind", "what", "seconds", "left_out"))
         if value["kind"] not in CELL_KINDS or not isinstance(value["left_out"], bool):
             raise ProtocolError("the cells' outcome has an unknown kind")
-        checked[int(key)] = {"kind": value["kind"], "what": text(value["what"], "what a cell did"),
-                             "seconds": number(value["seconds"], "a cell's seconds"), "left_out": value["left_out"]}
-    return {"outcome": checked, "not_run": cells(raw["not_run"], "the cells not run", code_cells),
-            "output_cut": cells(raw["output_cut"], "the cells whose output was cut", code_cells),
-            "kernels": integer(raw["kernels"], "the kernels", 0, 1000)}
+        checked[int(key)] = {
+            "kind": value["kind"],
+            "what": text(value["what"], "what a cell did"),
+            "seconds": number(value["seconds"], "a cell's seconds"),
+            "left_out": value["left_out"],
+        }
+    return {
+        "outcome": checked,
+        "not_run": cells(raw["not_run"], "the cells not run", code_cells),
+        "output_cut": cells(raw["output_cut"], "the cells whose output was cut", code_cells),
+        "kernels": integer(raw["kernels"], "the kernels", 0, 1000),
+    }
 
 
 def message(raw, code_cells, round_=None, names=(), results_cap=0):

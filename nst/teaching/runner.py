@@ -49,19 +49,23 @@ def graded_cells(nb):
 
 def prelude_source(harness_path):
     """The first cell of every kernel: the harness loaded as a module of its own, TensorFlow imported."""
-    return (f"import sys as _nst_sys, types as _nst_types\n"
-            f"_nst_module = _nst_types.ModuleType({HARNESS!r})\n"
-            f"with open({harness_path!r}) as _nst_file:\n"
-            f"    exec(compile(_nst_file.read(), {HARNESS!r}, 'exec'), _nst_module.__dict__)\n"
-            f"_nst_sys.modules[{HARNESS!r}] = _nst_module\n"
-            f"_nst_module.prepare()\n"
-            f"del _nst_sys, _nst_types, _nst_module, _nst_file\n")
+    return (
+        f"import sys as _nst_sys, types as _nst_types\n"
+        f"_nst_module = _nst_types.ModuleType({HARNESS!r})\n"
+        f"with open({harness_path!r}) as _nst_file:\n"
+        f"    exec(compile(_nst_file.read(), {HARNESS!r}, 'exec'), _nst_module.__dict__)\n"
+        f"_nst_sys.modules[{HARNESS!r}] = _nst_module\n"
+        f"_nst_module.prepare()\n"
+        f"del _nst_sys, _nst_types, _nst_module, _nst_file\n"
+    )
 
 
 def harness_source(request, results, name):
-    return (f"import sys as _nst_sys\n"
-            f"_nst_sys.modules[{HARNESS!r}].run((lambda: 0).__globals__, {request!r}, {results!r}, {name!r})\n"
-            f"del _nst_sys\n")
+    return (
+        f"import sys as _nst_sys\n"
+        f"_nst_sys.modules[{HARNESS!r}].run((lambda: 0).__globals__, {request!r}, {results!r}, {name!r})\n"
+        f"del _nst_sys\n"
+    )
 
 
 def content_size(value, limit):
@@ -177,8 +181,14 @@ class Runner:
         return message
 
     def report(self):
-        self.send({"outcome": {str(k): v for k, v in self.outcome.items()}, "not_run": self.not_run,
-                   "output_cut": sorted(self.output_cut), "kernels": self.kernels})
+        self.send(
+            {
+                "outcome": {str(k): v for k, v in self.outcome.items()},
+                "not_run": self.not_run,
+                "output_cut": sorted(self.output_cut),
+                "kernels": self.kernels,
+            }
+        )
 
     # --- kernels ---
 
@@ -220,10 +230,14 @@ class Runner:
         if self.debug:
             log.addHandler(logging.StreamHandler(sys.stderr))
         client = capped_client_class()(
-            nbformat.v4.new_notebook(), km=kernel_manager(log, self.settings["message_cap"],
-                                                          self.settings.get("kernel_prefix") or ()), allow_errors=True,
-            interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR, log=log,
-            resources={"metadata": {"path": os.getcwd()}})
+            nbformat.v4.new_notebook(),
+            km=kernel_manager(log, self.settings["message_cap"], self.settings.get("kernel_prefix") or ()),
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            error_on_timeout=TIMEOUT_ERROR,
+            log=log,
+            resources={"metadata": {"path": os.getcwd()}},
+        )
         client.output_cap = self.settings["output_cap"]
         self.client = client
         quiet = None if self.debug else open(os.devnull, "wb")
@@ -302,23 +316,39 @@ class Runner:
             try:
                 status, error = self.cell(source, seconds)
             except DeadKernelError:
-                self.outcome[number] = {"kind": "crashed", "what": "stopped the kernel: a crash, or a call that "
-                                        "exits Python", "seconds": round(time.monotonic() - t, 1), "left_out": True}
+                self.outcome[number] = {
+                    "kind": "crashed",
+                    "what": "stopped the kernel: a crash, or a call that exits Python",
+                    "seconds": round(time.monotonic() - t, 1),
+                    "left_out": True,
+                }
                 raise
             took = round(time.monotonic() - t, 1)
             if self.output_was_cut:
                 self.output_cut.add(number)
             if status == "stuck":
-                self.outcome[number] = {"kind": "stuck", "what": "ran past the time limit and did not stop when "
-                                        "interrupted", "seconds": took, "left_out": True}
+                self.outcome[number] = {
+                    "kind": "stuck",
+                    "what": "ran past the time limit and did not stop when interrupted",
+                    "seconds": took,
+                    "left_out": True,
+                }
                 return False
             if status == "timeout":
-                self.outcome[number] = {"kind": "timeout", "what": "was stopped at the time limit", "seconds": took,
-                                        "left_out": True}
+                self.outcome[number] = {
+                    "kind": "timeout",
+                    "what": "was stopped at the time limit",
+                    "seconds": took,
+                    "left_out": True,
+                }
                 cut = True
             elif error:
-                self.outcome[number] = {"kind": "error", "what": f"raised {error}"[:1000], "seconds": took,
-                                        "left_out": False}
+                self.outcome[number] = {
+                    "kind": "error",
+                    "what": f"raised {error}"[:1000],
+                    "seconds": took,
+                    "left_out": False,
+                }
             else:
                 self.outcome.pop(number, None)
         return True
@@ -344,8 +374,14 @@ class Runner:
                     raise
                 self.jobs.pop(0)
                 if status != "ran":
-                    self.send({"function": name, "round": r, "failed": "timeout" if status == "timeout" else "stuck",
-                               "seconds": round(seconds, 1)})
+                    self.send(
+                        {
+                            "function": name,
+                            "round": r,
+                            "failed": "timeout" if status == "timeout" else "stuck",
+                            "seconds": round(seconds, 1),
+                        }
+                    )
                     if status == "stuck":
                         return False
                     continue
@@ -361,8 +397,14 @@ class Runner:
                     f.write(base64.b64decode(message["request"]))
             except OSError as exc:
                 for name in message.get("names", []):
-                    self.send({"function": name, "round": r, "failed": "error",
-                               "detail": f"the request could not be written ({exc.strerror})"})
+                    self.send(
+                        {
+                            "function": name,
+                            "round": r,
+                            "failed": "error",
+                            "detail": f"the request could not be written ({exc.strerror})",
+                        }
+                    )
                 continue
             self.requests[r] = path
             self.jobs.extend((r, name) for name in message.get("names", []))

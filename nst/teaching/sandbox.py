@@ -128,6 +128,7 @@ class Slot:
 
 # --- what this machine allows ----------------------------------------------------------------------------------
 
+
 def seccomp_library():
     """libseccomp's file name when it loads here (Linux), else None."""
     for name in ("libseccomp.so.2", "libseccomp.so"):
@@ -174,7 +175,9 @@ def lock_uid(uid, locks):
     """Take `uid` for this grading run (an exclusive lock on a file of root's); False when another run has it."""
     import fcntl
 
-    folder = Path("/run/nst-grade-uids") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir(), "nst-grade-uids")
+    folder = (
+        Path("/run/nst-grade-uids") if os.access("/run", os.W_OK) else Path(tempfile.gettempdir(), "nst-grade-uids")
+    )
     try:
         folder.mkdir(mode=0o755, exist_ok=True)
         if folder.is_symlink() or folder.stat().st_uid != os.geteuid():
@@ -227,8 +230,16 @@ def process_uids():
 def runs_as(uid, command, timeout=60):
     """(whether `command` ran and exited 0 as `uid` with no groups, what it said)."""
     try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout, cwd="/", user=uid, group=uid,
-                              extra_groups=[], env={"PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            timeout=timeout,
+            cwd="/",
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env={"PATH": "/usr/bin:/bin"},
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         return False, str(exc)
     said = " ".join(done.stderr.decode(errors="replace").split())[:200]
@@ -265,9 +276,30 @@ def kernel_flags():
     """bubblewrap's flags for a kernel inside a sandbox: user, PID and IPC namespaces of its own (no further ones),
     another uid, its own session, everything of the sandbox shown as it is, a /proc of its own (no parent pid for
     ipykernel to watch: its parent there is the namespace's first process, and it ends with the namespace)."""
-    return ["--unsetenv", "JPY_PARENT_PID", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--disable-userns", "--uid", str(KERNEL_UID),
-            "--gid", str(KERNEL_UID), "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-            "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc"]
+    return [
+        "--unsetenv",
+        "JPY_PARENT_PID",
+        "--unshare-user",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--disable-userns",
+        "--uid",
+        str(KERNEL_UID),
+        "--gid",
+        str(KERNEL_UID),
+        "--cap-drop",
+        "ALL",
+        "--die-with-parent",
+        "--new-session",
+        "--bind",
+        "/",
+        "/",
+        "--dev-bind",
+        "/dev",
+        "/dev",
+        "--proc",
+        "/proc",
+    ]
 
 
 def choose_isolation(wanted, jobs):
@@ -282,8 +314,13 @@ def choose_isolation(wanted, jobs):
         else:
             ok, said = runs_as(uids[0], [sys.executable, "-I", "-c", "import nbclient, ipykernel, numpy"])
             if not ok:
-                uids, why_not_user = [], (f"this Python ({sys.executable}) does not run as another user ({said}): "
-                                          "its installation must be readable by all")
+                uids, why_not_user = (
+                    [],
+                    (
+                        f"this Python ({sys.executable}) does not run as another user ({said}): "
+                        "its installation must be readable by all"
+                    ),
+                )
     if wanted != "user":
         path, flags, nested = probe_bwrap(uids[0] if uids else None)
         if path is not None:
@@ -311,6 +348,7 @@ def slots(isolation, jobs):
 
 # --- what a sandbox sees -----------------------------------------------------------------------------------------
 
+
 def nst_locations():
     """The folders `nst` (its source and this repository with the instructor notebook) is found in: the
     running one, any on this interpreter's path, and the one a plain `python` would import (an editable
@@ -322,9 +360,18 @@ def nst_locations():
         if entry and (Path(entry) / "nst" / "__init__.py").is_file():
             found.add((Path(entry) / "nst").resolve())
     try:
-        done = subprocess.run([sys.executable, "-I", "-c", "import importlib.util as u\ns = u.find_spec('nst')\n"
-                               "print(s.origin if s and s.origin else '')"], capture_output=True, text=True,
-                              timeout=60, cwd="/")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-I",
+                "-c",
+                "import importlib.util as u\ns = u.find_spec('nst')\nprint(s.origin if s and s.origin else '')",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
         origin = done.stdout.strip()
         if origin:
             found.add(Path(origin).resolve().parent)
@@ -333,7 +380,8 @@ def nst_locations():
     for package in list(found):  # a source checkout holding the package (not site-packages): hide all of it
         parent = package.parent
         if not parent.name.endswith(("site-packages", "dist-packages")) and (
-                (parent / "notebooks").is_dir() or (parent / "pyproject.toml").is_file()):
+            (parent / "notebooks").is_dir() or (parent / "pyproject.toml").is_file()
+        ):
             found.add(parent)
     return found
 
@@ -402,6 +450,7 @@ def etc_files(uid):
 
 # --- one sandbox ------------------------------------------------------------------------------------------------
 
+
 class SandboxGone(Exception):
     """The sandbox ended (or broke its protocol, or ran past a deadline) before answering."""
 
@@ -457,7 +506,13 @@ class Sandbox:
             (self.root / "etc" / name).write_text(text)
         if self.uid is not None:  # others may traverse the root and read the code; the rest is the sandbox's
             os.chmod(self.root, 0o711)
-            for path in [code, *code.rglob("*"), self.root / "etc", *(self.root / "etc").iterdir(), self.root / "empty"]:
+            for path in [
+                code,
+                *code.rglob("*"),
+                self.root / "etc",
+                *(self.root / "etc").iterdir(),
+                self.root / "empty",
+            ]:
                 os.chmod(path, 0o755 if path.is_dir() else 0o644)
             if self.isolation.mode == "user":
                 for folder in ("work", "home", "tmp", "exchange"):
@@ -481,15 +536,27 @@ class Sandbox:
         command = [sys.executable, "-P", str(code_in / "runner.py"), str(to_runner[0]), str(from_runner[1])]
         if bubblewrap:
             command = self.bwrap(code, env, info[1]) + command
-        spec = {"memory": self.limits.memory, "disk": self.limits.disk, "cpus": list(self.slot.cpus),
-                "seccomp": self.isolation.seccomp, "blocked": list(BLOCKED_SYSCALLS)}
+        spec = {
+            "memory": self.limits.memory,
+            "disk": self.limits.disk,
+            "cpus": list(self.slot.cpus),
+            "seccomp": self.isolation.seccomp,
+            "blocked": list(BLOCKED_SYSCALLS),
+        }
         command = [sys.executable, "-I", "-c", LAUNCHER_SOURCE, json.dumps(spec), *command]
         as_user = {"user": self.uid, "group": self.uid, "extra_groups": []} if self.uid is not None else {}
         try:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=errors[1], stderr=errors[1], pass_fds=keep,
-                cwd=self.root / "work" if not bubblewrap else "/", start_new_session=True,
-                env=env if not bubblewrap else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, **as_user)
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=errors[1],
+                stderr=errors[1],
+                pass_fds=keep,
+                cwd=self.root / "work" if not bubblewrap else "/",
+                start_new_session=True,
+                env=env if not bubblewrap else {"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                **as_user,
+            )
         finally:
             for fd in keep + [errors[1]]:
                 os.close(fd)
@@ -504,13 +571,21 @@ class Sandbox:
         self.reader = threading.Thread(target=self.read_lines, daemon=True)
         self.reader.start()
         threading.Thread(target=self.read_stderr, args=(errors[0],), daemon=True).start()
-        settings = {"notebook": str(work_in / "submission.ipynb"), "harness": str(code_in / "harness.py"),
-                    "exchange": str(base / "exchange"),
-                    "budget": self.limits.budget, "setup_seconds": self.limits.setup_seconds,
-                    "max_kernels": self.limits.max_kernels, "output_cap": self.limits.output,
-                    "message_cap": 32 << 20, "results_cap": LINE_CAP * 3 // 4 - 1024, "debug": self.debug,
-                    "processes": self.limits.processes if self.isolation.mode != "none" else 0, "nonce": self.nonce,
-                    "kernel_prefix": ["bwrap", *kernel_flags(), "--"] if bubblewrap and self.isolation.nested else []}
+        settings = {
+            "notebook": str(work_in / "submission.ipynb"),
+            "harness": str(code_in / "harness.py"),
+            "exchange": str(base / "exchange"),
+            "budget": self.limits.budget,
+            "setup_seconds": self.limits.setup_seconds,
+            "max_kernels": self.limits.max_kernels,
+            "output_cap": self.limits.output,
+            "message_cap": 32 << 20,
+            "results_cap": LINE_CAP * 3 // 4 - 1024,
+            "debug": self.debug,
+            "processes": self.limits.processes if self.isolation.mode != "none" else 0,
+            "nonce": self.nonce,
+            "kernel_prefix": ["bwrap", *kernel_flags(), "--"] if bubblewrap and self.isolation.nested else [],
+        }
         self.wall_deadline = time.monotonic() + self.limits.setup_seconds + self.limits.budget + GRACE
         self.send(settings)
 
@@ -520,38 +595,81 @@ class Sandbox:
 
     def environment(self, base, code_in):
         home = base / "home"
-        env = {"HOME": str(home), "IPYTHONDIR": str(home / ".ipython"), "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
-               "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
-               "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"), "JUPYTER_PLATFORM_DIRS": "1",
-               "MPLCONFIGDIR": str(home / ".config/matplotlib"), "XDG_CACHE_HOME": str(home / ".cache"),
-               "XDG_CONFIG_HOME": str(home / ".config"), "TMPDIR": str(base / "tmp"), "LANG": "C.UTF-8",
-               "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
-               "PYTHONPATH": os.pathsep.join([str(code_in / "stub"), *map(str, path_entries(self.secret))]),
-               "PYTHONDONTWRITEBYTECODE": "1", "MALLOC_ARENA_MAX": "2", "CUDA_VISIBLE_DEVICES": "",
-               "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-               "TF_NUM_INTRAOP_THREADS": str(self.limits.threads), "TF_NUM_INTEROP_THREADS": str(self.limits.threads),
-               "OMP_NUM_THREADS": str(self.limits.threads), TOKEN: self.token}
+        env = {
+            "HOME": str(home),
+            "IPYTHONDIR": str(home / ".ipython"),
+            "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(home / ".local/share/jupyter"),
+            "JUPYTER_RUNTIME_DIR": str(home / ".local/share/jupyter/runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "MPLCONFIGDIR": str(home / ".config/matplotlib"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "TMPDIR": str(base / "tmp"),
+            "LANG": "C.UTF-8",
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+            "PYTHONPATH": os.pathsep.join([str(code_in / "stub"), *map(str, path_entries(self.secret))]),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MALLOC_ARENA_MAX": "2",
+            "CUDA_VISIBLE_DEVICES": "",
+            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            "TF_NUM_INTRAOP_THREADS": str(self.limits.threads),
+            "TF_NUM_INTEROP_THREADS": str(self.limits.threads),
+            "OMP_NUM_THREADS": str(self.limits.threads),
+            TOKEN: self.token,
+        }
         return env
 
     def bwrap(self, code, env, info_fd):
         iso = self.isolation
         shm = min(SHM_CAP, self.limits.disk // 4)
         args = [iso.bwrap, *iso.flags, "--info-fd", str(info_fd), *system_binds()]
+        # /tmp first: an installation under /tmp (a venv there) is bound on top of it, not hidden by it
+        args += ["--size", str(max(self.limits.disk - shm, 1 << 20)), "--tmpfs", "/tmp"]
         for option, folder in mount_plan(self.secret | {self.root.resolve()}):
             args += ["--ro-bind", str(self.root / "empty") if option == "--hide" else str(folder), str(folder)]
-        args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev", "--size", str(shm), "--tmpfs", "/dev/shm",
-                 "--dir", "/etc"]
+        args += [
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--remount-ro",
+            "/dev",
+            "--size",
+            str(shm),
+            "--tmpfs",
+            "/dev/shm",
+            "--dir",
+            "/etc",
+        ]
         for name in ETC_FILES:
             if Path("/etc", name).exists():
                 args += ["--ro-bind", str(Path("/etc", name)), str(Path("/etc", name))]
         for name in etc_files(0):
             args += ["--ro-bind", str(self.root / "etc" / name), f"/etc/{name}"]
-        args += ["--size", str(max(self.limits.disk - shm, 1 << 20)), "--tmpfs", "/tmp",
-                 "--ro-bind", str(code), str(INSIDE / "runner"),
-                 "--dir", str(INSIDE / "work"), "--dir", str(INSIDE / "home"), "--dir", str(INSIDE / "tmp"),
-                 "--size", str(EXCHANGE), "--tmpfs", str(INSIDE / "exchange"),
-                 "--ro-bind", str(self.root / "work" / "submission.ipynb"), str(INSIDE / "work" / "submission.ipynb"),
-                 "--remount-ro", "/", "--chdir", str(INSIDE / "work"), "--clearenv"]
+        args += [
+            "--ro-bind",
+            str(code),
+            str(INSIDE / "runner"),
+            "--dir",
+            str(INSIDE / "work"),
+            "--dir",
+            str(INSIDE / "home"),
+            "--dir",
+            str(INSIDE / "tmp"),
+            "--size",
+            str(EXCHANGE),
+            "--tmpfs",
+            str(INSIDE / "exchange"),
+            "--ro-bind",
+            str(self.root / "work" / "submission.ipynb"),
+            str(INSIDE / "work" / "submission.ipynb"),
+            "--remount-ro",
+            "/",
+            "--chdir",
+            str(INSIDE / "work"),
+            "--clearenv",
+        ]
         for key, value in env.items():
             args += ["--setenv", key, value]
         return args + ["--"]
@@ -621,11 +739,13 @@ class Sandbox:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
-                    raise SandboxGone(self.broken or "its sandbox did not take what the grader sent in time "
-                                      "(stopped?) and was stopped")
+                    raise SandboxGone(
+                        self.broken
+                        or "its sandbox did not take what the grader sent in time (stopped?) and was stopped"
+                    )
                 _, writable, _ = select.select([], [self.to_runner], [], min(left, 1.0))
                 if writable:
-                    view = view[os.write(self.to_runner, view[:1 << 20]):]
+                    view = view[os.write(self.to_runner, view[: 1 << 20]) :]
         except (OSError, ValueError):
             self.reader.join(timeout=5)  # the pipe broke: the reader may still be telling why
             raise SandboxGone(self.broken or "its sandbox stopped") from None
@@ -742,9 +862,18 @@ def end_uid(uid, rounds=50):
     for _ in range(rounds):
         if not processes_of(uid):
             break
-        subprocess.run([sys.executable, "-I", "-S", "-c", KILL_ALL], user=uid, group=uid, extra_groups=[],
-                       cwd="/", env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(
+            [sys.executable, "-I", "-S", "-c", KILL_ALL],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            cwd="/",
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
         time.sleep(0.05)
     for folder in WORLD_WRITABLE:
         try:

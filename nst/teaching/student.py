@@ -24,7 +24,9 @@ def clear_solutions(source, where="the cell"):
     for number, line in enumerate(lines, 1):
         if BEGIN in line:
             if indent is not None:
-                raise NstError(f"{where}, line {number}: BEGIN SOLUTION inside the solution region begun on line {begun}")
+                raise NstError(
+                    f"{where}, line {number}: BEGIN SOLUTION inside the solution region begun on line {begun}"
+                )
             indent, begun = line[: len(line) - len(line.lstrip())], number
             out.extend(indent + stub for stub in STUB)
         elif END in line:
@@ -46,8 +48,9 @@ def student_notebook(nb):
         where = f"cell {index + 1}" + (f" ({cell.id})" if "id" in cell else "")
         if cell.cell_type != "code":
             if BEGIN in cell.source or END in cell.source:
-                raise NstError(f"{where} is a {cell.cell_type} cell with a solution marker: only code cells hold "
-                               "solution regions")
+                raise NstError(
+                    f"{where} is a {cell.cell_type} cell with a solution marker: only code cells hold solution regions"
+                )
             continue
         cell.source, regions = clear_solutions(cell.source, where)
         total += regions
@@ -108,15 +111,23 @@ def write_student_version(instructor, output):
 
 
 def build_teach_parser():
-    p = argparse.ArgumentParser(prog="nst teach", description="Teaching kit: the student version of a homework "
-                                "notebook, the notebooks nst ships, a Gradescope autograder.")
+    p = argparse.ArgumentParser(
+        prog="nst teach",
+        description="Teaching kit: the student version of a homework "
+        "notebook, the notebooks nst ships, a Gradescope autograder.",
+    )
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    s = commands.add_parser("student", help="write the student version: solution regions replaced, outputs cleared",
-                            description="Write the student version of INSTRUCTOR.ipynb: every region between "
-                            "'### BEGIN SOLUTION' and '### END SOLUTION' replaced by '# YOUR CODE HERE' and "
-                            "'raise NotImplementedError()', outputs cleared, everything else kept (as nbgrader).")
+    s = commands.add_parser(
+        "student",
+        help="write the student version: solution regions replaced, outputs cleared",
+        description="Write the student version of INSTRUCTOR.ipynb: every region between "
+        "'### BEGIN SOLUTION' and '### END SOLUTION' replaced by '# YOUR CODE HERE' and "
+        "'raise NotImplementedError()', outputs cleared, everything else kept (as nbgrader).",
+    )
     s.add_argument("instructor", type=Path, metavar="INSTRUCTOR.ipynb", help="the notebook with the solutions")
-    s.add_argument("-o", "--output", type=Path, required=True, metavar="STUDENT.ipynb", help="where to write the student version")
+    s.add_argument(
+        "-o", "--output", type=Path, required=True, metavar="STUDENT.ipynb", help="where to write the student version"
+    )
     s.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     add_kit_commands(commands)
     return p
@@ -127,32 +138,57 @@ def add_kit_commands(commands):
     from nst.shipped import NOTEBOOKS
     from nst.teaching.autograder import VISIBILITIES, AutograderSettings
 
-    n = commands.add_parser("notebook", help="write one of the notebooks nst ships (installed nst has no checkout)",
-                            description="Write a copy of a notebook nst ships: homework (the instructor's, with "
-                            "the solutions), student (its student version, to hand out) or walkthrough (the homework "
-                            "step by step, with its pictures). An existing file is never overwritten.")
+    n = commands.add_parser(
+        "notebook",
+        help="write one of the notebooks nst ships (installed nst has no checkout)",
+        description="Write a copy of a notebook nst ships: homework (the instructor's, with "
+        "the solutions), student (its student version, to hand out) or walkthrough (the homework "
+        "step by step, with its pictures). An existing file is never overwritten.",
+    )
     n.add_argument("name", choices=sorted(NOTEBOOKS), help="which notebook")
     n.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.ipynb", help="where to write it")
     n.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     d = AutograderSettings()
-    a = commands.add_parser("autograder", help="write a Gradescope autograder.zip that grades with nst grade",
-                            description="Write a Gradescope autograder zip: setup.sh and run_autograder at its root, "
-                            "this nst as a wheel, a README with the settings it needs. Upload it as the "
-                            "assignment's autograder; each submission's notebook is graded by `nst grade` and "
-                            "results.json is always written.")
+    a = commands.add_parser(
+        "autograder",
+        help="write a Gradescope autograder.zip that grades with nst grade",
+        description="Write a Gradescope autograder zip: setup.sh and run_autograder at its root, "
+        "this nst as a wheel, a README with the settings it needs. Upload it as the "
+        "assignment's autograder; each submission's notebook is graded by `nst grade` and "
+        "results.json is always written.",
+    )
     a.add_argument("-o", "--output", type=Path, required=True, metavar="ZIP", help="where to write the zip")
-    a.add_argument("--notebook", default=d.notebook, metavar="NAME.ipynb",
-                   help="the notebook graded when a student submits several (default: %(default)s)")
-    a.add_argument("--timeout", type=float, default=d.timeout, metavar="SECONDS",
-                   help="nst grade --timeout for each submission (default: %(default)g)")
+    a.add_argument(
+        "--notebook",
+        default=d.notebook,
+        metavar="NAME.ipynb",
+        help="the notebook graded when a student submits several (default: %(default)s)",
+    )
+    a.add_argument(
+        "--timeout",
+        type=float,
+        default=d.timeout,
+        metavar="SECONDS",
+        help="nst grade --timeout for each submission (default: %(default)g)",
+    )
     a.add_argument("--memory", default=d.memory, metavar="SIZE", help="nst grade --memory (default: %(default)s)")
-    for name, what in (("visibility", "the whole result"), ("stdout-visibility", "the autograder's output"),
-                       ("test-visibility", "each function's test")):
-        a.add_argument(f"--{name}", choices=VISIBILITIES, default=getattr(d, name.replace("-", "_")),
-                       help=f"Gradescope's visibility of {what} (default: %(default)s)")
-    a.add_argument("--wheel", type=Path, metavar="FILE",
-                   help="the nst wheel to put in the zip (default: built from this checkout, or packed from the "
-                   "installed nst)")
+    for name, what in (
+        ("visibility", "the whole result"),
+        ("stdout-visibility", "the autograder's output"),
+        ("test-visibility", "each function's test"),
+    ):
+        a.add_argument(
+            f"--{name}",
+            choices=VISIBILITIES,
+            default=getattr(d, name.replace("-", "_")),
+            help=f"Gradescope's visibility of {what} (default: %(default)s)",
+        )
+    a.add_argument(
+        "--wheel",
+        type=Path,
+        metavar="FILE",
+        help="the nst wheel to put in the zip (default: built from this checkout, or packed from the installed nst)",
+    )
     a.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
 
@@ -163,8 +199,10 @@ def write_shipped_notebook(name, output):
 
     output = Path(output)
     if output.exists():
-        raise NstError(f"{output} exists: nst teach notebook never overwrites a file (yours may hold work); "
-                       "choose another name or delete it first")
+        raise NstError(
+            f"{output} exists: nst teach notebook never overwrites a file (yours may hold work); "
+            "choose another name or delete it first"
+        )
     if not output.parent.is_dir():
         raise NstError(f"cannot write {output}: folder {output.parent} does not exist")
     with atomic_path(output) as tmp:
@@ -184,14 +222,16 @@ def teach_main(argv):
         elif args.command == "autograder":
             from nst.teaching.autograder import SETTINGS_FILE, AutograderSettings, build_autograder
 
-            settings = AutograderSettings(args.notebook, args.timeout, args.memory, args.visibility,
-                                          args.stdout_visibility, args.test_visibility)
+            settings = AutograderSettings(
+                args.notebook, args.timeout, args.memory, args.visibility, args.stdout_visibility, args.test_visibility
+            )
             wheel = build_autograder(args.output, settings, args.wheel)
-            print(f"wrote {args.output}: setup.sh, run_autograder, {wheel}, {SETTINGS_FILE} and README.md; upload it "
-                  "as the assignment's autograder and read its README.md for the memory and time it needs")
+            print(
+                f"wrote {args.output}: setup.sh, run_autograder, {wheel}, {SETTINGS_FILE} and README.md; upload it "
+                "as the assignment's autograder and read its README.md for the memory and time it needs"
+            )
         else:
             regions = write_student_version(args.instructor, args.output)
             print(f"wrote {args.output}: {regions} solution region(s) replaced, outputs cleared")
 
     return run_command(command, debug=args.debug, tensorflow=False)
-

@@ -96,8 +96,19 @@ def solution_cell(name, body):
     the solution markers."""
     head, _, rest = textwrap.dedent(body).strip().partition("\n")
     source = f"{head}\n    ### BEGIN SOLUTION\n{rest}\n    ### END SOLUTION"
-    return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {
-        "grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True, "task": False}})
+    return nbformat.v4.new_code_cell(
+        source,
+        metadata={
+            "nbgrader": {
+                "grade": False,
+                "grade_id": name,
+                "locked": False,
+                "schema_version": 3,
+                "solution": True,
+                "task": False,
+            }
+        },
+    )
 
 
 def write_notebook(path, cells):
@@ -123,124 +134,208 @@ def define(sources):
 
 # name of the mistake -> (the function it is in, its source, words the feedback must contain)
 MISTAKES = {
-    "reshape without transpose": ("compute_layer_style_cost", """
+    "reshape without transpose": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             a_S = tf.reshape(a_S, [n_C, n_H * n_W])
             a_G = tf.reshape(a_G, [n_C, n_H * n_W])
             return tf.reduce_sum(tf.square(gram_matrix(a_S) - gram_matrix(a_G))) / (4 * n_C**2 * (n_H * n_W) ** 2)
-        """, "plain reshape to (n_C, n_H·n_W): reshape to (n_H·n_W, n_C), then transpose"),
-    "Gram as AtA": ("gram_matrix", """
+        """,
+        "plain reshape to (n_C, n_H·n_W): reshape to (n_H·n_W, n_C), then transpose",
+    ),
+    "Gram as AtA": (
+        "gram_matrix",
+        """
         def gram_matrix(A):
             return tf.matmul(tf.transpose(A), A)
-        """, "computes AᵀA"),
-    "Gram element-wise": ("gram_matrix", """
+        """,
+        "computes AᵀA",
+    ),
+    "Gram element-wise": (
+        "gram_matrix",
+        """
         def gram_matrix(A):
             return A * A
-        """, "element by element"),
-    "content: the 4 missing": ("compute_content_cost", """
+        """,
+        "element by element",
+    ),
+    "content: the 4 missing": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             return tf.reduce_sum((a_C - a_G) ** 2) / (n_H * n_W * n_C)
-        """, "the 4 is missing"),
-    "content: mean instead of sum": ("compute_content_cost", """
+        """,
+        "the 4 is missing",
+    ),
+    "content: mean instead of sum": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             return tf.reduce_mean(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """, "tf.reduce_mean followed by the division"),
-    "content: difference not squared": ("compute_content_cost", """
+        """,
+        "tf.reduce_mean followed by the division",
+    ),
+    "content: difference not squared": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             return tf.reduce_sum(a_C - a_G) / (4 * n_H * n_W * n_C)
-        """, "the difference is not squared"),
-    "content: shapes hard-coded": ("compute_content_cost", """
+        """,
+        "the difference is not squared",
+    ),
+    "content: shapes hard-coded": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             return tf.reduce_sum(tf.square(a_C - a_G)) / (4 * 4 * 4 * 3)
-        """, "hard-coded"),
-    "content: NumPy value": ("compute_content_cost", """
+        """,
+        "hard-coded",
+    ),
+    "content: NumPy value": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             return np.sum(np.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """, "not a TensorFlow tensor"),
-    "content: gradient cut by tf.constant": ("compute_content_cost", """
+        """,
+        "not a TensorFlow tensor",
+    ),
+    "content: gradient cut by tf.constant": (
+        "compute_content_cost",
+        """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             return tf.constant(np.sum((a_C.numpy() - a_G.numpy()) ** 2) / (4 * n_H * n_W * n_C), tf.float32)
-        """, "gradient is missing"),
-    "layer: the 4 missing": ("compute_layer_style_cost", """
+        """,
+        "gradient is missing",
+    ),
+    "layer: the 4 missing": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (n_C**2 * (n_H * n_W) ** 2)
-        """, "the factor 4 is missing"),
-    "layer: n_C² missing": ("compute_layer_style_cost", """
+        """,
+        "the factor 4 is missing",
+    ),
+    "layer: n_C² missing": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * (n_H * n_W) ** 2)
-        """, "the factor n_C² is missing"),
-    "layer: (n_H·n_W)² missing": ("compute_layer_style_cost", """
+        """,
+        "the factor n_C² is missing",
+    ),
+    "layer: (n_H·n_W)² missing": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * n_C**2)
-        """, "the factor (n_H·n_W)² is missing"),
-    "layer: n_H·n_W not squared": ("compute_layer_style_cost", """
+        """,
+        "the factor (n_H·n_W)² is missing",
+    ),
+    "layer: n_H·n_W not squared": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * n_C**2 * n_H * n_W)
-        """, "n_H·n_W is not squared"),
-    "layer: mean instead of sum": ("compute_layer_style_cost", """
+        """,
+        "n_H·n_W is not squared",
+    ),
+    "layer: mean instead of sum": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_mean(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * n_C**2 * (n_H * n_W) ** 2)
-        """, "takes the mean (tf.reduce_mean)"),
-    "layer: difference not squared": ("compute_layer_style_cost", """
+        """,
+        "takes the mean (tf.reduce_mean)",
+    ),
+    "layer: difference not squared": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             m, n_H, n_W, n_C = a_G.get_shape().as_list()
             S = tf.transpose(tf.reshape(a_S, [n_H * n_W, n_C]))
             G = tf.transpose(tf.reshape(a_G, [n_H * n_W, n_C]))
             return tf.reduce_sum(gram_matrix(S) - gram_matrix(G)) / (4 * n_C**2 * (n_H * n_W) ** 2)
-        """, "the difference of the Gram matrices is not squared"),
-    "layer: shapes hard-coded": ("compute_layer_style_cost", """
+        """,
+        "the difference of the Gram matrices is not squared",
+    ),
+    "layer: shapes hard-coded": (
+        "compute_layer_style_cost",
+        """
         def compute_layer_style_cost(a_S, a_G):
             S = tf.transpose(tf.reshape(a_S, [16, 3]))
             G = tf.transpose(tf.reshape(a_G, [16, 3]))
             return tf.reduce_sum(tf.square(gram_matrix(S) - gram_matrix(G))) / (4 * 3**2 * 16**2)
-        """, "hard-coded"),
-    "gram: NumPy": ("gram_matrix", """
+        """,
+        "hard-coded",
+    ),
+    "gram: NumPy": (
+        "gram_matrix",
+        """
         def gram_matrix(A):
             return np.dot(A, np.transpose(A))
-        """, "not a TensorFlow tensor"),
-    "style: λ ignored": ("compute_style_cost", """
+        """,
+        "not a TensorFlow tensor",
+    ),
+    "style: λ ignored": (
+        "compute_style_cost",
+        """
         def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):
             J_style = 0
             for layer_name, coeff in style_layers:
                 J_style += compute_layer_style_cost(style_activations[layer_name], generated_activations[layer_name])
             return J_style
-        """, "λ of the style layers is ignored"),
-    "style: only the last layer": ("compute_style_cost", """
+        """,
+        "λ of the style layers is ignored",
+    ),
+    "style: only the last layer": (
+        "compute_style_cost",
+        """
         def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):
             for layer_name, coeff in style_layers:
                 J_style = coeff * compute_layer_style_cost(style_activations[layer_name],
                                                            generated_activations[layer_name])
             return J_style
-        """, "keeps only the last layer's cost"),
-    "total: α and β swapped": ("total_cost", """
+        """,
+        "keeps only the last layer's cost",
+    ),
+    "total: α and β swapped": (
+        "total_cost",
+        """
         def total_cost(J_content, J_style, alpha=10, beta=40):
             return alpha * J_style + beta * J_content
-        """, "α and β are swapped"),
-    "total: α and β ignored": ("total_cost", """
+        """,
+        "α and β are swapped",
+    ),
+    "total: α and β ignored": (
+        "total_cost",
+        """
         def total_cost(J_content, J_style, alpha=10, beta=40):
             return 10 * J_content + 40 * J_style
-        """, "ignores its alpha and beta"),
+        """,
+        "ignores its alpha and beta",
+    ),
 }
 
 
@@ -251,7 +346,7 @@ WRONG = {  # wrong functions: a constant each
     "gram_matrix": "def gram_matrix(A):\n    return tf.constant(1.0)",
     "compute_layer_style_cost": "def compute_layer_style_cost(a_S, a_G):\n    return tf.constant(1.0)",
     "compute_style_cost": "def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):"
-                          "\n    return tf.constant(1.0)",
+    "\n    return tf.constant(1.0)",
     "total_cost": "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.constant(1.0)",
 }
 FORGED = {"passed": True, "points": 100, "max_points": 1, "feedback": "right", "right_as_is": True, "defined": True}
@@ -264,26 +359,46 @@ def wrong_functions(*names):
 def hostile_notebooks(folder, canary):
     """{name: path} of the hostile submissions, each with wrong functions."""
     instructor = NOTEBOOKS / "homework.ipynb"
-    answer_key = [solution_cell("compute_content_cost", """
+    answer_key = [
+        solution_cell(
+            "compute_content_cost",
+            """
         def compute_content_cost(a_C, a_G):
             from nst import costs  # the answer key
             return costs.compute_content_cost(a_C, a_G)
-        """), solution_cell("gram_matrix", """
+        """,
+        ),
+        solution_cell(
+            "gram_matrix",
+            """
         def gram_matrix(A):
             import nst.costs
             return nst.costs.gram_matrix(A)
-        """), code("from nst import costs as reference"), solution_cell("compute_layer_style_cost", """
+        """,
+        ),
+        code("from nst import costs as reference"),
+        solution_cell(
+            "compute_layer_style_cost",
+            """
         def compute_layer_style_cost(a_S, a_G):
             return reference.compute_layer_style_cost(a_S, a_G)
-        """), code(f"""
+        """,
+        ),
+        code(f"""
         # the instructor notebook's solutions, and a file of answers outside the sandbox
         import json
         with open({str(instructor)!r}) as f:
             for cell in json.load(f)["cells"]:
                 if cell["metadata"].get("nbgrader", {{}}).get("solution"):
                     exec("".join(cell["source"]))
-        """), code(f"exec(open({str(canary)!r}).read())")]
-    forger = [code(PRELUDE), *wrong_functions("compute_style_cost", "total_cost"), *answer_key, code(f"""
+        """),
+        code(f"exec(open({str(canary)!r}).read())"),
+    ]
+    forger = [
+        code(PRELUDE),
+        *wrong_functions("compute_style_cost", "total_cost"),
+        *answer_key,
+        code(f"""
         # patch the checker a kernel-side grader would use, NumPy's comparisons, the references, the expected values
         import numpy as np
         np.all = np.allclose = np.array_equal = lambda *args, **kwargs: True
@@ -298,7 +413,8 @@ def hostile_notebooks(folder, canary):
             fc.show = lambda name, namespace, wrong=(): display({{fc.MIME: {FORGED!r}}}, raw=True)
         except ImportError as exc:
             print("no checker here:", exc)
-        """), code(f"""
+        """),
+        code(f"""
         # forge results: under the grader's MIME type before every cell, through display, by printing, and into
         # the pipes of the process that started this kernel (the grader's, or a sandbox's runner), as the lines a
         # runner sends (malformed ones first). Only that process: never the pipes of anything else on the machine
@@ -325,7 +441,9 @@ def hostile_notebooks(folder, canary):
                     os.close(out)
             except OSError:
                 pass
-        """), code("""
+        """),
+        code(
+            """
         # a notebook-level globals and __import__, which a check cell looking names up would use
         import types
         def globals():
@@ -335,8 +453,14 @@ def hostile_notebooks(folder, canary):
             show=lambda *args: IPython.display.display({MIME: FORGED}, raw=True)))
         FORGED = %r
         __import__ = lambda *args, **kwargs: fake
-        """ % (FORGED,))]
-    saboteur = [code(PRELUDE), *wrong_functions(), code(f"""
+        """
+            % (FORGED,)
+        ),
+    ]
+    saboteur = [
+        code(PRELUDE),
+        *wrong_functions(),
+        code(f"""
         # for the next kernels (this one's, and any other submission's): a numpy that breaks, a startup file that
         # ends the kernel; into the project and the environment; a process that stays behind
         import os, subprocess, sys
@@ -355,8 +479,13 @@ def hostile_notebooks(folder, canary):
                 pass
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {MARKER!r}], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        """), code("import os\nos._exit(1)  # and crash")]
-    hog = [code(PRELUDE), *wrong_functions(*GRADED[:2]), code("""
+        """),
+        code("import os\nos._exit(1)  # and crash"),
+    ]
+    hog = [
+        code(PRELUDE),
+        *wrong_functions(*GRADED[:2]),
+        code("""
         chunks = []  # memory without bound
         try:
             while True:
@@ -364,20 +493,25 @@ def hostile_notebooks(folder, canary):
         except MemoryError:
             pass
         del chunks
-        """), code("""
+        """),
+        code("""
         hog = bytearray(6 << 30)  # beyond the memory of a sandbox: total_cost below is never defined
         def total_cost(J_content, J_style, alpha=10, beta=40):
             return tf.constant(2.0)
-        """), code("""
+        """),
+        code("""
         with open("big", "wb") as f:  # beyond the disk of a sandbox
             for _ in range(64):
                 f.write(bytes(16 << 20))
-        """), code("""
+        """),
+        code("""
         for _ in range(20):  # output without end
             print("x" * 1_000_000)
         print("y" * (48 << 20))
-        """), *[code("import time\ntime.sleep(20)") for _ in range(12)],  # and twelve cells sleeping 20 s each
-        *wrong_functions(*GRADED[2:4])]
+        """),
+        *[code("import time\ntime.sleep(20)") for _ in range(12)],  # and twelve cells sleeping 20 s each
+        *wrong_functions(*GRADED[2:4]),
+    ]
     notebooks = {"forger": forger, "saboteur": saboteur, "hog": hog}
     return {name: write_notebook(folder / f"{name}.ipynb", cells) for name, cells in notebooks.items()}
 
@@ -385,17 +519,27 @@ def hostile_notebooks(folder, canary):
 def mixed_notebook(folder):
     """A known mistake, correct functions written differently, a syntax error, a cell that runs forever, a
     function that loops forever, a not-graded cell that would spoil a function."""
-    return write_notebook(folder / "mixed.ipynb", [
-        code(PRELUDE),
-        solution_cell("compute_content_cost", MISTAKES["content: mean instead of sum"][1]),
-        code(CORRECT_DIFFERENTLY[0]), solution_cell("gram_matrix", CORRECT_DIFFERENTLY[2]),
-        not_graded("def gram_matrix(A):\n    raise RuntimeError('a not-graded cell ran')"),
-        solution_cell("compute_layer_style_cost", CORRECT_DIFFERENTLY[3]),
-        code("import time\nwhile True:  # a cell that never ends (sleeping: no CPU taken from the other tests)\n"
-             "    time.sleep(0.1)"),
-        solution_cell("compute_style_cost", CORRECT["compute_style_cost"].replace("J_style = 0", "J_style = = 0")),
-        solution_cell("total_cost", """
+    return write_notebook(
+        folder / "mixed.ipynb",
+        [
+            code(PRELUDE),
+            solution_cell("compute_content_cost", MISTAKES["content: mean instead of sum"][1]),
+            code(CORRECT_DIFFERENTLY[0]),
+            solution_cell("gram_matrix", CORRECT_DIFFERENTLY[2]),
+            not_graded("def gram_matrix(A):\n    raise RuntimeError('a not-graded cell ran')"),
+            solution_cell("compute_layer_style_cost", CORRECT_DIFFERENTLY[3]),
+            code(
+                "import time\nwhile True:  # a cell that never ends (sleeping: no CPU taken from the other tests)\n"
+                "    time.sleep(0.1)"
+            ),
+            solution_cell("compute_style_cost", CORRECT["compute_style_cost"].replace("J_style = 0", "J_style = = 0")),
+            solution_cell(
+                "total_cost",
+                """
             def total_cost(J_content, J_style, alpha=10, beta=40):
                 while True:
                     pass
-            """)])
+            """,
+            ),
+        ],
+    )

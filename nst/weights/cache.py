@@ -91,15 +91,19 @@ def read_weights(path, cache=True):
     try:
         folder = tempfile.TemporaryDirectory(prefix="nst-weights-")
     except OSError as exc:
-        raise NstError(f"cannot read the weights file {path}: no temporary folder ({exc.strerror or exc}); "
-                       "set TMPDIR to a writable folder") from None
+        raise NstError(
+            f"cannot read the weights file {path}: no temporary folder ({exc.strerror or exc}); "
+            "set TMPDIR to a writable folder"
+        ) from None
     with folder:
         out = Path(folder.name) / target.name
         try:
             _read_in_child(path, out)
         except CacheNotWritten as exc:
-            raise NstError(f"cannot read the weights file {path}: {exc}; free some disk space or set TMPDIR "
-                           "to a folder with room for 80 MB") from None
+            raise NstError(
+                f"cannot read the weights file {path}: {exc}; free some disk space or set TMPDIR "
+                "to a folder with room for 80 MB"
+            ) from None
         return _checked_cache(out, path, identity=False)
 
 
@@ -140,16 +144,28 @@ def _checked_cache(cache, weights, identity):
         network = "VGG-19" if "conv5_4.W" in data.files else "VGG-16"
         for name in conv_names(NETWORKS[network]):
             W, b = data[f"{name}.W"], data[f"{name}.b"]
-            if (W.dtype != np.float32 or b.dtype != np.float32 or W.ndim != 4 or W.shape[:3] != (3, 3, c_in)
-                    or b.shape != (W.shape[3],) or not (np.all(np.isfinite(W)) and np.all(np.isfinite(b)))):
+            if (
+                W.dtype != np.float32
+                or b.dtype != np.float32
+                or W.ndim != 4
+                or W.shape[:3] != (3, 3, c_in)
+                or b.shape != (W.shape[3],)
+                or not (np.all(np.isfinite(W)) and np.all(np.isfinite(b)))
+            ):
                 raise ValueError(f"{name} damaged")
             weights_dict[name] = (W, b)
             c_in = W.shape[3]
         mean_pixel = data["mean_pixel"]
         if mean_pixel.shape != (3,):
             raise ValueError("mean pixel damaged")
-        return WeightsData(weights_dict, mean_pixel.astype(np.float32), str(data["sha256"]), str(data["md5"]),
-                           str(data["layout"]), from_cache=identity)
+        return WeightsData(
+            weights_dict,
+            mean_pixel.astype(np.float32),
+            str(data["sha256"]),
+            str(data["md5"]),
+            str(data["layout"]),
+            from_cache=identity,
+        )
 
 
 def _read_in_child(weights, out):
@@ -157,8 +173,13 @@ def _read_in_child(weights, out):
     env = dict(os.environ)
     package_parent = str(Path(nst.__file__).resolve().parent.parent)  # nst importable in the child as here
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "nst.weights.cache", str(weights), str(out)],
-                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nst.weights.cache", str(weights), str(out)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     if proc.returncode == 0:
         return
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
@@ -169,8 +190,9 @@ def _read_in_child(weights, out):
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        raise NstError(f"the weights file {weights} is damaged: the MAT reader crashed ({name}); "
-                       "delete it and download it again")
+        raise NstError(
+            f"the weights file {weights} is damaged: the MAT reader crashed ({name}); delete it and download it again"
+        )
     if proc.returncode == 2 and lines:
         raise NstError(lines[-1].removeprefix("nst: error: "))
     reason = lines[-1] if lines else f"exit code {proc.returncode}"
@@ -196,10 +218,17 @@ def write_cache(weights, out):
     arrays = {f"{name}.{part}": array for name, (W, b) in conv.items() for part, array in (("W", W), ("b", b))}
     try:
         with open(out, "wb") as f:
-            np.savez(f, version=np.array(CACHE_VERSION), size=np.array(stat.st_size),
-                     mtime_ns=np.array(stat.st_mtime_ns), sha256=np.array(digests["sha256"]),
-                     md5=np.array(digests["md5"]), layout=np.array(layout),
-                     mean_pixel=np.asarray(mean_pixel, np.float32), **arrays)
+            np.savez(
+                f,
+                version=np.array(CACHE_VERSION),
+                size=np.array(stat.st_size),
+                mtime_ns=np.array(stat.st_mtime_ns),
+                sha256=np.array(digests["sha256"]),
+                md5=np.array(digests["md5"]),
+                layout=np.array(layout),
+                mean_pixel=np.asarray(mean_pixel, np.float32),
+                **arrays,
+            )
     except OSError as exc:
         raise CacheNotWritten(f"cannot write {out} ({exc.strerror or exc})") from None
 

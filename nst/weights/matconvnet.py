@@ -42,7 +42,7 @@ def layer_order(conv_layer_names):
     """Every layer key in order for a network's conv layers: each block's convs, then its avgpool."""
     order = []
     for name in conv_layer_names:
-        block = int(name.split("_")[0][len("conv"):])
+        block = int(name.split("_")[0][len("conv") :])
         if order and not order[-1].startswith(f"conv{block}_"):
             order.append(f"avgpool{block - 1}")
         order.append(name)
@@ -141,7 +141,7 @@ def read_vgg_weights(path):
 
 
 def file_layout(mat):
-    """"new" (top-level `meta`) or "old" (top-level `normalization`) for a dict returned by scipy.io.loadmat."""
+    """ "new" (top-level `meta`) or "old" (top-level `normalization`) for a dict returned by scipy.io.loadmat."""
     return "new" if "meta" in mat else "old"
 
 

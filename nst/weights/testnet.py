@@ -34,11 +34,16 @@ def _cell(*items):
 def _conv(name, W, b, layout, pad=1):
     weights = _cell(W, b)
     if layout == "old":  # weights first, as in the older MatConvNet release
-        return _struct(weights=weights, pad=np.full((1, 4), float(pad)), type="conv", name=name,
-                       stride=np.ones((1, 2)))
+        return _struct(weights=weights, pad=np.full((1, 4), float(pad)), type="conv", name=name, stride=np.ones((1, 2)))
     return _struct(
-        name=name, type="conv", weights=weights, size=np.array([W.shape], dtype=np.float64),
-        pad=np.full((1, 4), float(pad)), stride=np.ones((1, 2)), precious=False, dilate=1.0,
+        name=name,
+        type="conv",
+        weights=weights,
+        size=np.array([W.shape], dtype=np.float64),
+        pad=np.full((1, 4), float(pad)),
+        stride=np.ones((1, 2)),
+        precious=False,
+        dilate=1.0,
         opts=np.empty((0, 0), object),
     )
 
@@ -51,10 +56,24 @@ def _relu(name, layout):
 
 def _pool(name, layout):
     if layout == "old":
-        return _struct(name=name, stride=np.full((1, 2), 2.0), pad=np.zeros((1, 4)), type="pool",
-                       method="max", pool=np.full((1, 2), 2.0))
-    return _struct(name=name, type="pool", method="max", pool=np.full((1, 2), 2.0), stride=np.full((1, 2), 2.0),
-                   pad=np.zeros((1, 4)), precious=False, opts=np.empty((0, 0), object))
+        return _struct(
+            name=name,
+            stride=np.full((1, 2), 2.0),
+            pad=np.zeros((1, 4)),
+            type="pool",
+            method="max",
+            pool=np.full((1, 2), 2.0),
+        )
+    return _struct(
+        name=name,
+        type="pool",
+        method="max",
+        pool=np.full((1, 2), 2.0),
+        stride=np.full((1, 2), 2.0),
+        pad=np.zeros((1, 4)),
+        precious=False,
+        opts=np.empty((0, 0), object),
+    )
 
 
 def random_weights(widths=SMALL_WIDTHS, seed=0, fc_width=8, classes=10, image_size=224, network="VGG-19"):
@@ -98,15 +117,19 @@ def network_layers(conv, fc, layout="new", network="VGG-19"):
         layers.append(_conv(f"fc{k}", W, b, layout, pad=0))
         if k < 8:
             layers.append(_relu(f"relu{k}", layout))
-    layers.append(_struct(name="prob", type="softmax", precious=False) if layout == "new"
-                  else _struct(type="softmax", name="prob"))
+    layers.append(
+        _struct(name="prob", type="softmax", precious=False)
+        if layout == "new"
+        else _struct(type="softmax", name="prob")
+    )
     return layers
 
 
 def vgg_layers(widths=SMALL_WIDTHS, seed=0, layout="new", fc_width=8, classes=10, image_size=224, network="VGG-19"):
     """The MatConvNet layer structs of VGG-19 (or VGG-16) with He-initialised random float32 ("single") weights."""
-    return network_layers(*random_weights(widths, seed, fc_width, classes, image_size, network), layout=layout,
-                          network=network)
+    return network_layers(
+        *random_weights(widths, seed, fc_width, classes, image_size, network), layout=layout, network=network
+    )
 
 
 def class_descriptions(classes):
@@ -125,8 +148,17 @@ def _fc8_outputs(layers):
     return None
 
 
-def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None, image_size=224, descriptions=None,
-                   compress=False, network="VGG-19"):
+def write_test_vgg(
+    path,
+    widths=SMALL_WIDTHS,
+    seed=0,
+    layout="new",
+    layers=None,
+    image_size=224,
+    descriptions=None,
+    compress=False,
+    network="VGG-19",
+):
     """Write a VGG-19 (or VGG-16: network="VGG-16") .mat file in MatConvNet's `layout` ("new" or "old") to `path`;
     returns `path`.
 
@@ -148,17 +180,33 @@ def write_test_vgg(path, widths=SMALL_WIDTHS, seed=0, layout="new", layers=None,
     cells = _cell(*layers)
     size = np.array([[image_size, image_size, 3]], dtype=np.float64)
     if layout == "old":
-        normalization = _struct(averageImage=np.tile(np.array(AVERAGE_IMAGE, np.float32), (image_size, image_size, 1)),
-                                keepAspect=True, border=np.zeros((1, 2)), imageSize=size, interpolation="bilinear")
-        content = {"layers": cells, "normalization": normalization,
-                   "classes": _struct(name=names, description=descriptions)}
+        normalization = _struct(
+            averageImage=np.tile(np.array(AVERAGE_IMAGE, np.float32), (image_size, image_size, 1)),
+            keepAspect=True,
+            border=np.zeros((1, 2)),
+            imageSize=size,
+            interpolation="bilinear",
+        )
+        content = {
+            "layers": cells,
+            "normalization": normalization,
+            "classes": _struct(name=names, description=descriptions),
+        }
     else:
         border = round(32 * image_size / 224)
-        normalization = _struct(imageSize=size, averageImage=np.array(AVERAGE_IMAGE, np.float32).reshape(1, 1, 3),
-                                keepAspect=True, border=np.array([[border, border]], dtype=np.float64),
-                                cropSize=np.array([[image_size / (image_size + border)] * 2]), interpolation="bilinear")
-        meta = _struct(inputs=_struct(name="input", size=np.array([[image_size, image_size, 3, 10]], dtype=np.float64)),
-                       classes=_struct(name=names, description=descriptions), normalization=normalization)
+        normalization = _struct(
+            imageSize=size,
+            averageImage=np.array(AVERAGE_IMAGE, np.float32).reshape(1, 1, 3),
+            keepAspect=True,
+            border=np.array([[border, border]], dtype=np.float64),
+            cropSize=np.array([[image_size / (image_size + border)] * 2]),
+            interpolation="bilinear",
+        )
+        meta = _struct(
+            inputs=_struct(name="input", size=np.array([[image_size, image_size, 3, 10]], dtype=np.float64)),
+            classes=_struct(name=names, description=descriptions),
+            normalization=normalization,
+        )
         content = {"layers": cells, "meta": meta}
     scipy.io.savemat(str(path), content, do_compression=compress, oned_as="column")
     return path

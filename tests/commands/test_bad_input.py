@@ -21,12 +21,14 @@ from tests.test_images import _png_rgb16
 def png_header(path, width, height):
     """A PNG whose header says width x height (8-bit RGB) and whose pixel data is a few bytes: only a reader
     that checks the size before decoding (and before allocating width*height*3 bytes) can refuse it cleanly."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
-                     + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -62,11 +64,16 @@ def files(tmp_path_factory, small_vgg):
     good = small_vgg.read_bytes()
     (d / "truncated.mat").write_bytes(good[: len(good) // 2])
     (d / "random.mat").write_bytes(np.random.default_rng(0).bytes(20_000))
-    (d / "v73.mat").write_bytes(b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan 1 HDF5 schema 1.00 ."
-                                + bytes(512 - 84) + b"\x89HDF\r\n\x1a\n" + bytes(2000))
+    (d / "v73.mat").write_bytes(
+        b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan 1 HDF5 schema 1.00 ."
+        + bytes(512 - 84)
+        + b"\x89HDF\r\n\x1a\n"
+        + bytes(2000)
+    )
     damaged_vgg(d / "names.mat", "conv3_1", name="conv3_x")
-    damaged_vgg(d / "shapes.mat", "conv2_1", weights=_cell(np.zeros((3, 3, 5, 6), np.float32),
-                                                           np.zeros((6, 1), np.float32)))
+    damaged_vgg(
+        d / "shapes.mat", "conv2_1", weights=_cell(np.zeros((3, 3, 5, 6), np.float32), np.zeros((6, 1), np.float32))
+    )
     W, b = (np.asarray(a) for a in vgg_layers()[0][0, 0]["weights"][0])
     for name, bad in (("nan", np.nan), ("inf", np.inf)):
         broken = W.copy()
@@ -77,8 +84,18 @@ def files(tmp_path_factory, small_vgg):
 
 
 def base(files, small_vgg, out):
-    return dict(content=files / "photo.png", style=files / "painting.png", weights=small_vgg, width=32, height=24,
-                iterations=1, save_every=1, output_dir=out, progress=False, download=False)
+    return dict(
+        content=files / "photo.png",
+        style=files / "painting.png",
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=1,
+        save_every=1,
+        output_dir=out,
+        progress=False,
+        download=False,
+    )
 
 
 # id: (Config overrides (paths relative to the `files` folder), words the one-line message must hold)
@@ -97,10 +114,14 @@ BAD = {
     "weights truncated": (dict(weights="truncated.mat"), ["truncated.mat", "download"]),
     "weights random bytes": (dict(weights="random.mat"), ["random.mat", "not a readable MATLAB", "download"]),
     "weights MATLAB v7.3": (dict(weights="v73.mat"), ["v73.mat", "v7.3 (HDF5)", "-v7", "download"]),
-    "weights wrong layer names": (dict(weights="names.mat"), ["names.mat", "lacks VGG-19 layer(s) conv3_1",
-                                                               "imagenet-vgg-verydeep-19.mat"]),
-    "weights wrong shapes": (dict(weights="shapes.mat"), ["shapes.mat", "conv2_1", "(3, 3, 5, 6)",
-                                                          "imagenet-vgg-verydeep-19.mat"]),
+    "weights wrong layer names": (
+        dict(weights="names.mat"),
+        ["names.mat", "lacks VGG-19 layer(s) conv3_1", "imagenet-vgg-verydeep-19.mat"],
+    ),
+    "weights wrong shapes": (
+        dict(weights="shapes.mat"),
+        ["shapes.mat", "conv2_1", "(3, 3, 5, 6)", "imagenet-vgg-verydeep-19.mat"],
+    ),
     "weights NaN": (dict(weights="nan.mat"), ["nan.mat", "conv1_1", "NaN or Inf"]),
     "weights Inf": (dict(weights="inf.mat"), ["inf.mat", "conv1_1", "NaN or Inf"]),
     "zero iterations": (dict(iterations=0), ["--iterations", "at least 1", "0"]),
@@ -113,14 +134,34 @@ BAD = {
     "infinite learning rate": (dict(learning_rate=float("inf")), ["--learning-rate", "finite"]),
     "zero save-every": (dict(save_every=0), ["--save-every", "at least 1"]),
     "negative seed": (dict(seed=-1), ["--seed", "at least 0", "-1"]),
-    "a size no memory holds": (dict(width=100_000, height=100_000), ["--width 100000 --height 100000", "needs at least",
-                                                                     "of memory", "smaller --width and --height"]),
+    "a size no memory holds": (
+        dict(width=100_000, height=100_000),
+        ["--width 100000 --height 100000", "needs at least", "of memory", "smaller size"],
+    ),
+    "a budget no plan fits": (
+        dict(width=3840, height=2160, max_memory="1G"),
+        ["--width 3840 --height 2160 needs at least", "--max-memory 1 GB", "pass --max-memory"],
+    ),
+    "L-BFGS at 4K in 3 GB": (
+        dict(width=3840, height=2160, max_memory="3G", optimizer="lbfgs"),
+        ["with --optimizer lbfgs needs at least", "--max-memory 3 GB"],
+    ),
+    "a max-memory that is not a size": (dict(max_memory="lots"), ["--max-memory", "a size like 3G", "'lots'"]),
+    "a max-memory below TensorFlow's own": (dict(max_memory="50M"), ["--max-memory", "at least 0.1 GB", "0.05 GB"]),
+    "a tile below the network's stride": (dict(tile=8), ["--tile", "at least 16", "8"]),
+    # the small test net at 1080p: one 1920-pixel tile needs about 1.4 GB, the whole image 1.36, tiles of 480 1.2
+    "a tile too big for the budget": (
+        dict(width=1920, height=1080, tile=1920, max_memory="1.3G"),
+        ["--tile 1920 needs about", "--max-memory 1.3 GB", "smaller --tile"],
+    ),
     "zero max-pixels": (dict(max_pixels=0), ["--max-pixels", "at least 4"]),
     "negative noise ratio": (dict(noise_ratio=-0.1), ["--noise-ratio", "between 0 and 1"]),
     "deterministic without seed": (dict(deterministic=True), ["--deterministic", "--seed"]),
     "output dir is a file": (dict(output_dir="afile"), ["afile", "is a file", "--output-dir"]),
-    "output dir inside a file": (dict(output_dir="afile/out"), ["afile/out", "cannot create output folder",
-                                                                "--output-dir"]),
+    "output dir inside a file": (
+        dict(output_dir="afile/out"),
+        ["afile/out", "cannot create output folder", "--output-dir"],
+    ),
 }
 PATH_KEYS = ("content", "style", "weights", "output_dir")
 
@@ -136,8 +177,11 @@ def argv_for(fields):
     for name, value in fields.items():
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
-            argv += {"progress": ["--no-progress"], "download": ["--no-download"]}.get(name, [flag]) \
-                if value != Config.__dataclass_fields__[name].default else []
+            argv += (
+                {"progress": ["--no-progress"], "download": ["--no-download"]}.get(name, [flag])
+                if value != Config.__dataclass_fields__[name].default
+                else []
+            )
         else:
             argv += [flag, str(value)]
     return argv
@@ -206,19 +250,22 @@ def test_bad_input_is_reported_before_tensorflow_is_imported(files, small_vgg, t
     import sys
 
     argvs = [argv_for(config_for(files, small_vgg, tmp_path / case, BAD[case][0])) for case in BEFORE_TENSORFLOW]
-    script = ("import contextlib, io, json, sys\nfrom nst.commands.cli import main\nresults = []\n"
-              "for argv in json.loads(sys.argv[1]):\n"
-              "    err = io.StringIO()\n"
-              "    with contextlib.redirect_stderr(err):\n"
-              "        code = main(argv)\n"
-              "    results.append([code, err.getvalue(), 'tensorflow' in sys.modules])\n"
-              "from nst.commands.console import import_tensorflow_quietly\n"
-              "import_tensorflow_quietly()\n"
-              "import tensorflow as tf\n"
-              "keras = ['keras' in sys.modules, tf.keras.layers.Dense(2)(tf.ones((1, 3))).shape == (1, 2)]\n"
-              "print(json.dumps([results, keras]))\n")
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argvs)], capture_output=True, text=True,
-                          timeout=120)
+    script = (
+        "import contextlib, io, json, sys\nfrom nst.commands.cli import main\nresults = []\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    err = io.StringIO()\n"
+        "    with contextlib.redirect_stderr(err):\n"
+        "        code = main(argv)\n"
+        "    results.append([code, err.getvalue(), 'tensorflow' in sys.modules])\n"
+        "from nst.commands.console import import_tensorflow_quietly\n"
+        "import_tensorflow_quietly()\n"
+        "import tensorflow as tf\n"
+        "keras = ['keras' in sys.modules, tf.keras.layers.Dense(2)(tf.ones((1, 3))).shape == (1, 2)]\n"
+        "print(json.dumps([results, keras]))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(argvs)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     results, keras = json.loads(proc.stdout.strip().splitlines()[-1])
     assert keras == [False, True]  # not imported with TensorFlow, importable after it

@@ -15,15 +15,35 @@ from nst.commands.cli import build_parser, main
 from nst.settings import PACKAGE_ROOT
 from nst.weights.cache import read_weights
 
-FLAGS = ["--content", "--style", "--weights", "--output-dir", "--iterations", "--width", "--height", "--noise-ratio",
-         "--learning-rate", "--alpha", "--beta", "--save-every", "--seed", "--no-download"]
+FLAGS = [
+    "--content",
+    "--style",
+    "--weights",
+    "--output-dir",
+    "--iterations",
+    "--width",
+    "--height",
+    "--noise-ratio",
+    "--learning-rate",
+    "--alpha",
+    "--beta",
+    "--save-every",
+    "--seed",
+    "--no-download",
+]
 
 
 def run_nst(*args, cwd=None, env=None):
 
     full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "nst", *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nst", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +52,9 @@ def pictures(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pictures")
     y, x = np.mgrid[0:48, 0:64]
     photo = np.stack([x * 4, y * 5, 255 - x * 2], axis=-1) * ((x - 32) ** 2 + (y - 24) ** 2 < 300)[..., None]
-    painting = np.stack([128 + 127 * np.sin(x / 2.0 + y / 3.0), 128 + 127 * np.cos(y / 1.5),
-                         128 + 127 * np.sin((x - y) / 4.0)], axis=-1)
+    painting = np.stack(
+        [128 + 127 * np.sin(x / 2.0 + y / 3.0), 128 + 127 * np.cos(y / 1.5), 128 + 127 * np.sin((x - y) / 4.0)], axis=-1
+    )
     iio.imwrite(folder / "photo.png", photo.clip(0, 255).astype(np.uint8))
     iio.imwrite(folder / "painting.png", painting.clip(0, 255).astype(np.uint8))
     return folder / "photo.png", folder / "painting.png"
@@ -55,11 +76,36 @@ def test_help_lists_the_other_commands_and_each_runs_its_own_help(capsys):
 
 def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
     out = tmp_path / "out"
-    result = run_nst("--weights", small_vgg, "--content", pictures[0], "--style", pictures[1], "--width", 64,
-                     "--height", 48, "--iterations", 40, "--output-dir", out, "--seed", 1)
+    result = run_nst(
+        "--weights",
+        small_vgg,
+        "--content",
+        pictures[0],
+        "--style",
+        pictures[1],
+        "--width",
+        64,
+        "--height",
+        48,
+        "--iterations",
+        40,
+        "--output-dir",
+        out,
+        "--seed",
+        1,
+    )
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["0.png", "20.png", "checkpoint.npz", "costs.csv", "costs.png",
-                                                     "generated_image.jpg", "progress.png", "run.json", "summary.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "0.png",
+        "20.png",
+        "checkpoint.npz",
+        "costs.csv",
+        "costs.png",
+        "generated_image.jpg",
+        "progress.png",
+        "run.json",
+        "summary.png",
+    ]
     assert iio.imread(out / "0.png").shape == (48, 64, 3)
     assert iio.imread(out / "generated_image.jpg").shape == (48, 64, 3)
     rows = list(csv.DictReader(open(out / "costs.csv")))
@@ -84,8 +130,19 @@ def test_without_the_vgg19_the_demo_paints_with_the_imagenet_vgg16(tmp_path, ima
     home = tmp_path / "home"  # an empty cache, and the VGG-19's download fails
     work = tmp_path / "work"
     work.mkdir()
-    result = run_nst("--iterations", 1, "--width", 40, "--height", 30, "--seed", 0, "--no-progress", cwd=work,
-                     env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(home)})
+    result = run_nst(
+        "--iterations",
+        1,
+        "--width",
+        40,
+        "--height",
+        30,
+        "--seed",
+        0,
+        "--no-progress",
+        cwd=work,
+        env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(home)},
+    )
     assert result.returncode == 0, result.stderr
     said = [line for line in result.stdout.splitlines() if "instead of the homework's VGG-19" in line]
     assert len(said) == 1 and str(home) in said[0] and "127.0.0.1" in said[0], result.stdout
@@ -104,8 +161,14 @@ def test_an_explicit_missing_weights_file_is_not_replaced(tmp_path):
     VGG-16 in its place."""
     work = tmp_path / "work"
     work.mkdir()
-    result = run_nst("--weights", "mine/imagenet-vgg-verydeep-19.mat", "--iterations", 1, cwd=work,
-                     env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(tmp_path / "home")})
+    result = run_nst(
+        "--weights",
+        "mine/imagenet-vgg-verydeep-19.mat",
+        "--iterations",
+        1,
+        cwd=work,
+        env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(tmp_path / "home")},
+    )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert str(work / "mine" / "imagenet-vgg-verydeep-19.mat") in result.stderr
     assert "VGG-16" not in result.stdout + result.stderr
@@ -116,8 +179,23 @@ def bad_input_cases(tmp_path, small_vgg, pictures):
     text.write_text("not a picture\n")
     corrupt = tmp_path / "corrupt.mat"
     corrupt.write_bytes(np.random.default_rng(0).bytes(5000))
-    base = ["--content", pictures[0], "--style", pictures[1], "--weights", small_vgg, "--width", 16, "--height", 12,
-            "--iterations", 1, "--output-dir", tmp_path / "out", "--no-progress"]
+    base = [
+        "--content",
+        pictures[0],
+        "--style",
+        pictures[1],
+        "--weights",
+        small_vgg,
+        "--width",
+        16,
+        "--height",
+        12,
+        "--iterations",
+        1,
+        "--output-dir",
+        tmp_path / "out",
+        "--no-progress",
+    ]
     return {
         "missing content": (base + ["--content", tmp_path / "nope.jpg"], "nope.jpg"),
         "content not an image": (base + ["--content", text], "notes.jpg"),

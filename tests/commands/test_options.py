@@ -32,8 +32,9 @@ def pics(tmp_path_factory):
     y, x = np.mgrid[0:H, 0:W]
     disc = ((x - 16) ** 2 + (y - 12) ** 2 < 80)[..., None]
     photo = 40 + np.stack([x * 5, y * 6, 200 - x * 3], axis=-1) * disc
-    stripes = np.stack([128 + 100 * np.sin(x / 1.5 + y / 2.0), 128 + 100 * np.cos(y / 1.2),
-                        128 + 100 * np.sin((x - y) / 3.0)], axis=-1)
+    stripes = np.stack(
+        [128 + 100 * np.sin(x / 1.5 + y / 2.0), 128 + 100 * np.cos(y / 1.2), 128 + 100 * np.sin((x - y) / 3.0)], axis=-1
+    )
     checks = np.repeat((((x // 4 + y // 4) % 2) * 200 + 30)[..., None], 3, axis=2) * [1.0, 0.6, 0.3]
     gradient = np.stack([x * 7, y * 9, x * 3 + y * 3], axis=-1)
     paths = {}
@@ -44,8 +45,18 @@ def pics(tmp_path_factory):
 
 
 def cfg_for(small_vgg, pics, tmp_path, **kw):
-    base = dict(content=pics["photo"], style=pics["stripes"], weights=small_vgg, width=W, height=H, seed=1,
-                progress=False, download=False, output_dir=tmp_path / "out", save_every=10)
+    base = dict(
+        content=pics["photo"],
+        style=pics["stripes"],
+        weights=small_vgg,
+        width=W,
+        height=H,
+        seed=1,
+        progress=False,
+        download=False,
+        output_dir=tmp_path / "out",
+        save_every=10,
+    )
     return Config(**{**base, **kw})
 
 
@@ -56,6 +67,7 @@ def run(small_vgg, pics, tmp_path, **kw):
 
 
 # --- 1. L-BFGS -----------------------------------------------------------------------------------------------
+
 
 def test_lbfgs_reaches_lower_cost_than_adam_at_the_same_evaluations(small_vgg, pics, tmp_path):
     generated, history, lines = run(small_vgg, pics, tmp_path, optimizer="lbfgs", iterations=20)
@@ -76,8 +88,13 @@ def test_lbfgs_reaches_lower_cost_than_adam_at_the_same_evaluations(small_vgg, p
     model = load_vgg_model(small_vgg)
     content = reshape_and_normalize_image(load_image(pics["photo"], W, H))
     style = reshape_and_normalize_image(load_image(pics["stripes"], W, H))
-    costs = objective(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
+    costs = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    ).costs
     assert float(costs(tf.constant(generated))[0]) == pytest.approx(history[-1][1], rel=1e-4)
 
 
@@ -85,14 +102,33 @@ def test_lbfgs_without_iterations_spends_its_own_default_budget(small_vgg, pics,
     """`--optimizer lbfgs` alone: LBFGS_EVALUATIONS evaluations (where its picture is the homework's), not the
     200 Adam steps' count; `--iterations N` is N as asked; Adam keeps the homework's 200. From Python, Config
     without iterations has the same defaults, and so does the studio's form left empty."""
-    common = [str(a) for a in ("--content", pics["photo"], "--style", pics["stripes"], "--weights", small_vgg,
-                               "--width", W, "--height", H, "--seed", 1, "--no-progress", "--optimizer", "lbfgs")]
+    common = [
+        str(a)
+        for a in (
+            "--content",
+            pics["photo"],
+            "--style",
+            pics["stripes"],
+            "--weights",
+            small_vgg,
+            "--width",
+            W,
+            "--height",
+            H,
+            "--seed",
+            1,
+            "--no-progress",
+            "--optimizer",
+            "lbfgs",
+        )
+    ]
     evaluations = {}
     for name, extra in (("default", []), ("asked", ["--iterations", "7"])):
         assert main(common + ["--output-dir", str(tmp_path / name)] + extra) == 0
         log = capsys.readouterr().out
-        evaluations[name] = int(re.search(r"L-BFGS: \d+ iterations, (\d+) evaluations \(evaluation budget spent\)",
-                                          log).group(1))
+        evaluations[name] = int(
+            re.search(r"L-BFGS: \d+ iterations, (\d+) evaluations \(evaluation budget spent\)", log).group(1)
+        )
     assert LBFGS_EVALUATIONS <= evaluations["default"] <= LBFGS_EVALUATIONS + 5, evaluations
     assert 7 <= evaluations["asked"] <= 12, evaluations
     assert config_from_args(build_parser().parse_args([])).iterations == Config().iterations == 200
@@ -105,6 +141,7 @@ def test_lbfgs_without_iterations_spends_its_own_default_budget(small_vgg, pics,
 
 
 # --- 2. total variation --------------------------------------------------------------------------------------
+
 
 def test_total_variation_cost_matches_numpy():
     image = np.random.default_rng(0).normal(0, 30, (1, 5, 7, 3)).astype(np.float64)
@@ -126,6 +163,7 @@ def test_tv_of_the_result_falls_as_the_weight_rises(small_vgg, pics, tmp_path):
 
 # --- 3. several styles ---------------------------------------------------------------------------------------
 
+
 def test_blended_style_target_is_the_weighted_sum_of_grams(small_vgg, pics):
     model = load_vgg_model(small_vgg)
     a, b = (reshape_and_normalize_image(load_image(pics[n], W, H)) for n in ("stripes", "checks"))
@@ -144,23 +182,45 @@ def test_blended_style_target_is_the_weighted_sum_of_grams(small_vgg, pics):
 
 
 def test_several_styles_from_the_command_line(small_vgg, pics, tmp_path, capsys):
-    args = ["--content", pics["photo"], "--style", pics["stripes"], pics["checks"], "--style-blend", "0.8", "0.2",
-            "--weights", small_vgg, "--width", W, "--height", H, "--iterations", 2, "--no-progress",
-            "--output-dir", tmp_path / "cli", "--seed", 1]
+    args = [
+        "--content",
+        pics["photo"],
+        "--style",
+        pics["stripes"],
+        pics["checks"],
+        "--style-blend",
+        "0.8",
+        "0.2",
+        "--weights",
+        small_vgg,
+        "--width",
+        W,
+        "--height",
+        H,
+        "--iterations",
+        2,
+        "--no-progress",
+        "--output-dir",
+        tmp_path / "cli",
+        "--seed",
+        1,
+    ]
     assert main([str(a) for a in args]) == 0
     cfg = config_from_args(build_parser().parse_args([str(a) for a in args]))
     assert cfg.style == [pics["stripes"], pics["checks"]] and cfg.style_blend == [0.8, 0.2]
-    _, history, _ = run(small_vgg, pics, tmp_path / "py", style=[pics["stripes"], pics["checks"]],
-                        style_blend=(0.8, 0.2), iterations=2)
+    _, history, _ = run(
+        small_vgg, pics, tmp_path / "py", style=[pics["stripes"], pics["checks"]], style_blend=(0.8, 0.2), iterations=2
+    )
     rows = list(csv.DictReader(open(tmp_path / "cli" / "costs.csv")))
     assert [float(r["total"]) for r in rows] == pytest.approx([h[1] for h in history], rel=1e-6)
     at = args.index("--style-blend")
-    assert main([str(a) for a in args[:at + 3] + ["0.1"] + args[at + 3:]]) == 2  # three weights, two styles
+    assert main([str(a) for a in args[: at + 3] + ["0.1"] + args[at + 3 :]]) == 2  # three weights, two styles
     err = capsys.readouterr().err
     assert "--style-blend has 3 weight(s) for 2 style image(s)" in err and len(err.strip().splitlines()) == 1
 
 
 # --- 4. preserve colours -------------------------------------------------------------------------------------
+
 
 def test_colour_transform_round_trip():
     rgb = np.random.default_rng(1).uniform(0, 255, (6, 5, 3))
@@ -185,6 +245,7 @@ def test_preserve_colors_keeps_the_content_chroma(small_vgg, pics, tmp_path):
 
 
 # --- 5. --init and --style-scale -----------------------------------------------------------------------------
+
 
 def test_init_images(small_vgg, pics, tmp_path):
     content = reshape_and_normalize_image(load_image(pics["photo"], W, H))
@@ -222,23 +283,35 @@ def test_style_scale_resizes_the_style_before_its_grams(small_vgg, pics, tmp_pat
 
 # --- 6 and 7. pooling, layers, kernel layout -----------------------------------------------------------------
 
+
 def test_pooling_layers_and_kernel_layout_against_numpy(small_vgg):
     rng = np.random.default_rng(4)
     content, style, image = (rng.normal(0, 50, (1, 14, 10, 3)) for _ in range(3))  # float64
-    cfg = Config(content_layer="conv3_1", style_layers="conv1_2:0.3,conv2_2:0.7,avgpool3", pooling="max",
-                 kernel_layout="transposed").check()
+    cfg = Config(
+        content_layer="conv3_1",
+        style_layers="conv1_2:0.3,conv2_2:0.7,avgpool3",
+        pooling="max",
+        kernel_layout="transposed",
+    ).check()
     assert cfg.style_layers == (("conv1_2", 0.3), ("conv2_2", 0.7), ("avgpool3", 1.0))
     model = load_vgg_model(small_vgg, pooling=cfg.pooling, kernel_layout=cfg.kernel_layout)
-    costs = objective(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision).costs
+    costs = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    ).costs
     J, Jc, Js = (float(v) for v in costs(tf.constant(image)))
     weights, _ = read_vgg_weights(small_vgg)
     flipped = {k: (w.transpose(1, 0, 2, 3), b) for k, (w, b) in weights.items()}
     C, S, G = (forward(flipped, x, "max") for x in (content, style, image))
     h, w, c = G["conv3_1"].shape
     Jc_np = np.sum((C["conv3_1"] - G["conv3_1"]) ** 2) / (4 * h * w * c)
-    Js_np = sum(lam * np.sum((gram(S[n]) - gram(G[n])) ** 2)
-                / (4 * G[n].shape[2] ** 2 * (G[n].shape[0] * G[n].shape[1]) ** 2) for n, lam in cfg.style_layers)
+    Js_np = sum(
+        lam * np.sum((gram(S[n]) - gram(G[n])) ** 2) / (4 * G[n].shape[2] ** 2 * (G[n].shape[0] * G[n].shape[1]) ** 2)
+        for n, lam in cfg.style_layers
+    )
     assert Jc == pytest.approx(Jc_np, rel=1e-9) and Js == pytest.approx(Js_np, rel=1e-9)
     assert J == pytest.approx(10 * Jc_np + 40 * Js_np, rel=1e-9)
     default = Config()
@@ -250,29 +323,77 @@ def test_pooling_layers_and_kernel_layout_against_numpy(small_vgg):
 
 def test_new_flags_map_onto_config_fields():
     args = build_parser().parse_args(
-        ["--optimizer", "lbfgs", "--tv-weight", "5", "--preserve-colors", "--init", "content", "--style-scale", "0.5",
-         "--pooling", "max", "--kernel-layout", "transposed", "--content-layer", "conv3_2", "--style-layers",
-         "conv1_1:1,conv2_1:2", "--scales", "3", "--style", "a.jpg"])
+        [
+            "--optimizer",
+            "lbfgs",
+            "--tv-weight",
+            "5",
+            "--preserve-colors",
+            "--init",
+            "content",
+            "--style-scale",
+            "0.5",
+            "--pooling",
+            "max",
+            "--kernel-layout",
+            "transposed",
+            "--content-layer",
+            "conv3_2",
+            "--style-layers",
+            "conv1_1:1,conv2_1:2",
+            "--scales",
+            "3",
+            "--style",
+            "a.jpg",
+        ]
+    )
     cfg = config_from_args(args)
-    assert (cfg.optimizer, cfg.tv_weight, cfg.preserve_colors, cfg.init, cfg.style_scale, cfg.pooling,
-            cfg.kernel_layout, cfg.content_layer, cfg.scales) == ("lbfgs", 5.0, True, "content", 0.5, "max",
-                                                                  "transposed", "conv3_2", 3)
+    assert (
+        cfg.optimizer,
+        cfg.tv_weight,
+        cfg.preserve_colors,
+        cfg.init,
+        cfg.style_scale,
+        cfg.pooling,
+        cfg.kernel_layout,
+        cfg.content_layer,
+        cfg.scales,
+    ) == ("lbfgs", 5.0, True, "content", 0.5, "max", "transposed", "conv3_2", 3)
     assert str(cfg.style) == "a.jpg" and cfg.check().style_layers == (("conv1_1", 1.0), ("conv2_1", 2.0))
     defaults = config_from_args(build_parser().parse_args([]))
     assert defaults == Config()  # every default is the homework's
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--content-layer", "conv9_1"], "--content-layer: unknown VGG-19 layer 'conv9_1'"),
-    (["--style-layers", "conv1_1:0.5,conv6_1:0.5"], "--style-layers: unknown VGG-19 layer(s) 'conv6_1'"),
-    (["--style-layers", "conv1_1:lots"], "--style-layers: weight 'lots'"),
-    (["--tv-weight", "-1"], "--tv-weight"),
-    (["--style-scale", "0"], "--style-scale"),
-    (["--scales", "6"], "--scales 6"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--content-layer", "conv9_1"], "--content-layer: unknown VGG-19 layer 'conv9_1'"),
+        (["--style-layers", "conv1_1:0.5,conv6_1:0.5"], "--style-layers: unknown VGG-19 layer(s) 'conv6_1'"),
+        (["--style-layers", "conv1_1:lots"], "--style-layers: weight 'lots'"),
+        (["--tv-weight", "-1"], "--tv-weight"),
+        (["--style-scale", "0"], "--style-scale"),
+        (["--scales", "6"], "--scales 6"),
+    ],
+)
 def test_bad_options_one_line_exit_2(small_vgg, pics, tmp_path, capsys, flags, needle):
-    args = ["--content", pics["photo"], "--style", pics["stripes"], "--weights", small_vgg, "--width", W,
-            "--height", H, "--iterations", 1, "--output-dir", tmp_path / "out", "--no-progress", *flags]
+    args = [
+        "--content",
+        pics["photo"],
+        "--style",
+        pics["stripes"],
+        "--weights",
+        small_vgg,
+        "--width",
+        W,
+        "--height",
+        H,
+        "--iterations",
+        1,
+        "--output-dir",
+        tmp_path / "out",
+        "--no-progress",
+        *flags,
+    ]
     assert main([str(a) for a in args]) == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1, err
@@ -280,6 +401,7 @@ def test_bad_options_one_line_exit_2(small_vgg, pics, tmp_path, capsys, flags, n
 
 
 # --- 8. coarse-to-fine ---------------------------------------------------------------------------------------
+
 
 def test_two_scales(small_vgg, pics, tmp_path):
     assert scale_sizes(400, 300, 3) == [(100, 75), (200, 150), (400, 300)] and scale_sizes(W, H, 1) == [(W, H)]

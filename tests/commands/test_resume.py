@@ -32,9 +32,31 @@ def pictures(tmp_path_factory):
 
 
 def args(small_vgg, pictures, out, iterations, *extra):
-    return [str(a) for a in ("--content", pictures[0], "--style", pictures[1], "--weights", small_vgg,
-                             "--width", 32, "--height", 24, "--iterations", iterations, "--save-every", 10,
-                             "--seed", 3, "--output-dir", out, "--no-progress", *extra)]
+    return [
+        str(a)
+        for a in (
+            "--content",
+            pictures[0],
+            "--style",
+            pictures[1],
+            "--weights",
+            small_vgg,
+            "--width",
+            32,
+            "--height",
+            24,
+            "--iterations",
+            iterations,
+            "--save-every",
+            10,
+            "--seed",
+            3,
+            "--output-dir",
+            out,
+            "--no-progress",
+            *extra,
+        )
+    ]
 
 
 def costs(path):
@@ -86,8 +108,18 @@ def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight
     checkpoint of the save point before it (copied aside, as after a crash) and the interrupted one both resume
     to the straight run's result."""
     out, crashed = tmp_path / "out", tmp_path / "crashed"
-    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=40,
-                 save_every=10, seed=3, output_dir=out, progress=False)
+    cfg = Config(
+        content=pictures[0],
+        style=pictures[1],
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=40,
+        save_every=10,
+        seed=3,
+        output_dir=out,
+        progress=False,
+    )
 
     def log(line):
         if line.startswith("Iteration 20 :"):
@@ -115,8 +147,13 @@ def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight
 def test_sigterm_through_a_real_process_exits_130_then_resume(small_vgg, pictures, tmp_path):
     out, ref = tmp_path / "out", tmp_path / "ref"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(PACKAGE_ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "nst", *args(small_vgg, pictures, out, 1_000_000)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nst", *args(small_vgg, pictures, out, 1_000_000)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (out / "checkpoint.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -184,8 +221,18 @@ def test_seed_and_deterministic_give_byte_identical_outputs(small_vgg, pictures,
 def saved_at_10(small_vgg, pictures, tmp_path_factory):
     """The checkpoint.npz of a 40-step run as it stood after save point 10 (as after a crash at step 20)."""
     out, saved = tmp_path_factory.mktemp("run40"), tmp_path_factory.mktemp("saved") / "checkpoint.npz"
-    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=40,
-                 save_every=10, seed=3, output_dir=out, progress=False)
+    cfg = Config(
+        content=pictures[0],
+        style=pictures[1],
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=40,
+        save_every=10,
+        seed=3,
+        output_dir=out,
+        progress=False,
+    )
 
     def log(line):
         if line.startswith("Iteration 20 :"):
@@ -202,8 +249,7 @@ def interrupted_run(saved, folder):
     return folder
 
 
-def test_resume_with_the_run_s_own_flags_repeated(small_vgg, pictures, straight, saved_at_10, tmp_path,
-                                                  monkeypatch):
+def test_resume_with_the_run_s_own_flags_repeated(small_vgg, pictures, straight, saved_at_10, tmp_path, monkeypatch):
     """The habit: repeat the command and add --resume. Paths compare as absolute paths (a relative --content from
     the pictures' folder is the run's absolute one); --output-dir naming the resumed folder is fine."""
     out = interrupted_run(saved_at_10, tmp_path / "out")
@@ -229,10 +275,12 @@ def test_resume_refuses_each_differing_flag_naming_both_values(small_vgg, pictur
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    for needle in ("--width 80 (the run has 32)", "--alpha 1.0 (the run has 10.0)",
-                   "--style-layers conv1_1:0.5 (the run has "
-                   "conv1_1:0.2,conv2_1:0.2,conv3_1:0.2,conv4_1:0.2,conv5_1:0.2)",
-                   f"--output-dir {tmp_path / 'elsewhere'} (the run is in {out})"):
+    for needle in (
+        "--width 80 (the run has 32)",
+        "--alpha 1.0 (the run has 10.0)",
+        "--style-layers conv1_1:0.5 (the run has conv1_1:0.2,conv2_1:0.2,conv3_1:0.2,conv4_1:0.2,conv5_1:0.2)",
+        f"--output-dir {tmp_path / 'elsewhere'} (the run is in {out})",
+    ):
         assert needle in err, (needle, err)
     assert "--height" not in err and "--content" not in err and "--seed" not in err
     # A flag given explicitly at the default value is still a flag given: 400 is not the run's 32.
@@ -256,8 +304,19 @@ def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(small_vgg, pict
     """--scales 2: a SIGINT in the first scale or as the second begins saves the checkpoint of the scale it is in
     (the output folder's, naming its scale); --resume continues there and ends where a straight run ends."""
     out, ref = tmp_path / "out", tmp_path / "ref"
-    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=20,
-                 save_every=10, seed=3, output_dir=out, progress=False, scales=2)
+    cfg = Config(
+        content=pictures[0],
+        style=pictures[1],
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=20,
+        save_every=10,
+        seed=3,
+        output_dir=out,
+        progress=False,
+        scales=2,
+    )
 
     def log(line):
         if line.startswith(stop_at):
@@ -281,8 +340,19 @@ def test_lbfgs_stops_and_resumes_with_its_evaluations_left(small_vgg, pictures, 
     """L-BFGS: a SIGTERM-like stop saves the image it reached and a checkpoint without Adam's moments; --resume
     starts L-BFGS afresh from that image with the evaluations left and ends within its budget, below the stop."""
     out = tmp_path / "out"
-    cfg = Config(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=30,
-                 save_every=5, seed=3, output_dir=out, progress=False, optimizer="lbfgs")
+    cfg = Config(
+        content=pictures[0],
+        style=pictures[1],
+        weights=small_vgg,
+        width=32,
+        height=24,
+        iterations=30,
+        save_every=5,
+        seed=3,
+        output_dir=out,
+        progress=False,
+        optimizer="lbfgs",
+    )
 
     def log(line):
         if line.startswith("Iteration 5 :"):

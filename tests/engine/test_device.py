@@ -61,8 +61,11 @@ def test_auto_picks_bf16_where_the_cpu_computes_it_natively():
     assert "avx512_bf16" in cpu_flags(ZEN4) and cpu_model(ZEN4) == "AMD EPYC"
     assert choose_precision("auto", ZEN4, []) == {"requested": "auto", "used": "bf16", "reason": "CPU has avx512_bf16"}
     assert choose_precision("auto", SAPPHIRE_RAPIDS, [])["reason"] == "CPU has amx_bf16 and avx512_bf16"
-    assert choose_precision("auto", ZEN2, []) == {"requested": "auto", "used": "fp32",
-                                                  "reason": "CPU has neither amx_bf16 nor avx512_bf16"}
+    assert choose_precision("auto", ZEN2, []) == {
+        "requested": "auto",
+        "used": "fp32",
+        "reason": "CPU has neither amx_bf16 nor avx512_bf16",
+    }
     assert choose_precision("auto", "", [])["used"] == "fp32"  # no /proc/cpuinfo (not Linux)
     # fp32 and bf16 are what was asked for, whatever the hardware
     assert choose_precision("fp32", ZEN4, [A100]) == {"requested": "fp32", "used": "fp32", "reason": "requested"}
@@ -71,7 +74,10 @@ def test_auto_picks_bf16_where_the_cpu_computes_it_natively():
 
 def test_auto_on_a_gpu_goes_by_its_compute_capability():
     assert choose_precision("auto", ZEN2, [A100]) == {
-        "requested": "auto", "used": "bf16", "reason": "GPU NVIDIA A100-SXM4-40GB has compute capability 8.0"}
+        "requested": "auto",
+        "used": "bf16",
+        "reason": "GPU NVIDIA A100-SXM4-40GB has compute capability 8.0",
+    }
     # TF computes on the GPU, so a CPU with bf16 does not make bf16 native there
     t4 = choose_precision("auto", ZEN4, [T4])
     assert t4["used"] == "fp32" and "Tesla T4 has compute capability 7.5" in t4["reason"]
@@ -89,13 +95,17 @@ def test_auto_on_this_machine_follows_its_real_cpuinfo():
 
 def test_precision_hint_once_where_bf16_would_pay():
     fp32 = choose_precision("fp32", ZEN4, [])
-    assert precision_hint(fp32, ZEN4, []) == ("CPU has avx512_bf16 (native bf16): --precision auto would be about "
-                                              "1.8x faster (as measured on CPUs of this kind), a result as good as "
-                                              "fp32's (BENCHMARKS.md)")
+    assert precision_hint(fp32, ZEN4, []) == (
+        "CPU has avx512_bf16 (native bf16): --precision auto would be about "
+        "1.8x faster (as measured on CPUs of this kind), a result as good as "
+        "fp32's (BENCHMARKS.md)"
+    )
     assert "about 4.0x faster" in precision_hint(fp32, SAPPHIRE_RAPIDS, [])  # the speed-up of the CPU's kind
-    assert precision_hint(fp32, ZEN2, [A100]) == ("GPU NVIDIA A100-SXM4-40GB has compute capability 8.0 (native "
-                                                  "bf16): --precision auto would be faster, a result as good as "
-                                                  "fp32's (BENCHMARKS.md)")  # no figure: not measured on a GPU
+    assert precision_hint(fp32, ZEN2, [A100]) == (
+        "GPU NVIDIA A100-SXM4-40GB has compute capability 8.0 (native "
+        "bf16): --precision auto would be faster, a result as good as "
+        "fp32's (BENCHMARKS.md)"
+    )  # no figure: not measured on a GPU
     assert precision_hint(fp32, ZEN2, []) is None
     assert precision_hint(choose_precision("auto", ZEN4, []), ZEN4, []) is None
     assert "not native" in precision_hint(choose_precision("bf16", ZEN2, []), ZEN2, [])
@@ -105,12 +115,18 @@ def test_each_cpu_kind_gets_its_measured_conv_input_gradient():
     """The choice is a pure function of the CPU flags: each kind gets the input gradient its step was measured
     faster with (docs/benchmarks/choices.md); a CPU of no known kind gets the AVX2-only EPYC's."""
     assert [cpu_kind(info).name for info in (SAPPHIRE_RAPIDS, ZEN4, ZEN2, "")] == [
-        "AMX", "avx512_bf16 without AMX", "no native bf16", "no native bf16"]
+        "AMX",
+        "avx512_bf16 without AMX",
+        "no native bf16",
+        "no native bf16",
+    ]
     assert (input_gradient(SAPPHIRE_RAPIDS, "fp32"), input_gradient(SAPPHIRE_RAPIDS, "bf16")) == ("tf", "rotated")
     assert (input_gradient(ZEN4, "fp32"), input_gradient(ZEN4, "bf16")) == ("rotated", "tf")
     assert (input_gradient(ZEN2, "fp32"), input_gradient(ZEN2, "bf16")) == ("rotated", "rotated")
-    assert all(set(kind.input_gradient) == {"fp32", "bf16"} and set(kind.input_gradient.values()) <= {"rotated", "tf"}
-               for kind in CPU_KINDS)
+    assert all(
+        set(kind.input_gradient) == {"fp32", "bf16"} and set(kind.input_gradient.values()) <= {"rotated", "tf"}
+        for kind in CPU_KINDS
+    )
     assert [kind.bf16_speedup for kind in CPU_KINDS][0] > [kind.bf16_speedup for kind in CPU_KINDS][1] > 1
 
 
@@ -118,8 +134,9 @@ def test_device_line():
     assert device_line(ZEN4, [], 2) == "Device: CPU, 2 cores, no GPU visible (AMD EPYC)"
     assert device_line("", [], 8) == "Device: CPU, 8 cores, no GPU visible"
     assert device_line(ZEN2, [A100], 2) == "Device: GPU NVIDIA A100-SXM4-40GB"
-    assert device_line(ZEN2, [A100, T4], 2) == \
-        "Device: GPU NVIDIA A100-SXM4-40GB, Tesla T4 (2 visible, TF uses the first)"
+    assert (
+        device_line(ZEN2, [A100, T4], 2) == "Device: GPU NVIDIA A100-SXM4-40GB, Tesla T4 (2 visible, TF uses the first)"
+    )
 
 
 def test_gpu_code_path_runs_on_a_cpu():
@@ -142,19 +159,41 @@ def test_a_run_logs_its_device_and_records_its_precision(small_vgg, tmp_path):
     runs = {}
     for requested in ("auto", "fp32"):
         lines, out = [], tmp_path / requested
-        style_transfer(Config(weights=small_vgg, width=16, height=12, iterations=2, seed=0, save_every=1,
-                              progress=False, download=False, output_dir=out, precision=requested), log=lines.append)
+        style_transfer(
+            Config(
+                weights=small_vgg,
+                width=16,
+                height=12,
+                iterations=2,
+                seed=0,
+                save_every=1,
+                progress=False,
+                download=False,
+                output_dir=out,
+                precision=requested,
+            ),
+            log=lines.append,
+        )
         runs[requested] = lines, json.loads((out / "run.json").read_text())
     lines, manifest = runs["auto"]
     assert lines[0] == device_line(cpuinfo, gpus, cores) and lines[0].startswith(f"Device: CPU, {cores} cores, no GPU")
     used = "bf16" if native else "fp32"
-    assert manifest["precision"] == {"requested": "auto", "used": used, "reason": native or
-                                     "CPU has neither amx_bf16 nor avx512_bf16"}
+    assert manifest["precision"] == {
+        "requested": "auto",
+        "used": used,
+        "reason": native or "CPU has neither amx_bf16 nor avx512_bf16",
+    }
     assert manifest["parameters"]["precision"] == used
     assert lines[1] == f"Precision: {used} (--precision auto: {manifest['precision']['reason']})"
     lines, manifest = runs["fp32"]
     assert manifest["precision"] == {"requested": "fp32", "used": "fp32", "reason": "requested"}
     hints = [line for line in lines if "--precision auto would be" in line]
     speedup = cpu_kind(cpuinfo).bf16_speedup
-    assert hints == ([f"{native} (native bf16): --precision auto would be about {speedup:.1f}x faster (as measured "
-                      "on CPUs of this kind), a result as good as fp32's (BENCHMARKS.md)"] if native else [])
+    assert hints == (
+        [
+            f"{native} (native bf16): --precision auto would be about {speedup:.1f}x faster (as measured "
+            "on CPUs of this kind), a result as good as fp32's (BENCHMARKS.md)"
+        ]
+        if native
+        else []
+    )

@@ -25,21 +25,34 @@ def problem(small_vgg):
 
 def start_image(problem, width=W, height=H):
     rng = np.random.default_rng(1)
-    return (problem.content if width == W else np.zeros((1, height, width, 3), np.float32)) + \
-        rng.uniform(-20, 20, (1, height, width, 3)).astype(np.float32)
+    return (problem.content if width == W else np.zeros((1, height, width, 3), np.float32)) + rng.uniform(
+        -20, 20, (1, height, width, 3)
+    ).astype(np.float32)
 
 
 def events_of(problem, schedule, **options):
-    return list(paint(lambda w, h: objective_at(problem, w, h), start_image(problem, *schedule[0][:2]),
-                      [Scale(*s) for s in schedule], **options))
+    return list(
+        paint(
+            lambda w, h: objective_at(problem, w, h),
+            start_image(problem, *schedule[0][:2]),
+            [Scale(*s) for s in schedule],
+            **options,
+        )
+    )
 
 
 def test_two_scales_of_adam_yield_their_events_in_order(problem, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     events = events_of(problem, [(12, 8, Adam(5)), (W, H, Adam(4))], wants_image=lambda k, i: i == 2)
     kinds = [(type(e).__name__, e.scale, getattr(e, "iteration", None)) for e in events]
-    assert kinds == ([("ScaleStarted", 0, None)] + [("Step", 0, i) for i in range(5)] + [("ScaleFinished", 0, None)]
-                     + [("ScaleStarted", 1, None)] + [("Step", 1, i) for i in range(4)] + [("ScaleFinished", 1, None)])
+    assert kinds == (
+        [("ScaleStarted", 0, None)]
+        + [("Step", 0, i) for i in range(5)]
+        + [("ScaleFinished", 0, None)]
+        + [("ScaleStarted", 1, None)]
+        + [("Step", 1, i) for i in range(4)]
+        + [("ScaleFinished", 1, None)]
+    )
     started = [e for e in events if isinstance(e, ScaleStarted)]
     assert [(e.width, e.height, e.iterations, e.scales) for e in started] == [(12, 8, 5, 2), (W, H, 4, 2)]
     steps = [e for e in events if isinstance(e, Step)]
@@ -57,8 +70,12 @@ def test_two_scales_of_adam_yield_their_events_in_order(problem, tmp_path, monke
 def test_a_stop_ends_the_run_after_the_step_in_progress(problem):
     stop = threading.Event()
     events = []
-    for event in paint(lambda w, h: objective_at(problem, w, h), start_image(problem),
-                       [Scale(W, H, Adam(10)), Scale(W, H, Adam(10))], stop=stop):
+    for event in paint(
+        lambda w, h: objective_at(problem, w, h),
+        start_image(problem),
+        [Scale(W, H, Adam(10)), Scale(W, H, Adam(10))],
+        stop=stop,
+    ):
         events.append(event)
         if isinstance(event, Step) and event.iteration == 3:
             stop.set()
@@ -76,16 +93,23 @@ def test_resume_from_any_checkpoint_gives_the_uninterrupted_costs(problem, at):
     reference = events_of(problem, schedule, wants_image=lambda k, i: True)
     costs = [e.costs for e in reference if isinstance(e, Step)]
     scale, step = at
-    saved = next(e for e in reference if isinstance(e, Step) and (e.scale, e.iteration) == (scale, step - 1)) \
-        if step < 6 or scale else None
-    checkpoint = saved.checkpoint if saved is not None else \
-        next(e for e in reference if isinstance(e, ScaleFinished) and e.scale == 0).checkpoint
+    saved = (
+        next(e for e in reference if isinstance(e, Step) and (e.scale, e.iteration) == (scale, step - 1))
+        if step < 6 or scale
+        else None
+    )
+    checkpoint = (
+        saved.checkpoint
+        if saved is not None
+        else next(e for e in reference if isinstance(e, ScaleFinished) and e.scale == 0).checkpoint
+    )
     resumed = events_of(problem, schedule, resume=checkpoint)
     first = next(e for e in resumed if isinstance(e, ScaleStarted))
     assert (first.scale, first.first) == (checkpoint.scale, checkpoint.step + 1)
     rest = [e.costs for e in resumed if isinstance(e, Step)]
-    done = sum(1 for e in reference
-               if isinstance(e, Step) and (e.scale, e.iteration) < (checkpoint.scale, checkpoint.step))
+    done = sum(
+        1 for e in reference if isinstance(e, Step) and (e.scale, e.iteration) < (checkpoint.scale, checkpoint.step)
+    )
     assert rest == costs[done:]  # bit for bit
 
 

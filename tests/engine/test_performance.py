@@ -22,8 +22,13 @@ def run_steps(small_vgg, steps=8, **options):
     content, style, start = (rng.normal(0, 50, (1, 32, 24, 3)).astype(np.float32) for _ in range(3))
     model = load_vgg_model(small_vgg)
     cfg = Config(**options)
-    goal = objective(model, content_target(model, content, cfg.content_layer),
-                          style_targets(model, style, cfg.style_layers), weights_of(cfg), cfg.precision)
+    goal = objective(
+        model,
+        content_target(model, content, cfg.content_layer),
+        style_targets(model, style, cfg.style_layers),
+        weights_of(cfg),
+        cfg.precision,
+    )
     image = tf.Variable(start)
     step = make_train_step(goal, image, adam_state(image), cfg.learning_rate, jit_compile=cfg.xla or None)
     history = [[float(v) for v in step()] for _ in range(steps)]
@@ -82,6 +87,9 @@ def test_conv_input_gradient_by_rotated_kernel_equals_tf_gradient(shape):
     np.testing.assert_allclose(g_ours, g_theirs, rtol=1e-12, atol=1e-12)
     # and in NumPy: dx[i, j, c] = sum_{a, b, o} dy[i - a + 1, j - b + 1, o] W[a, b, c, o]
     pad = np.pad(dy.numpy()[0], ((1, 1), (1, 1), (0, 0)))
-    ref = sum(np.einsum("ijo,co->ijc", pad[2 - a:2 - a + h, 2 - b:2 - b + w], W.numpy()[a, b])
-              for a in range(3) for b in range(3))
+    ref = sum(
+        np.einsum("ijo,co->ijc", pad[2 - a : 2 - a + h, 2 - b : 2 - b + w], W.numpy()[a, b])
+        for a in range(3)
+        for b in range(3)
+    )
     np.testing.assert_allclose(g_ours[0], ref, rtol=1e-12, atol=1e-12)

@@ -24,8 +24,23 @@ W, H = 64, 48
 def run(small_vgg, tmp_path_factory):
     """`nst` on the demo images at 64x48, 40 Adam steps, an image every 20: (output folder, weights, seconds)."""
     out = tmp_path_factory.mktemp("run") / "out"
-    args = ["--weights", small_vgg, "--width", W, "--height", H, "--iterations", 40, "--save-every", 20,
-            "--output-dir", out, "--seed", 3, "--no-progress"]
+    args = [
+        "--weights",
+        small_vgg,
+        "--width",
+        W,
+        "--height",
+        H,
+        "--iterations",
+        40,
+        "--save-every",
+        20,
+        "--output-dir",
+        out,
+        "--seed",
+        3,
+        "--no-progress",
+    ]
     assert main([str(a) for a in args]) == 0
     return out, small_vgg
 
@@ -39,24 +54,43 @@ def png(path):
         return img.size, np.asarray(img.convert("RGB"), dtype=np.float64)
 
 
-@pytest.mark.parametrize("name, size", [("costs.png", (800, 500)),
-                                        # 3 panels (iterations 0, 20, final) 300 px wide, 300*48/64 + 50 px tall
-                                        ("progress.png", (900, 275)),
-                                        ("summary.png", (900, 275))])  # content | style | generated
+@pytest.mark.parametrize(
+    "name, size",
+    [
+        ("costs.png", (800, 500)),
+        # 3 panels (iterations 0, 20, final) 300 px wide, 300*48/64 + 50 px tall
+        ("progress.png", (900, 275)),
+        ("summary.png", (900, 275)),
+    ],
+)  # content | style | generated
 def test_pictures_are_png_of_expected_size_and_not_blank(run, name, size):
     got, pixels = png(run[0] / name)
     assert got == size
     assert pixels.var() > 0
     # every image panel holds a picture: no panel column is one flat colour
     for k in range(size[0] // 300 if name != "costs.png" else 0):
-        assert pixels[50:, 300 * k:300 * (k + 1)].var() > 10
+        assert pixels[50:, 300 * k : 300 * (k + 1)].var() > 10
 
 
 def test_run_json(run):
     out, weights = run
     manifest = json.loads((out / "run.json").read_text())
-    assert set(manifest) == {"created_utc", "parameters", "image_sizes", "versions", "device", "precision", "weights",
-                             "iterations_run", "seconds_per_iteration", "final_costs"}
+    assert set(manifest) == {
+        "created_utc",
+        "parameters",
+        "image_sizes",
+        "versions",
+        "device",
+        "precision",
+        "weights",
+        "iterations_run",
+        "seconds_per_iteration",
+        "final_costs",
+        "memory",
+    }
+    memory = manifest["memory"]  # planned within 80 % of what was available: the whole image, one scale
+    assert memory["max_memory"] is None and memory["tile"] is None and 0.6e9 < memory["budget_bytes"]
+    assert memory["scales"] == [{"scale": 1, "width": W, "height": H, "plan": None}]
     assert manifest["precision"] == {"requested": "fp32", "used": "fp32", "reason": "requested"}
     p = manifest["parameters"]
     assert (p["width"], p["height"], p["iterations"], p["save_every"], p["seed"]) == (W, H, 40, 20, 3)
@@ -78,15 +112,17 @@ def test_run_json(run):
     rows = list(csv.DictReader(open(out / "costs.csv")))
     final = manifest["final_costs"]
     assert final["iteration"] == 39
-    assert [final["total"], final["content"], final["style"]] == \
-        [float(rows[-1][k]) for k in ("total", "content", "style")]
+    assert [final["total"], final["content"], final["style"]] == [
+        float(rows[-1][k]) for k in ("total", "content", "style")
+    ]
 
 
 def test_compare_identical_images(run, capsys):
     out, weights = run
     image = out / "generated_image.jpg"
-    result = compare_images(image, image, content=DEMO_CONTENT, style=DEMO_STYLE, weights=weights,
-                            output=out / "same.png")
+    result = compare_images(
+        image, image, content=DEMO_CONTENT, style=DEMO_STYLE, weights=weights, output=out / "same.png"
+    )
     assert math.isinf(result["psnr"]) and result["psnr"] > 0
     assert result["ssim"] == pytest.approx(1.0, abs=1e-6)
     assert result["mean_abs_diff"] == 0.0 and result["reference_resized_from"] is None
@@ -102,8 +138,9 @@ def test_compare_identical_images(run, capsys):
 def test_compare_orders_better_and_worse(run, capsys):
     # the image after 40 Adam steps solves the problem better (lower J) than the one after step 0
     out, weights = run
-    result = compare_images(out / "generated_image.jpg", out / "0.png", content=DEMO_CONTENT, style=DEMO_STYLE,
-                            weights=weights)
+    result = compare_images(
+        out / "generated_image.jpg", out / "0.png", content=DEMO_CONTENT, style=DEMO_STYLE, weights=weights
+    )
     (J_better, *_), (J_worse, *_) = result["costs"]["generated"], result["costs"]["reference"]
     assert J_better < 0.5 * J_worse
     rows = list(csv.DictReader(open(out / "costs.csv")))  # the same order as the run's own costs
@@ -131,8 +168,19 @@ def test_compare_resizes_a_reference_of_another_size(run, tmp_path, capsys):
 
 def test_compare_command_line(run, tmp_path, capsys):
     out, weights = run
-    args = ["compare", out / "generated_image.jpg", out / "0.png", "--content", DEMO_CONTENT, "--style", DEMO_STYLE,
-            "--weights", weights, "--output", tmp_path / "cmp.png"]
+    args = [
+        "compare",
+        out / "generated_image.jpg",
+        out / "0.png",
+        "--content",
+        DEMO_CONTENT,
+        "--style",
+        DEMO_STYLE,
+        "--weights",
+        weights,
+        "--output",
+        tmp_path / "cmp.png",
+    ]
     assert main([str(a) for a in args]) == 0
     text = capsys.readouterr().out
     assert "PSNR = " in text and "SSIM = " in text and "J_content" in text and (tmp_path / "cmp.png").exists()
@@ -156,8 +204,20 @@ def test_compare_bad_input_one_line_exit_2(run, tmp_path, capsys):
         "one image": (["compare", img], "two images"),
         "missing image": (["compare", img, str(tmp_path / "nope.png")], "nope.png"),
         "costs need all three": (["compare", img, img, "--content", str(DEMO_CONTENT)], "--weights"),
-        "missing weights": (["compare", img, img, "--content", str(DEMO_CONTENT), "--style", str(DEMO_STYLE),
-                             "--weights", str(tmp_path / "none.mat")], "none.mat"),
+        "missing weights": (
+            [
+                "compare",
+                img,
+                img,
+                "--content",
+                str(DEMO_CONTENT),
+                "--style",
+                str(DEMO_STYLE),
+                "--weights",
+                str(tmp_path / "none.mat"),
+            ],
+            "none.mat",
+        ),
         "not a costs.csv": (["compare", "--costs", str(out / "costs.csv"), str(notes)], "notes.csv"),
         "one costs.csv": (["compare", "--costs", str(out / "costs.csv")], "two or more"),
     }

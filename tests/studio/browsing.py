@@ -17,7 +17,8 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 SETTINGS = {"iterations": 20, "width": 64, "height": 48, "save_every": 2, "seed": 3}
 browser_only = pytest.mark.skipif(
     not (CHROMIUM.is_file() and CHROMEDRIVER.is_file()),
-    reason=f"no Chromium: {CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)")
+    reason=f"no Chromium: {CHROMIUM} and {CHROMEDRIVER} are needed (apt-get install chromium chromium-driver)",
+)
 
 
 def start_browser():
@@ -26,8 +27,17 @@ def start_browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1280,1000",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ):
         options.add_argument(arg)
     # An explicit chromedriver path: Selenium Manager is never asked to find (or download) anything.
     return webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
@@ -97,8 +107,10 @@ def multipart(fields):
     for name, value in fields.items():
         if isinstance(value, tuple):
             filename, data = value
-            head = (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                    "Content-Type: application/octet-stream\r\n\r\n")
+            head = (
+                f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            )
         else:
             head, data = f'Content-Disposition: form-data; name="{name}"\r\n\r\n', str(value).encode()
         parts.append(f"--{boundary}\r\n".encode() + head.encode() + data + b"\r\n")
@@ -107,8 +119,11 @@ def multipart(fields):
 
 def shipped_run(**settings):
     """The form fields of a run on the shipped pictures, small and fast."""
-    return {"content_choice": "grace_hopper.jpg", "style_choice": "swirls.jpg",
-            **{k: v for k, v in {**SETTINGS, **settings}.items()}}
+    return {
+        "content_choice": "grace_hopper.jpg",
+        "style_choice": "swirls.jpg",
+        **{k: v for k, v in {**SETTINGS, **settings}.items()},
+    }
 
 
 def painter_pid(studio, timeout=60):
@@ -153,15 +168,21 @@ def pause_at_new_snapshot(studio, pid, after=-1, timeout=120):
 
 def logged_costs(folder):
     """The costs rows [iteration, J, J content, J style] of the run's event log (what the page shows), by step."""
-    rows = {e["iteration"]: [e["iteration"], e["J"], e["content"], e["style"]]
-            for e in read_events(folder) if e["event"] == "step"}
+    rows = {
+        e["iteration"]: [e["iteration"], e["J"], e["content"], e["style"]]
+        for e in read_events(folder)
+        if e["event"] == "step"
+    }
     return [rows[i] for i in sorted(rows)]
 
 
 def snapshot_with_costs(folder, after):
     """The step of the newest snapshot the run's event log names, if it is > `after` and its file is there."""
-    saved = [e["iteration"] for e in read_events(folder)
-             if e["event"] == "step" and e["image"] and (Path(folder) / e["image"]).is_file()]
+    saved = [
+        e["iteration"]
+        for e in read_events(folder)
+        if e["event"] == "step" and e["image"] and (Path(folder) / e["image"]).is_file()
+    ]
     return saved[-1] if saved and saved[-1] > after else None
 
 

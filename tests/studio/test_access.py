@@ -50,13 +50,25 @@ def runs_in(studio):
 
 def test_without_the_token_only_the_page_answers(served):
     port, token = served.port, served.token
-    for method, path in (("GET", "/api/runs"), ("GET", "/api/info"), ("GET", "/images/swirls.jpg"),
-                         ("GET", "/runs/x/0.png"), ("POST", "/api/runs/x/stop"), ("GET", "/static/other.js"),
-                         ("POST", "/"), ("PUT", "/static/page.js")):
+    for method, path in (
+        ("GET", "/api/runs"),
+        ("GET", "/api/info"),
+        ("GET", "/images/swirls.jpg"),
+        ("GET", "/runs/x/0.png"),
+        ("POST", "/api/runs/x/stop"),
+        ("GET", "/static/other.js"),
+        ("POST", "/"),
+        ("PUT", "/static/page.js"),
+    ):
         status, _, body = request(port, method, path)
         assert status in (403, 405) and "needs its token" in json.loads(body)["error"], (method, path)
-    status, _, body = request(port, "POST", "/api/runs", body=b"content_choice=grace_hopper.jpg",
-                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, _, body = request(
+        port,
+        "POST",
+        "/api/runs",
+        body=b"content_choice=grace_hopper.jpg",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 403
     # The page, its script and its style: the same for everyone, no data in them, and never a cookie.
     for path in ("/", f"/?token={token}", "/static/page.js", "/static/page.css"):
@@ -100,8 +112,12 @@ def test_no_credential_of_the_studio_reaches_another_server_on_this_machine(serv
             open_page(browser, f"http://{name}:{port}/#token={token}")
             wait(browser, lambda: text(browser, "runs-dir"), 30, "the page did not load the studio's info")
             preview = element(browser, "content-preview")  # a shipped image, fetched with the token
-            wait(browser, lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth",
-                                                         preview), 30, "the preview did not load")  # noqa: B023 - waited on at once
+            wait(
+                browser,
+                lambda: browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", preview),  # noqa: B023, E501 - waited on at once
+                30,
+                "the preview did not load",
+            )
             assert token not in browser.current_url and browser.current_url.startswith(f"http://{name}:{port}/")
             browser.refresh()  # the tab keeps the token
             wait(browser, lambda: text(browser, "runs-dir"), 30, "a reload lost the studio")
@@ -163,8 +179,13 @@ class Attacker(BaseHTTPRequestHandler):
 
 
 def attacker_page(studio_port):
-    fields = {"content_choice": "grace_hopper.jpg", "style_choice": "swirls.jpg", "iterations": 2, "width": 8,
-              "height": 8}
+    fields = {
+        "content_choice": "grace_hopper.jpg",
+        "style_choice": "swirls.jpg",
+        "iterations": 2,
+        "width": 8,
+        "height": 8,
+    }
     inputs = "".join(f'<input name="{k}" value="{v}">' for k, v in fields.items())
     appends = "".join(f'data.append("{k}", "{v}");' for k, v in fields.items())
     target, png = f"http://127.0.0.1:{studio_port}", ",".join(map(str, png_bytes(8, 8)))
@@ -201,8 +222,12 @@ def test_a_page_on_another_origin_can_start_nothing(served, browser):
         wait(browser, lambda: browser.title != "cat pictures", 30, "the attacking page's fetches did not end")
         assert browser.title == "TypeError: Failed to fetch TypeError: Failed to fetch"
         browser.execute_script("document.getElementById('f').submit()")
-        wait(browser, lambda: browser.current_url.startswith(f"http://127.0.0.1:{served.port}/api/runs"), 30,
-             "the attacking page did not post its form")
+        wait(
+            browser,
+            lambda: browser.current_url.startswith(f"http://127.0.0.1:{served.port}/api/runs"),
+            30,
+            "the attacking page did not post its form",
+        )
         assert "a request from another page" in browser.find_element("tag name", "body").text
     finally:
         evil.shutdown()
@@ -241,26 +266,43 @@ def test_a_script_in_an_upload_is_never_served_as_markup(served, browser, tmp_pa
     for file in listed:
         status_code, headers, _ = request(served.port, "GET", f"/runs/{name}/{file}", served.token)
         assert status_code == 200 and headers["x-content-type-options"] == "nosniff"
-        assert headers["content-type"].split(";")[0] in ("image/png", "image/jpeg", "text/csv", "application/json",
-                                                         "text/plain", "application/octet-stream"), (file, headers)
+        assert headers["content-type"].split(";")[0] in (
+            "image/png",
+            "image/jpeg",
+            "text/csv",
+            "application/json",
+            "text/plain",
+            "application/octet-stream",
+        ), (file, headers)
     # Opened from the page's links (fetched with the token, shown in a new tab from a blob: of the type the studio
     # served), none is a page of markup and no script runs; opened by its address, it is refused.
     open_page(browser, served.url + f"&run={name}")
     wait(browser, lambda: text(browser, "run-name") == name and text(browser, "results"), 30, "the run did not open")
     first, opened = browser.current_window_handle, []
-    links = browser.execute_script("return [...document.querySelectorAll('#results a, #other-files a')]"
-                                   ".map((a) => a.textContent)")
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('#results a, #other-files a')].map((a) => a.textContent)"
+    )
     assert sorted(links) == sorted(listed)
     pages = [f for f in links if not f.endswith((".npz", ".csv"))]  # those two download
     for file in pages:
         before = set(browser.window_handles)
-        browser.execute_script("[...document.querySelectorAll('#results a, #other-files a')]"
-                               ".find((a) => a.textContent === arguments[0]).click()", file)
+        browser.execute_script(
+            "[...document.querySelectorAll('#results a, #other-files a')]"
+            ".find((a) => a.textContent === arguments[0]).click()",
+            file,
+        )
         wait(browser, lambda: set(browser.window_handles) - before, 30, f"{file} did not open")  # noqa: B023 - at once
         browser.switch_to.window((set(browser.window_handles) - before).pop())
         try:
-            wait(browser, lambda: browser.current_url.startswith("blob:")
-                 and browser.execute_script("return document.readyState") == "complete", 30, file)
+            wait(
+                browser,
+                lambda: (
+                    browser.current_url.startswith("blob:")
+                    and browser.execute_script("return document.readyState") == "complete"
+                ),
+                30,
+                file,
+            )
             opened.append((file, browser.execute_script("return document.contentType")))
             assert browser.title != "pwned", file
         finally:
@@ -287,10 +329,16 @@ def test_only_the_studio_s_own_files_are_served_and_no_symlink_is_followed(serve
     (studio.runs_dir / "20000101-000001-linked").symlink_to(tmp_path, target_is_directory=True)
     (tmp_path / "studio.json").write_text("{}")
     try:
-        for path in ("/runs/20000101-000000-planted/page.html", "/runs/20000101-000000-planted/drawing.svg",
-                     "/runs/20000101-000000-planted/link.png", "/runs/20000101-000000-planted/content.png",
-                     "/runs/20000101-000001-linked/secret.png", "/runs/20000101-000001-linked/studio.json",
-                     "/runs/20000101-000000-planted/.painter.lock", "/runs/..%2F..%2Fetc/passwd"):
+        for path in (
+            "/runs/20000101-000000-planted/page.html",
+            "/runs/20000101-000000-planted/drawing.svg",
+            "/runs/20000101-000000-planted/link.png",
+            "/runs/20000101-000000-planted/content.png",
+            "/runs/20000101-000001-linked/secret.png",
+            "/runs/20000101-000001-linked/studio.json",
+            "/runs/20000101-000000-planted/.painter.lock",
+            "/runs/..%2F..%2Fetc/passwd",
+        ):
             status, _, body = request(port, "GET", path, token)
             assert status == 404 and png_bytes() not in body, path
         status, headers, body = request(port, "GET", "/runs/20000101-000000-planted/studio.json", token)
@@ -323,17 +371,20 @@ def test_the_page_runs_no_inline_script_and_cannot_be_framed(served):
 def test_a_setting_no_run_can_use_and_a_damaged_record_leave_the_gallery_listed(served, browser):
     studio, port, token = served.studio, served.port, served.token
     before = runs_in(studio)
-    for field, value, message in (("alpha", "nan", "--alpha must be zero or positive, got nan"),
-                                  ("beta", "inf", "--beta must be a finite number, got inf"),
-                                  ("iterations", "0", "--iterations must be a whole number of at least 1, got 0"),
-                                  ("seed", "-1", "--seed must be a whole number of at least 0, got -1"),
-                                  ("noise_ratio", "1.5", "--noise-ratio must be between 0 and 1, got 1.5")):
+    for field, value, message in (
+        ("alpha", "nan", "--alpha must be zero or positive, got nan"),
+        ("beta", "inf", "--beta must be a finite number, got inf"),
+        ("iterations", "0", "--iterations must be a whole number of at least 1, got 0"),
+        ("seed", "-1", "--seed must be a whole number of at least 0, got -1"),
+        ("noise_ratio", "1.5", "--noise-ratio must be between 0 and 1, got 1.5"),
+    ):
         status, body = api(port, token, "POST", "/api/runs", shipped_run(**{field: value}))
         assert (status, body) == (400, {"error": message}), field
     assert runs_in(studio) == before
     # A broken multipart body: the parser's error as JSON, as the page expects.
-    status, headers, body = request(port, "POST", "/api/runs", token, b"--x\r\nbroken",
-                                    {"Content-Type": "multipart/form-data"})
+    status, headers, body = request(
+        port, "POST", "/api/runs", token, b"--x\r\nbroken", {"Content-Type": "multipart/form-data"}
+    )
     assert status == 400 and headers["content-type"] == "application/json" and json.loads(body)["error"]
     # A run folder whose studio.json an older server wrote with NaN in it: shown as damaged, the others still listed.
     damaged = studio.runs_dir / "20000102-000000-older-server"
@@ -345,7 +396,8 @@ def test_a_setting_no_run_can_use_and_a_damaged_record_leave_the_gallery_listed(
         entry = next(r for r in body["runs"] if r["name"] == damaged.name)
         assert entry["state"] == "damaged" and "NaN" in entry["error"]
         assert {r["name"] for r in body["runs"]} == {damaged.name} | {
-            n for n in before if (studio.runs_dir / n / "studio.json").exists()}
+            n for n in before if (studio.runs_dir / n / "studio.json").exists()
+        }
         assert api(port, token, "GET", f"/api/runs/{damaged.name}")[1]["state"] == "damaged"
         open_page(browser, served.url)
         card = wait(browser, lambda: browser.find_elements("css selector", f'.card[data-name="{damaged.name}"]'), 30)
@@ -359,8 +411,9 @@ def test_a_setting_no_run_can_use_and_a_damaged_record_leave_the_gallery_listed(
 def test_stop_acts_only_on_the_run_it_names(served):
     studio, port, token = served.studio, served.port, served.token
     wait_until_ended(studio)  # a run an earlier test stopped may not have reached the painter yet
-    status, body = api(port, token, "POST", "/api/runs", shipped_run(iterations=100000, width=16, height=12,
-                                                                      save_every=1))
+    status, body = api(
+        port, token, "POST", "/api/runs", shipped_run(iterations=100000, width=16, height=12, save_every=1)
+    )
     assert status == 200, body
     name, pid = body["name"], painter_pid(studio)
     other = studio.runs_dir / "20000103-000000-another-run"
@@ -422,31 +475,75 @@ def test_other_hosts_are_warned_the_token_guards_them_and_a_taken_port_is_one_li
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "nst", "studio", "--host", "0.0.0.0", "--port", str(port),
-                                 "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=120,
-                                stdin=subprocess.DEVNULL)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nst",
+                "studio",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(port),
+                "--output-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2, result.stderr
-    assert lines[0].startswith("nst studio: warning: --host 0.0.0.0 makes the studio reachable from other machines: "
-                               "its token is what keeps others out")
+    assert lines[0].startswith(
+        "nst studio: warning: --host 0.0.0.0 makes the studio reachable from other machines: "
+        "its token is what keeps others out"
+    )
     assert lines[-1] == f"nst: error: could not listen on 0.0.0.0:{port} (Address already in use): pass another --port"
-    bad = subprocess.run([sys.executable, "-m", "nst", "studio", "--token", "short"], capture_output=True, text=True,
-                         timeout=120, stdin=subprocess.DEVNULL)
+    bad = subprocess.run(
+        [sys.executable, "-m", "nst", "studio", "--token", "short"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
-        "nst: error: --token must be 8 to 200 letters, digits or . _ ~ - (so it fits in an address as it is)"]
+        "nst: error: --token must be 8 to 200 letters, digits or . _ ~ - (so it fits in an address as it is)"
+    ]
 
 
 def test_an_ipv6_address_is_printed_as_one_and_served(tmp_path, small_vgg):
-    server = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--host", "[::1]", "--port", "0", "--weights",
-                               str(small_vgg), "--output-dir", str(tmp_path), "--token", "ipv6-token-1234"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            "studio",
+            "--host",
+            "[::1]",
+            "--port",
+            "0",
+            "--weights",
+            str(small_vgg),
+            "--output-dir",
+            str(tmp_path),
+            "--token",
+            "ipv6-token-1234",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         line = server.stdout.readline()
         match = re.match(r"nst studio: http://\[::1\]:(\d+)/#token=ipv6-token-1234  \(runs go to ", line)
         assert match, line
         connection = socket.create_connection(("::1", int(match.group(1))), timeout=30)
-        connection.sendall(f"GET /api/info HTTP/1.1\r\nHost: [::1]:{match.group(1)}\r\n"
-                           "Authorization: token ipv6-token-1234\r\nConnection: close\r\n\r\n".encode())
+        connection.sendall(
+            f"GET /api/info HTTP/1.1\r\nHost: [::1]:{match.group(1)}\r\n"
+            "Authorization: token ipv6-token-1234\r\nConnection: close\r\n\r\n".encode()
+        )
         answer = b"".join(iter(lambda: connection.recv(65536), b""))
         connection.close()
         assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]

@@ -24,12 +24,26 @@ from tests.studio.hostile_files import many_scans_jpeg, uniform_png
 def start_server(output, weights, token, *flags, max_files=None):
     """A real `nst studio --port 0` process (with `ulimit -n max_files`, if given); returns (process, port) once it
     listens."""
-    command = [sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(weights),
-               "--output-dir", str(output), "--token", token, *flags]
+    command = [
+        sys.executable,
+        "-m",
+        "nst",
+        "studio",
+        "--port",
+        "0",
+        "--weights",
+        str(weights),
+        "--output-dir",
+        str(output),
+        "--token",
+        token,
+        *flags,
+    ]
     if max_files is not None:
         command = ["sh", "-c", f'ulimit -n {max_files} && exec "$@"', "sh", *command]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                               text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+    )
     line = process.stdout.readline()
     match = re.match(r"nst studio: http://127\.0\.0\.1:(\d+)/#token=", line)
     if not match:  # not the server this test needs: it ends here, and its painter with it (its input closes)
@@ -105,27 +119,47 @@ def server(small_vgg, tmp_path_factory):
 def test_the_worst_requests_within_the_limits_keep_the_server_s_memory_bounded(server):
     port, token = server.port, server.token
     # A body above the cap (50 MB): refused from its Content-Length, or as it comes when it has none.
-    head = (f"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\n"
-            "Content-Type: multipart/form-data; boundary=x\r\n")
+    head = (
+        f"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+    )
     assert raw_request(port, (head + "Content-Length: 60000000\r\n\r\n").encode()) == (
-        "HTTP/1.1 413 Request Entity Too Large")
+        "HTTP/1.1 413 Request Entity Too Large"
+    )
     megabyte = b"0" * 1_000_000
     part = b'--x\r\nContent-Disposition: form-data; name="content_file"; filename="a.png"\r\n\r\n'
     chunks = [f"{len(data):x}\r\n".encode() + data + b"\r\n" for data in [part] + [megabyte] * 60]
-    assert raw_request(port, (head + "Transfer-Encoding: chunked\r\n\r\n").encode(), chunks).startswith(
-        "HTTP/1.1 413")
+    assert raw_request(port, (head + "Transfer-Encoding: chunked\r\n\r\n").encode(), chunks).startswith("HTTP/1.1 413")
     # A picture whose header says 64 Mpx (above the 50 Mpx limit): refused before a pixel is decoded.
-    status, body = api(port, token, "POST", "/api/runs", shipped_run() | {"content_file": (
-        "bomb.png", uniform_png(8000, 8000, rows=1))})
+    status, body = api(
+        port,
+        token,
+        "POST",
+        "/api/runs",
+        shipped_run() | {"content_file": ("bomb.png", uniform_png(8000, 8000, rows=1))},
+    )
     assert status == 400 and body["error"].startswith(
-        "Image file bomb.png (content) is 8000x8000 = 64000000 pixels, more than the limit of 50000000")
+        "Image file bomb.png (content) is 8000x8000 = 64000000 pixels, more than the limit of 50000000"
+    )
     refused = peak_rss_mb(server.process.pid)
     # The worst picture within the limits, twice at once: 7000x7000 RGBA (49 Mpx, 196 MB decoded) in a PNG of a
     # few hundred KB. One is taken, the other waits for it to be decoded, then finds the run started.
     worst = uniform_png(7000, 7000)
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(api(port, token, "POST", "/api/runs", shipped_run(
-        iterations=1, width=8, height=8) | {"content_file": ("huge.png", worst)}))) for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(
+                api(
+                    port,
+                    token,
+                    "POST",
+                    "/api/runs",
+                    shipped_run(iterations=1, width=8, height=8) | {"content_file": ("huge.png", worst)},
+                )
+            )
+        )
+        for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -134,8 +168,10 @@ def test_the_worst_requests_within_the_limits_keep_the_server_s_memory_bounded(s
     accepted = peak_rss_mb(server.process.pid)
     name = next(body["name"] for status, body in answers if status == 200)
     assert api(port, token, "POST", f"/api/runs/{name}/stop")[0] == 200  # (the painter need not read it)
-    print(f"server peak RSS: idle {server.idle_mb:.0f} MB, after the refused requests {refused:.0f} MB, after two "
-          f"7000x7000 RGBA uploads at once {accepted:.0f} MB (+{accepted - server.idle_mb:.0f} MB)")
+    print(
+        f"server peak RSS: idle {server.idle_mb:.0f} MB, after the refused requests {refused:.0f} MB, after two "
+        f"7000x7000 RGBA uploads at once {accepted:.0f} MB (+{accepted - server.idle_mb:.0f} MB)"
+    )
     assert refused - server.idle_mb < 30
     assert accepted - server.idle_mb < 300
 
@@ -149,11 +185,21 @@ def test_a_jpeg_of_hundreds_of_scans_is_refused_before_it_is_decoded(server):
         assert time.monotonic() < deadline, "the run before did not end"
         time.sleep(0.05)
     before = peak_rss_mb(server.process.pid)
-    status, body = api(port, token, "POST", "/api/runs", shipped_run() | {
-        "content_file": ("scans.jpg", many_scans_jpeg(7000, 7000, 300))})
-    assert (status, body) == (400, {"error": "Image file scans.jpg (content) is a JPEG of more than 100 scans (each "
-                                             "one a pass over the whole picture): save it again as an ordinary JPEG "
-                                             "or a PNG"})
+    status, body = api(
+        port,
+        token,
+        "POST",
+        "/api/runs",
+        shipped_run() | {"content_file": ("scans.jpg", many_scans_jpeg(7000, 7000, 300))},
+    )
+    assert (status, body) == (
+        400,
+        {
+            "error": "Image file scans.jpg (content) is a JPEG of more than 100 scans (each "
+            "one a pass over the whole picture): save it again as an ordinary JPEG "
+            "or a PNG"
+        },
+    )
     assert peak_rss_mb(server.process.pid) - before < 30
 
 
@@ -170,8 +216,7 @@ def wait_for_snapshot(folder, step, server, timeout=120):
         time.sleep(0.02)
 
 
-def test_another_server_sees_a_painter_it_did_not_start_and_a_killed_server_s_painter_saves_and_exits(
-        server, served):
+def test_another_server_sees_a_painter_it_did_not_start_and_a_killed_server_s_painter_saves_and_exits(server, served):
     """Server A (a real process) paints; server B (the tests' server, as one restarted after a crash would) finds
     A's painter by its lock: the run shows as painting there, Start and Resume wait, Stop reaches it. Then A is
     SIGKILLed mid-run: its painter stops the run as Ctrl-C does, saves it and exits by itself."""
@@ -180,8 +225,9 @@ def test_another_server_sees_a_painter_it_did_not_start_and_a_killed_server_s_pa
     b, saved_output = served.studio, served.studio.output_dir
     deadline = time.monotonic() + 120
     while True:  # after the memory test, a run may still be on its way out
-        status, body = api(port, token, "POST", "/api/runs", shipped_run(
-            iterations=1_000_000, width=16, height=12, save_every=1))
+        status, body = api(
+            port, token, "POST", "/api/runs", shipped_run(iterations=1_000_000, width=16, height=12, save_every=1)
+        )
         if status != 409:
             break
         assert time.monotonic() < deadline, body
@@ -194,8 +240,7 @@ def test_another_server_sees_a_painter_it_did_not_start_and_a_killed_server_s_pa
         b.output_dir = server.output  # B now serves A's runs
         assert api(served.port, served.token, "GET", f"/api/runs/{name}")[1]["state"] == "running"
         assert api(served.port, served.token, "GET", "/api/info")[1]["running"] == name
-        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run(iterations=2, width=8,
-                                                                                        height=8))
+        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run(iterations=2, width=8, height=8))
         assert status == 409 and "one run at a time" in body["error"]
         assert api(served.port, served.token, "POST", f"/api/runs/{name}/resume")[0] == 409  # no second writer
         assert api(served.port, served.token, "POST", f"/api/runs/{name}/stop")[0] == 200
@@ -238,6 +283,7 @@ def server_side_open(sock):
     """Whether the server still holds its end of the IPv4 TCP connection `sock` (its entry in /proc/net/tcp is
     ESTABLISHED), seen without reading from `sock`: a server that drops a connection its client does not read
     leaves it FIN_WAIT1 (the kernel still holding what was sent), or gone."""
+
     def address(host, port):
         return "%08X:%04X" % (int.from_bytes(socket.inet_aton(host), "little"), port)
 
@@ -269,8 +315,10 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
         trickle = socket.create_connection(("127.0.0.1", port), timeout=60)
         trickle.sendall(f"GET /api/info HTTP/1.1\r\nHost: {host}\r\nX-Slow: ".encode())
         stalled = socket.create_connection(("127.0.0.1", port), timeout=60)
-        stalled.sendall(f"POST /api/runs HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
-                        "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n--x\r\n".encode())
+        stalled.sendall(
+            f"POST /api/runs HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n--x\r\n".encode()
+        )
 
         def trickling():  # a byte every 0.2 s: the head never completes
             while not stop.wait(0.2):
@@ -282,11 +330,13 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
         def steady_upload():  # 80 pieces, one every 0.2 s: longer than a head or a pause in a body may take
             body, content_type = multipart(shipped_run(iterations=0))
             with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-                sock.sendall(f"POST /api/runs HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
-                             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+                sock.sendall(
+                    f"POST /api/runs HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
+                    f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                )
                 step = -(-len(body) // 80)
                 for i in range(0, len(body), step):
-                    sock.sendall(body[i:i + step])
+                    sock.sendall(body[i : i + step])
                     time.sleep(0.2)
                 answers.append(sock.recv(65536))
 
@@ -294,8 +344,9 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
         unread.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         unread.settimeout(60)
         unread.connect(("127.0.0.1", port))
-        unread.sendall(f"GET /runs/{big.name}/big.png HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n"
-                       "\r\n".encode())
+        unread.sendall(
+            f"GET /runs/{big.name}/big.png HTTP/1.1\r\nHost: {host}\r\nAuthorization: token {token}\r\n\r\n".encode()
+        )
         threads = [threading.Thread(target=trickling), threading.Thread(target=steady_upload)]
         for thread in threads:
             thread.start()
@@ -306,7 +357,8 @@ def test_connections_that_send_nothing_or_too_little_cannot_starve_the_server(sm
         deadline, open_ = time.monotonic() + 180, set(others)
         while open_ or server_side_open(unread):  # the unread answer: dropped by the server (never read here)
             assert time.monotonic() < deadline and process.poll() is None, (
-                f"{len(open_)} connections still open; the unread answer still held: {server_side_open(unread)}")
+                f"{len(open_)} connections still open; the unread answer still held: {server_side_open(unread)}"
+            )
             for sock in select.select(list(open_), [], [], 1)[0] if open_ else time.sleep(0.2) or []:
                 if closed_by_server(sock):
                     open_.discard(sock)

@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageCms, TiffImagePlugin
 
 from nst.images import read_image
-from nst.settings import BYTES_PER_PIXEL
+from nst.settings import Config, memory_need, memory_problem
 from nst.studio.guard import guard
 from tests.studio.browsing import api, children, pause, process_state, shipped_run, wait_until_ended
 from tests.studio.hostile_files import png_chunks, uniform_png
@@ -29,7 +29,8 @@ from tests.studio.hostile_files import png_chunks, uniform_png
 PYTHON = Path("/usr/bin/python3")  # what `nobody` can run (the venv's interpreter may live under /root)
 another_user = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None or not PYTHON.is_file(),
-    reason="another local user is played by `nobody`: needs root, setpriv (util-linux) and /usr/bin/python3")
+    reason="another local user is played by `nobody`: needs root, setpriv (util-linux) and /usr/bin/python3",
+)
 
 
 @pytest.fixture
@@ -59,8 +60,13 @@ def studio_in(served):
 
 def finished_run(served, **settings):
     """Start a small run on the shipped pictures and wait until it has finished; its folder."""
-    status, body = api(served.port, served.token, "POST", "/api/runs",
-                       shipped_run(iterations=3, width=16, height=12, save_every=1) | settings)
+    status, body = api(
+        served.port,
+        served.token,
+        "POST",
+        "/api/runs",
+        shipped_run(iterations=3, width=16, height=12, save_every=1) | settings,
+    )
     assert status == 200, body
     wait_until_ended(served.studio)
     folder = served.studio.runs_dir / body["name"]
@@ -96,13 +102,33 @@ def test_another_user_can_read_no_photo_and_fake_no_run(served, studio_in, open_
     assert stat.S_IMODE(runs_dir.stat().st_mode) == 0o700 and stat.S_IMODE(folder.stat().st_mode) == 0o700
     modes = {p.name: stat.S_IMODE(p.lstat().st_mode) for p in folder.iterdir()}
     assert {"content.png", "studio.json", "generated_image.jpg", "costs.csv", "stderr.txt", ".painter.lock"} <= set(
-        modes)
+        modes
+    )
     assert {name: mode for name, mode in modes.items() if mode != 0o600} == {}
     # Another user reads nothing and cannot take the lock to make the run look as if it were painting.
-    targets = [runs_dir, folder / "content.png", folder / "studio.json", folder / "stderr.txt", folder / ".painter.lock"]
-    attacker = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(PYTHON), "-c",
-                                 NOBODY_TRIES, *map(str, targets)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, cwd="/")
+    targets = [
+        runs_dir,
+        folder / "content.png",
+        folder / "studio.json",
+        folder / "stderr.txt",
+        folder / ".painter.lock",
+    ]
+    attacker = subprocess.Popen(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            str(PYTHON),
+            "-c",
+            NOBODY_TRIES,
+            *map(str, targets),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd="/",
+    )
     try:
         said = [(attacker.stdout.readline().split() or ["nothing"])[0] for _ in targets]
         status = api(served.port, served.token, "GET", f"/api/runs/{folder.name}")[1]["state"]
@@ -126,15 +152,18 @@ print(" ".join(got) or "no signal", flush=True)
 """
 
 
-def test_a_lock_held_by_a_program_that_is_no_painter_is_no_run_and_stop_never_signals_it(served, studio_in,
-                                                                                         tmp_path):
+def test_a_lock_held_by_a_program_that_is_no_painter_is_no_run_and_stop_never_signals_it(served, studio_in, tmp_path):
     """The user's own programs (not a painter) holding the run's lock, for writing or for reading: the run is not
     painting, a Start is not refused, and Stop sends them nothing."""
     studio_in(tmp_path)
     folder = finished_run(served)
     for kind in ("write", "read"):
-        holder = subprocess.Popen([sys.executable, "-c", HOLDS_LOCK, str(folder / ".painter.lock"), kind],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holder = subprocess.Popen(
+            [sys.executable, "-c", HOLDS_LOCK, str(folder / ".painter.lock"), kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert holder.stdout.readline().strip() == "holding"
             state = api(served.port, served.token, "GET", f"/api/runs/{folder.name}")[1]["state"]
@@ -150,9 +179,25 @@ def test_a_lock_held_by_a_program_that_is_no_painter_is_no_run_and_stop_never_si
 def test_the_token_can_come_from_the_environment_or_a_file_and_stays_out_of_ps(small_vgg, tmp_path):
     token = "from-the-environment-7f2c"
     env = dict(os.environ, NST_STUDIO_TOKEN=token)
-    server = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(small_vgg),
-                               "--output-dir", str(tmp_path)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            "studio",
+            "--port",
+            "0",
+            "--weights",
+            str(small_vgg),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert line.startswith("nst studio: http://127.0.0.1:") and f"/#token={token}  " in line, line
@@ -172,15 +217,38 @@ def test_the_token_can_come_from_the_environment_or_a_file_and_stays_out_of_ps(s
     token_file = tmp_path / "token"
     token_file.write_text("from-a-file-0d3e9b\n")
     token_file.chmod(0o644)
-    refused = subprocess.run([sys.executable, "-m", "nst", "studio", "--token-file", str(token_file), "--output-dir",
-                              str(tmp_path)], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    refused = subprocess.run(
+        [sys.executable, "-m", "nst", "studio", "--token-file", str(token_file), "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
         f"nst: error: --token-file {token_file} can be read by other users (mode -rw-r--r--): chmod 600 "
-        f"{token_file}, as the owner"]
+        f"{token_file}, as the owner"
+    ]
     token_file.chmod(0o600)
-    server = subprocess.Popen([sys.executable, "-m", "nst", "studio", "--port", "0", "--weights", str(small_vgg),
-                               "--output-dir", str(tmp_path), "--token-file", str(token_file)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nst",
+            "studio",
+            "--port",
+            "0",
+            "--weights",
+            str(small_vgg),
+            "--output-dir",
+            str(tmp_path),
+            "--token-file",
+            str(token_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         line = server.stdout.readline()
         assert "/#token=from-a-file-0d3e9b  " in line, line
@@ -192,6 +260,7 @@ def test_the_token_can_come_from_the_environment_or_a_file_and_stays_out_of_ps(s
 
 
 # --- one run's damage is that run's --------------------------------------------------------------------------
+
 
 def plant(runs_dir, name, files):
     """A run folder `name` with `files` {file name: bytes, or "fifo", or ("symlink", target)}."""
@@ -226,12 +295,18 @@ def test_a_damaged_run_is_that_run_s_and_never_the_gallery_s(served, studio_in, 
     damaged = {
         "20000101-000001-deep-record": {"studio.json": deep},
         "20000101-000002-deep-result": {"studio.json": record, "run.json": b'{"parameters":' + deep + b"}"},
-        "20000101-000003-parameters-a-list": {"studio.json": record,
-                                              "run.json": b'{"parameters": [1, 2], "final_costs": {"total": 1.0}}'},
-        "20000101-000004-final-costs-a-list": {"studio.json": record,
-                                               "run.json": b'{"parameters": {}, "final_costs": [1, 2]}'},
-        "20000101-000005-final-cost-a-word": {"studio.json": record,
-                                              "run.json": b'{"parameters": {}, "final_costs": {"total": "low"}}'},
+        "20000101-000003-parameters-a-list": {
+            "studio.json": record,
+            "run.json": b'{"parameters": [1, 2], "final_costs": {"total": 1.0}}',
+        },
+        "20000101-000004-final-costs-a-list": {
+            "studio.json": record,
+            "run.json": b'{"parameters": {}, "final_costs": [1, 2]}',
+        },
+        "20000101-000005-final-cost-a-word": {
+            "studio.json": record,
+            "run.json": b'{"parameters": {}, "final_costs": {"total": "low"}}',
+        },
         "20000101-000006-huge-record": {"studio.json": b" " * (64 << 20) + record},
         "20000101-000007-record-a-fifo": {"studio.json": "fifo"},
         "20000101-000008-result-a-fifo": {"studio.json": record, "run.json": "fifo"},
@@ -240,8 +315,10 @@ def test_a_damaged_run_is_that_run_s_and_never_the_gallery_s(served, studio_in, 
         "20000101-000011-result-a-link": {"studio.json": record, "run.json": ("symlink", good / "run.json")},
         "20000101-000014-events-deep": {"studio.json": record, "events.jsonl": b"[" * 4000 + b"]" * 4000 + b"\n"},
         "20000101-000015-events-a-link": {"studio.json": record, "events.jsonl": ("symlink", good / "events.jsonl")},
-        "20000101-000016-events-wrong-types": {"studio.json": record, "events.jsonl": b'{"event": "ended", "state": '
-                                               b'"finished", "message": ["x"], "resumable": false}\n'},
+        "20000101-000016-events-wrong-types": {
+            "studio.json": record,
+            "events.jsonl": b'{"event": "ended", "state": "finished", "message": ["x"], "resumable": false}\n',
+        },
     }
     harmless = {  # a FIFO where the lock or the console is: read without blocking, the run is simply not painting
         "20000101-000012-lock-a-fifo": {"studio.json": record, ".painter.lock": "fifo"},
@@ -270,6 +347,7 @@ def test_a_damaged_run_is_that_run_s_and_never_the_gallery_s(served, studio_in, 
 
 # --- uploads -----------------------------------------------------------------------------------------------
 
+
 def tiff_with_metadata():
     """A CMYK TIFF carrying an artist, XMP with a GPS position, IPTC and an ICC profile with bytes appended."""
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -294,8 +372,9 @@ def png_with_metadata():
     exif = Image.Exif()
     exif[0x0112] = 6
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", icc_profile=icc + b"APPENDED-SECRET", pnginfo=text,
-                                 exif=exif.tobytes())
+    Image.fromarray(pixels).save(
+        buffer, format="PNG", icc_profile=icc + b"APPENDED-SECRET", pnginfo=text, exif=exif.tobytes()
+    )
     return buffer.getvalue()
 
 
@@ -310,14 +389,22 @@ def grey_32_bit_tiff():
 
 def test_every_upload_is_stored_as_a_png_with_no_metadata_and_the_pixels_the_cli_reads(served, studio_in, tmp_path):
     studio = studio_in(tmp_path / "output")
-    originals = {"portrait.tif": tiff_with_metadata(), "painting.png": png_with_metadata(),
-                 "scan.tif": grey_32_bit_tiff()}
+    originals = {
+        "portrait.tif": tiff_with_metadata(),
+        "painting.png": png_with_metadata(),
+        "scan.tif": grey_32_bit_tiff(),
+    }
     for name, data in originals.items():
         (tmp_path / name).write_bytes(data)
     for content, style in (("portrait.tif", "painting.png"), ("scan.tif", "painting.png")):
-        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run(
-            iterations=2, width=16, height=12) | {"content_file": (content, originals[content]),
-                                                  "style_file": (style, originals[style])})
+        status, body = api(
+            served.port,
+            served.token,
+            "POST",
+            "/api/runs",
+            shipped_run(iterations=2, width=16, height=12)
+            | {"content_file": (content, originals[content]), "style_file": (style, originals[style])},
+        )
         assert status == 200, body
         wait_until_ended(studio)
         folder = studio.runs_dir / body["name"]
@@ -349,16 +436,28 @@ def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, stu
         studio.decode_limits = DecodeLimits(seconds=0.2)
         studio.decoder.prepare()
         worker = studio.decoder.spare[0].pid  # the one that takes the next job
-        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run() | {
-            "content_file": ("big.png", big)})
-        assert (status, body) == (400, {"error": "Image file big.png (content) took longer than 0.2 s to decode: the "
-                                                 "studio's limit; upload a smaller or simpler image"})
+        status, body = api(
+            served.port, served.token, "POST", "/api/runs", shipped_run() | {"content_file": ("big.png", big)}
+        )
+        assert (status, body) == (
+            400,
+            {
+                "error": "Image file big.png (content) took longer than 0.2 s to decode: the "
+                "studio's limit; upload a smaller or simpler image"
+            },
+        )
         assert process_state(worker) == ""  # ended at its deadline, and gone
         studio.decode_limits = DecodeLimits(base_bytes=200 << 20, bytes_per_pixel=0)
-        status, body = api(served.port, served.token, "POST", "/api/runs", shipped_run() | {
-            "content_file": ("big.png", big)})
-        assert (status, body) == (400, {"error": "Image file big.png (content) needs more memory to decode than the "
-                                                 "studio allows: upload a smaller image"})
+        status, body = api(
+            served.port, served.token, "POST", "/api/runs", shipped_run() | {"content_file": ("big.png", big)}
+        )
+        assert (status, body) == (
+            400,
+            {
+                "error": "Image file big.png (content) needs more memory to decode than the "
+                "studio allows: upload a smaller image"
+            },
+        )
     finally:
         studio.decode_limits = saved
     assert sorted(studio.runs_dir.iterdir()) == before  # nothing started, no staging folder left behind
@@ -366,15 +465,16 @@ def test_decoding_an_upload_is_held_to_a_deadline_and_a_memory_limit(served, stu
 
 # --- admission and the guard's scopes ----------------------------------------------------------------------
 
+
 def test_a_run_the_free_memory_cannot_hold_is_refused_with_the_reason(served, studio_in, tmp_path):
-    """A size whose estimate is just below the machine's whole memory (so the CLI's own check lets it through) but
-    above what is free: refused before anything starts. (The painter is paused meanwhile, so that a run taken by
-    mistake never allocates anything.)"""
+    """A size that no plan of tiles fits in the memory free now (the smallest budget any plan needs, as the CLI
+    computes it, above the machine's whole memory): refused before anything starts. (The painter is paused
+    meanwhile, so that a run taken by mistake never allocates anything.)"""
     studio = studio_in(tmp_path)
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    height = 1000
-    width = total // (BYTES_PER_PIXEL * height)
-    assert width * height * BYTES_PER_PIXEL <= total
+    height, width = 1000, 1000
+    while memory_need(memory_problem(Config(width=width, height=height)), None, total) is None:
+        width *= 2
     pid = studio.painter.pid
     pause(pid)
     try:
@@ -416,12 +516,20 @@ def test_the_guard_checks_every_kind_of_connection():
     guarded = guard(app, "scope-token-1234", "127.0.0.1")
 
     def websocket(host, **headers):
-        return {"type": "websocket", "path": "/socket", "query_string": b"", "server": ("127.0.0.1", 7860),
-                "headers": [(b"host", host.encode())] + [(k.encode(), v.encode()) for k, v in headers.items()]}
+        return {
+            "type": "websocket",
+            "path": "/socket",
+            "query_string": b"",
+            "server": ("127.0.0.1", 7860),
+            "headers": [(b"host", host.encode())] + [(k.encode(), v.encode()) for k, v in headers.items()],
+        }
 
-    for scope in (websocket("evil.example:7860", authorization="token scope-token-1234"),
-                  websocket("127.0.0.1:7860", authorization="token scope-token-1234", origin="http://evil.example"),
-                  websocket("127.0.0.1:7860"), websocket("127.0.0.1:7860", authorization="token wrong-token-1")):
+    for scope in (
+        websocket("evil.example:7860", authorization="token scope-token-1234"),
+        websocket("127.0.0.1:7860", authorization="token scope-token-1234", origin="http://evil.example"),
+        websocket("127.0.0.1:7860"),
+        websocket("127.0.0.1:7860", authorization="token wrong-token-1"),
+    ):
         assert asgi(guarded, scope) == [{"type": "websocket.close", "code": 1008}], scope["headers"]
     assert seen == []
     sent = asgi(guarded, websocket("127.0.0.1:7860", authorization="token scope-token-1234"))

@@ -47,11 +47,14 @@ def page_shows(driver, folder, step, width=64):
 
     def shown():
         image = element(driver, "progress-image")
-        return (image.get_attribute("data-file") == f"{step}.png" and f"/{step}.png" in image.get_attribute("data-src")
-                and image.get_attribute("src").startswith("blob:")
-                and driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == width
-                and int(text(driver, "step")) >= int(rows[-1][0]) + 1
-                and float(text(driver, "cost-total")) == expected_total)
+        return (
+            image.get_attribute("data-file") == f"{step}.png"
+            and f"/{step}.png" in image.get_attribute("data-src")
+            and image.get_attribute("src").startswith("blob:")
+            and driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image) == width
+            and int(text(driver, "step")) >= int(rows[-1][0]) + 1
+            and float(text(driver, "cost-total")) == expected_total
+        )
 
     wait(driver, shown, 30, f"the page does not show snapshot {step} and costs row {rows[-1]}")
     return (f"{step}.png", text(driver, "step"), text(driver, "cost-total"), text(driver, "state"))
@@ -65,8 +68,13 @@ def painted(served, browser, pictures):
     url, studio = served.url, served.studio
     wait_until_ended(studio)  # a run an earlier test stopped may not have reached the painter yet
     open_page(browser, url)
-    seen = {"before_any_run": (element(browser, "progress-image").is_displayed(), text(browser, "no-run"),
-                               text(browser, "runs-dir"))}
+    seen = {
+        "before_any_run": (
+            element(browser, "progress-image").is_displayed(),
+            text(browser, "no-run"),
+            text(browser, "runs-dir"),
+        )
+    }
     fill_in(browser, pictures)
     element(browser, "start").click()
     pid = painter_pid(studio)
@@ -79,8 +87,10 @@ def painted(served, browser, pictures):
         os.kill(pid, signal.SIGCONT)
         second = pause_at_new_snapshot(studio, pid, after=first)
         seen["views"].append(page_shows(browser, folder, second))
-        seen["progress"] = (element(browser, "progress").get_attribute("value"),
-                            element(browser, "progress").get_attribute("max"))
+        seen["progress"] = (
+            element(browser, "progress").get_attribute("value"),
+            element(browser, "progress").get_attribute("max"),
+        )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         browser.save_screenshot(str(ARTIFACTS / "studio-running.png"))
         print(f"screenshot of the page during a run: {ARTIFACTS / 'studio-running.png'}")
@@ -116,8 +126,13 @@ def painted(served, browser, pictures):
     card = wait(browser, lambda: browser.find_elements("css selector", f'.card[data-name="{folder.name}"]'), 30)
     card[0].click()
     wait(browser, lambda: text(browser, "state") == "finished", 30, "the resumed run does not show as finished")
-    seen["final"] = (element(browser, "progress-image").get_attribute("data-file"), text(browser, "step"),
-                     text(browser, "cost-total"), text(browser, "state"), text(browser, "done-mark"))
+    seen["final"] = (
+        element(browser, "progress-image").get_attribute("data-file"),
+        text(browser, "step"),
+        text(browser, "cost-total"),
+        text(browser, "state"),
+        text(browser, "done-mark"),
+    )
     return seen
 
 
@@ -127,12 +142,22 @@ def repeated(painted, served, browser):
     time without a stop. Returns (the form as it was filled, the new run's folder)."""
     folder, studio = painted["folder"], served.studio
     open_page(browser, served.url + f"&run={folder.name}")
-    wait(browser, lambda: element(browser, "content-choice").get_attribute("value") == f"run:{folder.name}", 30,
-         "opening the run did not put its inputs into the form")
-    form = {name: element(browser, name).get_attribute("value") for name in [*SETTINGS, "content-choice", "style-choice"]}
+    wait(
+        browser,
+        lambda: element(browser, "content-choice").get_attribute("value") == f"run:{folder.name}",
+        30,
+        "opening the run did not put its inputs into the form",
+    )
+    form = {
+        name: element(browser, name).get_attribute("value") for name in [*SETTINGS, "content-choice", "style-choice"]
+    }
     element(browser, "start").click()
-    wait(browser, lambda: text(browser, "run-name") not in ("—", folder.name) or text(browser, "message"), 30,
-         "Start did not start a run")
+    wait(
+        browser,
+        lambda: text(browser, "run-name") not in ("—", folder.name) or text(browser, "message"),
+        30,
+        "Start did not start a run",
+    )
     assert text(browser, "message") == ""
     again = studio.runs_dir / text(browser, "run-name")
     wait_until_ended(studio)
@@ -145,27 +170,42 @@ def test_upload_start_watch_it_change_and_find_the_files(painted, served, browse
     folder, views, final = painted["folder"], painted["views"], painted["final"]
     studio = served.studio
     # Before any run: no broken picture, a line saying what to do, the real output folder in the heading.
-    assert painted["before_any_run"] == (False, "No run open yet: choose a photo and a painting, then press Start "
-                                                "(or open a run below).", f"({studio.runs_dir})")
+    assert painted["before_any_run"] == (
+        False,
+        "No run open yet: choose a photo and a painting, then press Start (or open a run below).",
+        f"({studio.runs_dir})",
+    )
     # The image and the costs changed at least twice while watched: two snapshots during the run, then the result.
     assert views[0][0] != views[1][0] and views[0][2] != views[1][2]
     assert int(painted["progress"][0]) >= int(views[1][0].split(".")[0]) + 1 and painted["progress"][1] == "20"
     # At the end: iteration 20 of 20 (counted from 1), done.
     assert final[0] == "generated_image.jpg" and final[1] == "20" and final[4] == ", done" and final[2] != views[1][2]
-    assert painted["busy_message"] == (f"the run {folder.name} is still painting: one run at a time on this machine. "
-                                       "Wait for it to finish, or Stop it first.")
+    assert painted["busy_message"] == (
+        f"the run {folder.name} is still painting: one run at a time on this machine. "
+        "Wait for it to finish, or Stop it first."
+    )
     # The run's files on disk, in its own folder under output/studio/; the inputs are the studio's own PNGs with
     # the uploads' pixels, the file names the user gave kept as text.
     assert folder.parent == studio.runs_dir and folder.name[:8].isdigit()
     files = {p.name for p in folder.iterdir()}
-    assert {f"{i}.png" for i in range(0, 20, 2)} | {"costs.csv", "run.json", "generated_image.jpg", "checkpoint.npz",
-                                                    "costs.png", "progress.png", "summary.png", "content.png",
-                                                    "style-1.png"} <= files
+    assert {f"{i}.png" for i in range(0, 20, 2)} | {
+        "costs.csv",
+        "run.json",
+        "generated_image.jpg",
+        "checkpoint.npz",
+        "costs.png",
+        "progress.png",
+        "summary.png",
+        "content.png",
+        "style-1.png",
+    } <= files
     np.testing.assert_array_equal(read_image(folder / "content.png"), read_image(pictures / "me.jpg"))
     np.testing.assert_array_equal(read_image(folder / "style-1.png"), read_image(pictures / "painting.jpg"))
     record = json.loads((folder / "studio.json").read_text())
-    assert (record["content"], record["style"]) == ({"file": "content.png", "from": "me.jpg", "shipped": False},
-                                                    {"file": "style-1.png", "from": "painting.jpg", "shipped": False})
+    assert (record["content"], record["style"]) == (
+        {"file": "content.png", "from": "me.jpg", "shipped": False},
+        {"file": "style-1.png", "from": "painting.jpg", "shipped": False},
+    )
     run = json.loads((folder / "run.json").read_text())
     assert {k: run["parameters"][k] for k in SETTINGS} == SETTINGS
     assert [r[0] for r in read_costs(folder)] == list(range(20))
@@ -181,8 +221,16 @@ def test_upload_start_watch_it_change_and_find_the_files(painted, served, browse
     assert (tmp_path / "generated_image.jpg").read_bytes() == (folder / "generated_image.jpg").read_bytes()
     # The results first; the run's internal files behind a fold.
     results = [a.text for a in element(browser, "results").find_elements("tag name", "a")]
-    assert results == ["generated_image.jpg", "costs.csv", "costs.png", "progress.png", "summary.png", "run.json",
-                       "content.png", "style-1.png"]
+    assert results == [
+        "generated_image.jpg",
+        "costs.csv",
+        "costs.png",
+        "progress.png",
+        "summary.png",
+        "run.json",
+        "content.png",
+        "style-1.png",
+    ]
     assert not element(browser, "other-files").is_displayed()
     element(browser, "other").click()
     others = [a.text for a in element(browser, "other-files").find_elements("tag name", "a")]
@@ -209,8 +257,14 @@ def test_stop_then_resume_ends_with_the_uninterrupted_costs(painted, repeated):
     folder, stopped, (_, straight) = painted["folder"], painted["stopped_rows"], repeated
     # Stop was the CLI's interrupt: the state so far saved, a step short of the end.
     assert 2 <= len(stopped) < 20
-    assert painted["stderr_after_stop"].rstrip().splitlines()[-1].startswith(
-        f"nst: interrupted after step {int(stopped[-1][0])} of 20: saved {folder / f'{int(stopped[-1][0])}.png'}")
+    assert (
+        painted["stderr_after_stop"]
+        .rstrip()
+        .splitlines()[-1]
+        .startswith(
+            f"nst: interrupted after step {int(stopped[-1][0])} of 20: saved {folder / f'{int(stopped[-1][0])}.png'}"
+        )
+    )
     # A Stop after the last step was taken (200) and left a finished run, the CLI's "Done" its last words.
     assert painted["late_stop"] == 200
     assert (folder / "stdout.txt").read_text().rstrip().splitlines()[-1] == f"Done: {folder / 'generated_image.jpg'}"
@@ -219,16 +273,21 @@ def test_stop_then_resume_ends_with_the_uninterrupted_costs(painted, repeated):
     rows, expected = read_costs(folder), read_costs(straight)
     assert [r[0] for r in rows] == [r[0] for r in expected] == list(range(20))
     np.testing.assert_allclose(rows, expected, rtol=1e-6)
-    diff = np.abs(iio.imread(folder / "generated_image.jpg").astype(int)
-                  - iio.imread(straight / "generated_image.jpg").astype(int))
+    diff = np.abs(
+        iio.imread(folder / "generated_image.jpg").astype(int)
+        - iio.imread(straight / "generated_image.jpg").astype(int)
+    )
     assert diff.max() <= 1
 
 
 @browser_only
 def test_opening_a_run_fills_the_form_and_start_repeats_it(painted, repeated):
     folder, (form, again) = painted["folder"], repeated
-    assert form == {**{name: str(value) for name, value in SETTINGS.items()},
-                    "content-choice": f"run:{folder.name}", "style-choice": f"run:{folder.name}"}
+    assert form == {
+        **{name: str(value) for name, value in SETTINGS.items()},
+        "content-choice": f"run:{folder.name}",
+        "style-choice": f"run:{folder.name}",
+    }
     first, second = (json.loads((f / "studio.json").read_text()) for f in (folder, again))
     assert second["settings"] == first["settings"] and not second["seed_drawn"]
     assert (second["content"]["from"], second["style"]["from"]) == ("me.jpg", "painting.jpg")
@@ -265,8 +324,10 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
     fill_in(browser, pictures, content="notes.txt")
     element(browser, "start").click()
     wait(browser, lambda: text(browser, "message"), 30, "no error message")
-    assert text(browser, "message") == ("Image file notes.txt (content) is not a readable image (unknown or damaged "
-                                        "format); use a valid JPEG, PNG, BMP, GIF or TIFF file.")
+    assert text(browser, "message") == (
+        "Image file notes.txt (content) is not a readable image (unknown or damaged "
+        "format); use a valid JPEG, PNG, BMP, GIF or TIFF file."
+    )
     assert sorted(studio.runs_dir.iterdir()) == before  # nothing started, no folder left behind
     # Above the pixel limit (the CLI's, here lowered): the CLI's message, read from the header.
     saved, studio.max_pixels = studio.max_pixels, 1000
@@ -276,8 +337,10 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
         element(browser, "start").click()
         wait(browser, lambda: text(browser, "message"), 30, "no error message")
         w, h = Image.open(pictures / "me.jpg").size
-        assert text(browser, "message").startswith(f"Image file me.jpg (content) is {w}x{h} = {w * h} pixels, more "
-                                                   f"than the limit of 1000; pass --max-pixels {w * h}")
+        assert text(browser, "message").startswith(
+            f"Image file me.jpg (content) is {w}x{h} = {w * h} pixels, more "
+            f"than the limit of 1000; pass --max-pixels {w * h}"
+        )
     finally:
         studio.max_pixels = saved
     assert sorted(studio.runs_dir.iterdir()) == before
@@ -291,7 +354,9 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
     fill_in(browser, pictures, width=100000, height=100000)
     element(browser, "start").click()
     wait(browser, lambda: text(browser, "message"), 30, "no error message")
-    assert text(browser, "message").startswith("--width 100000 --height 100000 needs at least 20480 GB of memory")
+    message = text(browser, "message")  # the smallest budget of any plan of tiles: 1,687 GB with VGG-19's widths
+    assert message.startswith("--width 100000 --height 100000 needs at least 1687 GB of memory by any plan of tiles")
+    assert message.endswith("is free on this machine now: pass a smaller --width and --height")
     # A weights file that is not there: the CLI's message, before any run starts.
     missing = studio.runs_dir.parent / "nowhere" / "vgg.mat"
     saved, studio.weights = studio.weights, missing
@@ -314,7 +379,9 @@ def test_bad_uploads_and_missing_weights_show_one_line_on_the_page(painted, serv
         fill_in(browser, pictures)
         element(browser, "start").click()
         wait(browser, lambda: text(browser, "message"), 30, "no error message")
-        assert text(browser, "message").startswith(f"cannot create output folder {blocker / 'studio'} (Not a directory)")
+        assert text(browser, "message").startswith(
+            f"cannot create output folder {blocker / 'studio'} (Not a directory)"
+        )
     finally:
         studio.output_dir = saved
     assert studio.job is None and sorted(studio.runs_dir.iterdir()) == before
@@ -354,6 +421,91 @@ def test_a_screenshot_of_a_run_on_the_imagenet_network(painted, served, browser,
 def test_weights_note_says_the_first_run_downloads_the_default_file(tmp_path):
     studio = make_studio(tmp_path, tmp_path / "pretrained-model" / "imagenet-vgg-verydeep-19.mat")
     assert weights_note(studio).startswith(
-        f"The VGG-19 weights (510 MB) are not at {studio.weights} yet: the first run downloads them")
+        f"The VGG-19 weights (510 MB) are not at {studio.weights} yet: the first run downloads them"
+    )
     studio.download = False
     assert "does not exist: download imagenet-vgg-verydeep-19.mat yourself" in weights_note(studio)
+
+
+@browser_only
+def test_print_sizes_are_offered_and_a_print_size_run_shows_its_scale_and_tile(served, browser, tmp_path):
+    """The size menu fills width and height (4K: 3840x2160, a note on coarse to fine and tiles; a size of its
+    own shows "other"); a run stopped at scale 2 of 3 shows where it was; a painting run's status carries the
+    tile in progress from its event log."""
+    from selenium.webdriver.support.ui import Select
+
+    from nst.studio import runs
+
+    open_page(browser, served.url)
+    preset = Select(element(browser, "size-preset"))
+    assert preset.first_selected_option.text == "the homework's 400×300" and text(browser, "size-note") == ""
+    preset.select_by_visible_text("print 3840×2160 (4K)")
+    assert (element(browser, "width").get_attribute("value"), element(browser, "height").get_attribute("value")) == (
+        "3840",
+        "2160",
+    )
+    assert "coarse to fine" in text(browser, "size-note") and "tiles" in text(browser, "size-note")
+    element(browser, "width").send_keys("0")  # 38400
+    assert preset.first_selected_option.text.startswith("other")
+
+    studio, saved = served.studio, served.studio.output_dir
+    wait_until_ended(studio)
+    studio.output_dir = tmp_path
+    try:
+        folder = studio.runs_dir / "20000101-000000-print"
+        folder.mkdir(parents=True)
+        (folder / "studio.json").write_text(json.dumps({"settings": {"width": 1920, "height": 1080}}))
+        events = [
+            {
+                "event": "started",
+                "scale": 0,
+                "scales": 3,
+                "width": 480,
+                "height": 270,
+                "optimizer": "adam",
+                "iterations": 200,
+                "first": 0,
+            },
+            {"event": "scale_finished", "scale": 0, "evaluations": 200, "reason": "done", "stopped": False},
+            {
+                "event": "started",
+                "scale": 1,
+                "scales": 3,
+                "width": 960,
+                "height": 540,
+                "optimizer": "adam",
+                "iterations": 100,
+                "first": 0,
+            },
+            {
+                "event": "step",
+                "scale": 1,
+                "iteration": 0,
+                "J": 5.0,
+                "content": 1.0,
+                "style": 2.0,
+                "seconds": 3.0,
+                "evaluations": 1,
+                "image": None,
+            },
+            {"event": "tile", "sweep": "backward", "segment": 1, "tile": 6, "tiles": 12},
+        ]
+        (folder / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        painting = runs.read_status(studio, folder, alive=True)
+        assert painting["scale"] == {"scale": 1, "scales": 3, "width": 960, "height": 540}
+        assert painting["tile"] == {"sweep": "backward", "segment": 1, "tile": 6, "tiles": 12}
+        with open(folder / "events.jsonl", "a") as f:
+            f.write(
+                json.dumps({"event": "ended", "state": "stopped", "message": "interrupted", "resumable": True}) + "\n"
+            )
+        open_page(browser, served.url.replace("#token=", f"#run={folder.name}&token="))
+        wait(browser, lambda: text(browser, "run-name") == folder.name, 30, "the run did not open")
+        wait(
+            browser,
+            lambda: text(browser, "scale-line") == "Scale 2 of 3 (960×540)",
+            30,
+            f"the scale is not shown: {text(browser, 'scale-line')!r}",
+        )
+        assert runs.read_status(studio, folder, alive=False)["tile"] is None  # a stopped run has no tile in progress
+    finally:
+        studio.output_dir = saved

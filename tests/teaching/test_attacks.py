@@ -71,7 +71,7 @@ def mine(pattern, text):
 
 # --- a runner that breaks the protocol -----------------------------------------------------------------------
 
-HOSTILE_RUNNER = '''
+HOSTILE_RUNNER = """
 import json, os, signal, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 requests = os.fdopen(int(sys.argv[1]), "r")
@@ -117,7 +117,7 @@ if attack == "overflow":
 elif attack == "points":
     send({"function": name, "round": request["round"], "failed": "error", "points": 100})
 time.sleep(600)
-'''
+"""
 # "stop" first: its wait (the grader's write deadline, some 16 s) runs beside the correct notebook and the others,
 # not after them
 ATTACKS = ("stop", "superscript", "overflow", "deep", "nan", "flood", "points")
@@ -132,26 +132,28 @@ def test_a_runner_that_breaks_the_protocol_costs_only_its_own_submission(tmp_pat
     runners.mkdir()
     (runners / "runner.py").write_text(HOSTILE_RUNNER)
     for name in ("runner.py", "harness.py"):
-        shutil.copyfile(Path(sandbox.__file__).parent / name, runners / ("real_runner.py" if name == "runner.py"
-                                                                          else name))
+        shutil.copyfile(
+            Path(sandbox.__file__).parent / name, runners / ("real_runner.py" if name == "runner.py" else name)
+        )
     monkeypatch.setattr(sandbox, "RUNNER_DIR", runners)
     monkeypatch.setattr(sandbox, "RUNNER_FILES", ("runner.py", "harness.py", "real_runner.py"))
     paths = [write_notebook(tmp_path / f"{attack}.ipynb", [code(f"# attack: {attack}")]) for attack in ATTACKS]
     paths.insert(1, correct_notebook(tmp_path / "zz-correct.ipynb"))  # graded beside the stopped one, before the rest
-    exit_code, grades, err = graded(["--jobs", "2", "--timeout", str(TIMEOUT), "--csv", str(tmp_path / "g.csv"),
-                                     "--", *map(str, paths)])
+    exit_code, grades, err = graded(
+        ["--jobs", "2", "--timeout", str(TIMEOUT), "--csv", str(tmp_path / "g.csv"), "--", *map(str, paths)]
+    )
     assert exit_code == 0, err
     assert grades["zz-correct.ipynb"]["score"] == 5, grades["zz-correct.ipynb"]
     for attack in ATTACKS:
         grade = grades[f"{attack}.ipynb"]
         assert grade["score"] == 0, grade
-        expected = ("did not take what the grader sent in time" if attack == "stop"
-                    else "broke the grading protocol")
+        expected = "did not take what the grader sent in time" if attack == "stop" else "broke the grading protocol"
         assert any(expected in note for note in grade["notes"]), (attack, grade["notes"])
     assert len(list(csv.reader((tmp_path / "g.csv").open()))) == len(paths) + 1
 
 
 # --- a class side by side: the CPU, the host, the disk, processes, many cells, bad files -------------------
+
 
 class CanarySocket:
     """A unix socket on the host (under /run, or the temp folder) that gives a secret to whoever connects, and
@@ -191,7 +193,11 @@ def probe_notebook(path, canary_file, canary_text, sock):
     compute_content_cost the host's bits, compute_layer_style_cost the MB it could write, compute_style_cost the
     processes it could start, total_cost whether it found the runner's secret; gram_matrix raises an error full
     of invisible characters."""
-    return write_notebook(path, [code(PRELUDE), code(f"""
+    return write_notebook(
+        path,
+        [
+            code(PRELUDE),
+            code(f"""
         import glob, os, re, socket, stat, subprocess
         HOST = 0
         def probe(bit, check):
@@ -212,7 +218,8 @@ def probe_notebook(path, canary_file, canary_text, sock):
         probe(8, lambda: connect("\\0" + {sock.abstract!r}))
         probe(16, lambda: os.path.exists({str(PACKAGE_ROOT / "pyproject.toml")!r}))
         probe(32, lambda: os.path.isdir("/run") and len(os.listdir("/run")) > 0)
-        """), code("""
+        """),
+            code("""
         # the runner's secret: in the memory, the pipes or the environment of any other process in sight
         SECRET = 0
         token = re.compile(rb"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
@@ -242,7 +249,8 @@ def probe_notebook(path, canary_file, canary_text, sock):
                         SECRET |= 4 if b'"nonce"' in chunk and token.search(chunk) else 0
             except (OSError, ValueError, OverflowError):
                 pass
-        """), code("""
+        """),
+            code("""
         # every writable place, as full as it goes
         WRITTEN = 0
         for folder in {os.getcwd(), os.environ.get("TMPDIR", "/tmp"), "/tmp", "/dev/shm", os.path.expanduser("~"),
@@ -255,7 +263,8 @@ def probe_notebook(path, canary_file, canary_text, sock):
                         WRITTEN += 1
             except OSError:
                 pass
-        """), code("""
+        """),
+            code("""
         # processes without end
         STARTED = 0
         children = []
@@ -266,19 +275,36 @@ def probe_notebook(path, canary_file, canary_text, sock):
         except OSError:
             pass
         """),
-        solution_cell("compute_content_cost", "def compute_content_cost(a_C, a_G):\n    return tf.constant(float(HOST))"),
-        solution_cell("gram_matrix", "def gram_matrix(A):\n    raise ValueError('\\u202eevil\\u200b \\u2066text\\u200d')"),
-        solution_cell("compute_layer_style_cost",
-                      "def compute_layer_style_cost(a_S, a_G):\n    return tf.constant(float(WRITTEN))"),
-        solution_cell("compute_style_cost", "def compute_style_cost(style_activations, generated_activations, "
-                      "style_layers=STYLE_LAYERS):\n    return tf.constant(float(STARTED))"),
-        solution_cell("total_cost", "def total_cost(J_content, J_style, alpha=10, beta=40):\n"
-                      "    return tf.constant(float(SECRET))")])
+            solution_cell(
+                "compute_content_cost", "def compute_content_cost(a_C, a_G):\n    return tf.constant(float(HOST))"
+            ),
+            solution_cell(
+                "gram_matrix", "def gram_matrix(A):\n    raise ValueError('\\u202eevil\\u200b \\u2066text\\u200d')"
+            ),
+            solution_cell(
+                "compute_layer_style_cost",
+                "def compute_layer_style_cost(a_S, a_G):\n    return tf.constant(float(WRITTEN))",
+            ),
+            solution_cell(
+                "compute_style_cost",
+                "def compute_style_cost(style_activations, generated_activations, "
+                "style_layers=STYLE_LAYERS):\n    return tf.constant(float(STARTED))",
+            ),
+            solution_cell(
+                "total_cost",
+                "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.constant(float(SECRET))",
+            ),
+        ],
+    )
 
 
 def hog_notebook(path, seconds):
     """120 busy processes in sessions of their own, each trying to run on every CPU, for `seconds`."""
-    return write_notebook(path, [code(PRELUDE), code(f"""
+    return write_notebook(
+        path,
+        [
+            code(PRELUDE),
+            code(f"""
         import os, time
         for _ in range(120):
             if os.fork() == 0:
@@ -291,7 +317,10 @@ def hog_notebook(path, seconds):
                 while time.time() < end:
                     pass
                 os._exit(0)
-        """), code("import time\ntime.sleep(1000)")])
+        """),
+            code("import time\ntime.sleep(1000)"),
+        ],
+    )
 
 
 def many_cells(path, n):
@@ -302,20 +331,30 @@ def many_cells(path, n):
 def side_by_side(tmp_path_factory):
     needs_bubblewrap()
     folder = tmp_path_factory.mktemp("class2")
-    outside = Path(tempfile.mkdtemp(prefix="nst-grade-canary-", dir="/var/lib" if os.access("/var/lib", os.W_OK)
-                                    else None))
+    outside = Path(
+        tempfile.mkdtemp(prefix="nst-grade-canary-", dir="/var/lib" if os.access("/var/lib", os.W_OK) else None)
+    )
     canary_file, canary_text = outside / "secret.txt", f"canary-{os.getpid()}-file"
     canary_file.write_text(canary_text)
     canary_file.chmod(0o644)
     outside.chmod(0o755)
     sock = CanarySocket(folder)
-    order = [hog_notebook(folder / "hog.ipynb", TIMEOUT), correct_notebook(folder / "correct.ipynb"),
-             probe_notebook(folder / "probe.ipynb", canary_file, canary_text, sock),
-             many_cells(folder / "cells.ipynb", 20_000)]
-    bad = {"notjson.ipynb": "not a Jupyter notebook", "folder.ipynb": "a folder", "link.ipynb": "symbolic link",
-           "fifo.ipynb": "not a regular file", "huge.ipynb": "more than a notebook may be",
-           "-2+3.ipynb": "not a Jupyter notebook", "--csv=pwned.ipynb": "not a Jupyter notebook",
-           "=SUM(1+1).ipynb": "not a Jupyter notebook"}
+    order = [
+        hog_notebook(folder / "hog.ipynb", TIMEOUT),
+        correct_notebook(folder / "correct.ipynb"),
+        probe_notebook(folder / "probe.ipynb", canary_file, canary_text, sock),
+        many_cells(folder / "cells.ipynb", 20_000),
+    ]
+    bad = {
+        "notjson.ipynb": "not a Jupyter notebook",
+        "folder.ipynb": "a folder",
+        "link.ipynb": "symbolic link",
+        "fifo.ipynb": "not a regular file",
+        "huge.ipynb": "more than a notebook may be",
+        "-2+3.ipynb": "not a Jupyter notebook",
+        "--csv=pwned.ipynb": "not a Jupyter notebook",
+        "=SUM(1+1).ipynb": "not a Jupyter notebook",
+    }
     for name in bad:
         target = folder / name
         if name == "folder.ipynb":
@@ -334,8 +373,22 @@ def side_by_side(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(folder)  # as a teacher grades: `nst grade --csv grades.csv -- *.ipynb` in the class's folder
     try:
-        exit_code, grades, err = graded(["--jobs", "2", "--timeout", str(TIMEOUT), "--memory", "3G", "--disk", "64M",
-                                         "--csv", "grades.csv", "--", *(p.name for p in order)])
+        exit_code, grades, err = graded(
+            [
+                "--jobs",
+                "2",
+                "--timeout",
+                str(TIMEOUT),
+                "--memory",
+                "3G",
+                "--disk",
+                "64M",
+                "--csv",
+                "grades.csv",
+                "--",
+                *(p.name for p in order),
+            ]
+        )
     finally:
         os.chdir(cwd)
         sock.close()
@@ -380,8 +433,11 @@ def test_feedback_loses_invisible_characters(side_by_side):
 def test_twenty_thousand_cells(side_by_side):
     cells = side_by_side["grades"]["cells.ipynb"]
     assert cells["score"] == 0
-    note = [n for n in cells["notes"] if n.endswith(f"did not run: the time for the cells ({TIMEOUT / 2:g} s of "
-                                                    f"--timeout {TIMEOUT:g}) ran out")]
+    note = [
+        n
+        for n in cells["notes"]
+        if n.endswith(f"did not run: the time for the cells ({TIMEOUT / 2:g} s of --timeout {TIMEOUT:g}) ran out")
+    ]
     assert note and re.match(r"code cells \d+-20001 did not run", note[0]), cells["notes"]
 
 
@@ -406,9 +462,14 @@ def test_what_is_said_about_a_notebook_takes_time_linear_in_its_cells():
 
     def calls(n):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1") for _ in range(n)])
-        info = {"outcome": {str(k): {"kind": "error", "what": "raised ZeroDivisionError", "seconds": 0.1,
-                                     "left_out": False} for k in range(1, n // 2)},
-                "not_run": list(range(n // 2, n + 1)), "output_cut": []}
+        info = {
+            "outcome": {
+                str(k): {"kind": "error", "what": "raised ZeroDivisionError", "seconds": 0.1, "left_out": False}
+                for k in range(1, n // 2)
+            },
+            "not_run": list(range(n // 2, n + 1)),
+            "output_cut": [],
+        }
         count = [0]
 
         def profile(frame, event, arg):
@@ -428,14 +489,19 @@ def test_what_is_said_about_a_notebook_takes_time_linear_in_its_cells():
 
 # --- the grader stopped ---------------------------------------------------------------------------------------
 
+
 def test_sigterm_ends_every_sandbox_and_removes_its_folder(tmp_path):
     needs_bubblewrap()
     temp = Path(tempfile.mkdtemp(prefix="nst-grade-test-", dir="/tmp"))
     temp.chmod(0o711)
     sleepy = write_notebook(tmp_path / "sleepy.ipynb", [code("import time\ntime.sleep(600)")])
-    process = subprocess.Popen([sys.executable, "-m", "nst", "grade", str(sleepy), "--timeout", "600"],
-                               env={**os.environ, "TMPDIR": str(temp)}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=PACKAGE_ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nst", "grade", str(sleepy), "--timeout", "600"],
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=PACKAGE_ROOT,
+    )
     try:
         deadline = time.monotonic() + 300
         while not kernels_below(process.pid) and time.monotonic() < deadline and process.poll() is None:
@@ -488,6 +554,7 @@ def marked_processes(marker=MARKER):
 
 # --- as root where bubblewrap cannot run: a user of its own per submission --------------------------------------
 
+
 def test_as_root_without_bubblewrap_a_forger_cannot_touch_results_json(tmp_path, monkeypatch):
     """Where bubblewrap cannot run (Docker's default profile, likely Gradescope), a submission started a process
     in a session of its own with an empty environment that waited for results.json and overwrote it, and another
@@ -503,9 +570,11 @@ def test_as_root_without_bubblewrap_a_forger_cannot_touch_results_json(tmp_path,
     secret = results / "grader-only.txt"  # a file of the grader's, for its eyes only
     secret.write_text("the grader's own")
     secret.chmod(0o600)
-    script = ("import json, sys, time\nend = time.time() + float(sys.argv[2])\nwhile time.time() < end:\n"
-              "    try:\n        with open(sys.argv[1], 'w') as f:\n            json.dump({'score': 99}, f)\n"
-              "    except OSError:\n        pass\n    time.sleep(0.05)\n")
+    script = (
+        "import json, sys, time\nend = time.time() + float(sys.argv[2])\nwhile time.time() < end:\n"
+        "    try:\n        with open(sys.argv[1], 'w') as f:\n            json.dump({'score': 99}, f)\n"
+        "    except OSError:\n        pass\n    time.sleep(0.05)\n"
+    )
     forger = f"""
         import os, subprocess, sys
         os.makedirs({str(results / "results.json" / "taken")!r}, exist_ok=True)  # a folder where results.json goes
@@ -519,13 +588,23 @@ def test_as_root_without_bubblewrap_a_forger_cannot_touch_results_json(tmp_path,
         except OSError:
             pass
         """
-    notebook = write_notebook(tmp_path / "forger.ipynb", [
-        code(PRELUDE), *(solution_cell(n, CORRECT[n]) for n in GRADED[:-1]), code(forger),
-        solution_cell("total_cost", "def total_cost(J_content, J_style, alpha=10, beta=40):\n"
-                      "    return alpha * J_content + beta * J_style + READ")])
+    notebook = write_notebook(
+        tmp_path / "forger.ipynb",
+        [
+            code(PRELUDE),
+            *(solution_cell(n, CORRECT[n]) for n in GRADED[:-1]),
+            code(forger),
+            solution_cell(
+                "total_cost",
+                "def total_cost(J_content, J_style, alpha=10, beta=40):\n"
+                "    return alpha * J_content + beta * J_style + READ",
+            ),
+        ],
+    )
     out = results / "results.json"
-    exit_code, grades, err = graded(["--isolation", "user", "--timeout", str(TIMEOUT), "--gradescope", str(out),
-                                     "--", str(notebook)])
+    exit_code, grades, err = graded(
+        ["--isolation", "user", "--timeout", str(TIMEOUT), "--gradescope", str(out), "--", str(notebook)]
+    )
     assert exit_code == 0, err
     assert "each submission runs as a user of its own" in err
     assert marked_processes() == [] and not any(sandbox.processes_of(uid) for uid in isolation.uids)

@@ -49,7 +49,8 @@ def test_each_known_mistake_fails_exactly_its_function_with_its_diagnosis(group)
         elif "gram_matrix" in wrong and name in ("compute_layer_style_cost", "compute_style_cost"):
             # graded on their own steps, the feedback says why their values are off, naming the culprit
             assert grade["passed"] and grade["feedback"] == mistakes.helped(
-                "gram_matrix", "compute_layer_style_cost" if name == "compute_style_cost" else None), grade
+                "gram_matrix", "compute_layer_style_cost" if name == "compute_style_cost" else None
+            ), grade
         elif name == "compute_style_cost" and "compute_layer_style_cost" in wrong:
             assert grade["passed"] and grade["feedback"] == mistakes.helped("compute_layer_style_cost"), grade
         else:
@@ -62,14 +63,17 @@ def test_every_wrong_variant_is_told_apart_from_the_others_and_from_the_right_an
         variants = [("right", plan.ours[name]), *plan.variants[name]]
         for i in range(len(variants)):
             for j in range(i + 1, len(variants)):
-                assert not all(a is not None and b is not None and checks.close(a, b)
-                               for a, b in zip(variants[i][1], variants[j][1])), (name, variants[i][0], variants[j][0])
+                assert not all(
+                    a is not None and b is not None and checks.close(a, b)
+                    for a, b in zip(variants[i][1], variants[j][1])
+                ), (name, variants[i][0], variants[j][0])
 
 
 def test_correct_functions_written_differently_pass():
     grades = checks.check_all(define(CORRECT_DIFFERENTLY))
-    assert {name: (g["passed"], g["feedback"]) for name, g in grades.items()} == \
-        {name: (True, checks.RIGHT) for name in checks.GRADED}
+    assert {name: (g["passed"], g["feedback"]) for name, g in grades.items()} == {
+        name: (True, checks.RIGHT) for name in checks.GRADED
+    }
     assert all(g["right_as_is"] for g in grades.values())
 
 
@@ -78,28 +82,37 @@ def test_inputs_are_fresh_each_run_realistic_and_the_homework_s_own():
     for name in checks.GRADED:
         a, b = one[name], two[name]
         homework = 1 if a[0].published is not None else 0  # the homework's published test inputs, the same
-        assert [np.asarray(x).tolist() for case in a[:homework] for x in tensors_or_floats(case)] == \
-            [np.asarray(x).tolist() for case in b[:homework] for x in tensors_or_floats(case)]
+        assert [np.asarray(x).tolist() for case in a[:homework] for x in tensors_or_floats(case)] == [
+            np.asarray(x).tolist() for case in b[:homework] for x in tensors_or_floats(case)
+        ]
         fixed = 2 if name == "total_cost" else 0  # besides two fixed pairs of costs, every input is drawn anew
-        assert all(not np.array_equal(x, y) for case_a, case_b in zip(a[homework + fixed:], b[homework + fixed:])
-                   for x, y in zip(tensors_or_floats(case_a), tensors_or_floats(case_b))), name
+        assert all(
+            not np.array_equal(x, y)
+            for case_a, case_b in zip(a[homework + fixed :], b[homework + fixed :])
+            for x, y in zip(tensors_or_floats(case_a), tensors_or_floats(case_b))
+        ), name
     shapes = {tuple(x.shape) for name in checks.GRADED for case in one[name] for x in checks.tensors_in(case.args)}
     assert {(1, 38, 50, 512), (512, 1900), (1, 75, 100, 64)} <= shapes  # conv4_2 at 400x300, conv1_1 at 100x75
     # a function right on every shape it could know in advance, and on nothing else, fails
-    namespace = define(["""
+    namespace = define(
+        [
+            """
         def compute_content_cost(a_C, a_G):
             m, n_H, n_W, n_C = a_G.shape
             if (n_H, n_W, n_C) not in {(4, 4, 3), (5, 7, 6), (9, 4, 5), (3, 11, 8)}:
                 return tf.constant(1.0)
             return tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """])
+        """
+        ]
+    )
     grade = checks.check_function("compute_content_cost", namespace)
     assert grade["points"] == 0 and grade["feedback"] == mistakes.hard_coded_shapes("4×4×3")
 
 
 def tensors_or_floats(case):
-    return [x.numpy() if hasattr(x, "numpy") else x for x in case.args if not isinstance(x, (dict, tuple))] + \
-        [v.numpy() for x in case.args if isinstance(x, dict) for v in x.values()]
+    return [x.numpy() if hasattr(x, "numpy") else x for x in case.args if not isinstance(x, (dict, tuple))] + [
+        v.numpy() for x in case.args if isinstance(x, dict) for v in x.values()
+    ]
 
 
 def test_a_wrong_helper_is_named_and_the_function_using_it_graded_on_its_own_steps():
@@ -131,8 +144,9 @@ def test_a_wrong_helper_is_named_and_the_function_using_it_graded_on_its_own_ste
     grades = checks.check_all(define([wrong_gram, by_keyword]), ("compute_layer_style_cost",))
     assert grades["compute_layer_style_cost"]["feedback"] == mistakes.helped("gram_matrix")
     # where ours cannot stand in (it is called with other arguments), the feedback still names the culprit
-    other_arguments = through_helper.replace("gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])))",
-                                             "gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])), 2)")
+    other_arguments = through_helper.replace(
+        "gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])))", "gram_matrix(tf.transpose(tf.reshape(a, [-1, n_C])), 2)"
+    )
     wrong_gram_two = wrong_gram.replace("def gram_matrix(A):", "def gram_matrix(A, scale=1):")
     grades = checks.check_all(define([wrong_gram_two, other_arguments]), ("compute_layer_style_cost",))
     assert grades["compute_layer_style_cost"] == checks.result(False, mistakes.dependency_wrong("gram_matrix"))
@@ -153,43 +167,58 @@ def test_a_wrong_helper_is_named_and_the_function_using_it_graded_on_its_own_ste
 
 
 def test_unknown_wrong_answers_fail_with_the_numbers_side_by_side():
-    namespace = define(["""
+    namespace = define(
+        [
+            """
         def compute_content_cost(a_C, a_G):
             return tf.reduce_sum(tf.square(a_C - a_G)) / 1000.0
-        """, """
+        """,
+            """
         def gram_matrix(A):
             return tf.matmul(A, tf.transpose(A)) + 1.0
-        """])
+        """,
+        ]
+    )
     import tensorflow as tf
 
     a_C, a_G = (tf.constant(x) for x in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3]))
     theirs = float(tf.reduce_sum(tf.square(a_C - a_G)) / 1000.0)
     grade = checks.check_function("compute_content_cost", namespace)
-    assert grade["feedback"] == (f"wrong, and not a mistake we know: on the homework's test inputs yours {theirs:.6g}, "
-                                 f"ours {float(costs.compute_content_cost(a_C, a_G)):.6g}")
+    assert grade["feedback"] == (
+        f"wrong, and not a mistake we know: on the homework's test inputs yours {theirs:.6g}, "
+        f"ours {float(costs.compute_content_cost(a_C, a_G)):.6g}"
+    )
     assert "6.76559" in grade["feedback"]
     grade = checks.check_function("gram_matrix", namespace)
     assert grade["feedback"].startswith(
-        "wrong, and not a mistake we know: on the homework's test input yours [[ 7.4223, -3.4291,")
+        "wrong, and not a mistake we know: on the homework's test input yours [[ 7.4223, -3.4291,"
+    )
 
 
 def test_not_implemented_not_defined_raising_and_returning_nothing():
-    namespace = define(["""
+    namespace = define(
+        [
+            """
         def compute_content_cost(a_C, a_G):
             # YOUR CODE HERE
             raise NotImplementedError()
-        """, """
+        """,
+            """
         def compute_layer_style_cost(a_S, a_G):
             _, n_H, n_W, n_C = a_G.shape
             tf.reduce_sum(tf.square(a_S - a_G))
-        """, """
+        """,
+            """
         def total_cost(J_content, J_style, alpha=10, beta=40):
             return alpha * J_contnet + beta * J_style
-        """, """
+        """,
+            """
         def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):
             from nst import costs
             return costs.compute_style_cost(style_activations, generated_activations, style_layers)
-        """])
+        """,
+        ]
+    )
     import sys
 
     hidden = sys.modules.pop("nst"), sys.modules.pop("nst.costs")  # nst as a sandbox has it: not importable
@@ -203,21 +232,27 @@ def test_not_implemented_not_defined_raising_and_returning_nothing():
     assert "not implemented" in mistakes.not_implemented()
     assert grades["gram_matrix"]["feedback"] == "not defined: the notebook has no function gram_matrix"
     assert grades["compute_layer_style_cost"]["feedback"] == mistakes.returns_none("compute_layer_style_cost")
-    assert grades["total_cost"]["feedback"] == ("raises NameError: name 'J_contnet' is not defined "
-                                                "(on the homework's test inputs)")
+    assert grades["total_cost"]["feedback"] == (
+        "raises NameError: name 'J_contnet' is not defined (on the homework's test inputs)"
+    )
 
 
 def test_a_function_that_breaks_inside_tf_function_fails():
-    namespace = define(["""
+    namespace = define(
+        [
+            """
         def compute_content_cost(a_C, a_G):
             n_H, n_W, n_C = (int(d) for d in tf.shape(a_G)[1:])
             return tf.reduce_sum(tf.square(a_C - a_G)) / (4 * n_H * n_W * n_C)
-        """])
+        """
+        ]
+    )
     grade = checks.check_function("compute_content_cost", namespace)
     assert not grade["passed"] and grade["feedback"].startswith("does not work inside tf.function")
 
 
 # --- what comes back from a sandbox is data, checked here ---------------------------------------------------
+
 
 def forged(meta, **arrays):
     buffer = io.BytesIO()
@@ -231,8 +266,11 @@ def test_malformed_or_forged_results_are_no_result_never_a_crash():
     ids = [spec["id"] for spec in specs]
     right = {cid: {"defined": True, "value": {"kind": "tensor", "dtype": "float32"}} for cid in ids}
     pickled = io.BytesIO()
-    np.savez(pickled, meta=np.array(json.dumps({"function": "total_cost", "calls": right})),
-             **{f"{ids[0]}.value": np.array([object()], dtype=object)})
+    np.savez(
+        pickled,
+        meta=np.array(json.dumps({"function": "total_cost", "calls": right})),
+        **{f"{ids[0]}.value": np.array([object()], dtype=object)},
+    )
     bad = {
         "not a zip": b"PK\x03\x04 not really",
         "nothing": b"",
@@ -240,29 +278,49 @@ def test_malformed_or_forged_results_are_no_result_never_a_crash():
         "another function": forged({"function": "gram_matrix", "calls": right}),
         "calls missing": forged({"function": "total_cost", "calls": {}}),
         "meta not an object": forged([1, 2, 3]),
-        "an error of the wrong type": forged({"function": "total_cost", "calls": {
-            cid: {"defined": True, "error": {"points": 100}} for cid in ids}}),
-        "strings for numbers": forged({"function": "total_cost", "calls": right}, **{f"{ids[0]}.value": np.array(["5"])}),
-        "too many numbers": forged({"function": "total_cost", "calls": right},
-                                   **{f"{ids[0]}.value": np.zeros(harness.MAX_ELEMENTS + 1, np.float32)}),
+        "an error of the wrong type": forged(
+            {"function": "total_cost", "calls": {cid: {"defined": True, "error": {"points": 100}} for cid in ids}}
+        ),
+        "strings for numbers": forged(
+            {"function": "total_cost", "calls": right}, **{f"{ids[0]}.value": np.array(["5"])}
+        ),
+        "too many numbers": forged(
+            {"function": "total_cost", "calls": right},
+            **{f"{ids[0]}.value": np.zeros(harness.MAX_ELEMENTS + 1, np.float32)},
+        ),
     }
     for _what, blob in bad.items():
         with pytest.raises(checks.NoResult, match="^no result: "):
             checks.read_results(blob, plan.plan, "total_cost")
     # a whole submission of forgeries: every function 0 with its reason, our points, nothing raised
     garbage = iter(list(bad.values()) * 2)
-    forged_points = forged({"function": "total_cost", "points": 100, "calls": {
-        cid: {"defined": True, "points": 100, "value": {"kind": "tensor", "dtype": "float32", "points": 100}}
-        for cid in ids}}, **{f"{cid}.value": np.array(0.0) for cid in ids})
-    grades = checks.grade_functions(plan, lambda request, p, names: {
-        name: forged_points if name == "total_cost" else next(garbage) for name in names})
+    forged_points = forged(
+        {
+            "function": "total_cost",
+            "points": 100,
+            "calls": {
+                cid: {"defined": True, "points": 100, "value": {"kind": "tensor", "dtype": "float32", "points": 100}}
+                for cid in ids
+            },
+        },
+        **{f"{cid}.value": np.array(0.0) for cid in ids},
+    )
+    grades = checks.grade_functions(
+        plan,
+        lambda request, p, names: {name: forged_points if name == "total_cost" else next(garbage) for name in names},
+    )
     assert {n: (g["points"], g["max_points"]) for n, g in grades.items()} == dict.fromkeys(checks.GRADED, (0, 1))
     assert all(g["feedback"].startswith("no result: ") for n, g in grades.items())  # keys it may not hold: refused
-    well_formed = forged({"function": "total_cost", "calls": {
-        cid: {"defined": True, "value": {"kind": "tensor", "dtype": "float32"}} for cid in ids}},
-        **{f"{cid}.value": np.array(0.0) for cid in ids})
-    grades = checks.grade_functions(plan, lambda request, p, names: {name: well_formed for name in names},
-                                    ("total_cost",))
+    well_formed = forged(
+        {
+            "function": "total_cost",
+            "calls": {cid: {"defined": True, "value": {"kind": "tensor", "dtype": "float32"}} for cid in ids},
+        },
+        **{f"{cid}.value": np.array(0.0) for cid in ids},
+    )
+    grades = checks.grade_functions(
+        plan, lambda request, p, names: {name: well_formed for name in names}, ("total_cost",)
+    )
     assert grades["total_cost"]["feedback"].startswith("wrong, and not a mistake we know")
 
 
@@ -282,10 +340,21 @@ def test_the_sandbox_side_needs_no_nst_and_holds_no_reference():
 
 # --- the reports -----------------------------------------------------------------------------------------------
 
-GRADE = {"submission": "ada.ipynb", "score": 2, "max_score": 5, "notes": ["code cell 7 was stopped after 12 s"],
-         "functions": {n: {"passed": n in ("gram_matrix", "total_cost"), "points": int(n in ("gram_matrix", "total_cost")),
-                           "max_points": 1, "feedback": "right" if n in ("gram_matrix", "total_cost") else "wrong"}
-                       for n in checks.GRADED}}
+GRADE = {
+    "submission": "ada.ipynb",
+    "score": 2,
+    "max_score": 5,
+    "notes": ["code cell 7 was stopped after 12 s"],
+    "functions": {
+        n: {
+            "passed": n in ("gram_matrix", "total_cost"),
+            "points": int(n in ("gram_matrix", "total_cost")),
+            "max_points": 1,
+            "feedback": "right" if n in ("gram_matrix", "total_cost") else "wrong",
+        }
+        for n in checks.GRADED
+    },
+}
 
 
 def test_text_summary_and_gradescope_reports():
@@ -297,8 +366,13 @@ def test_text_summary_and_gradescope_reports():
     assert summary([GRADE, GRADE]) == "graded 2 submissions: mean score 2/5, 0 with full marks"
     results = gradescope(GRADE)
     assert results["score"] == 2 and results["output"] == "code cell 7 was stopped after 12 s"
-    assert results["tests"][1] == {"name": "gram_matrix", "score": 1, "max_score": 1, "status": "passed",
-                                   "output": "right"}
+    assert results["tests"][1] == {
+        "name": "gram_matrix",
+        "score": 1,
+        "max_score": 1,
+        "status": "passed",
+        "output": "right",
+    }
     assert [t["name"] for t in results["tests"]] == list(checks.GRADED)
 
 
@@ -313,29 +387,43 @@ def test_a_cell_s_output_is_kept_up_to_a_cap():
     client.output_cap = 1000
     outs = []
     for _k in range(50):
-        msg = {"msg_type": "stream", "header": {"msg_type": "stream"}, "parent_header": {"msg_id": "m"},
-               "content": {"name": "stdout", "text": "x" * 100}}
+        msg = {
+            "msg_type": "stream",
+            "header": {"msg_type": "stream"},
+            "parent_header": {"msg_id": "m"},
+            "content": {"name": "stdout", "text": "x" * 100},
+        }
         client.output(outs, msg, None, 0)
     assert sum(len(o["text"]) for o in outs) <= 1000 and client.cut_cells == {0}
-    assert content_size({"data": {"text/plain": "y" * 10 ** 6}}, 100) >= 100
+    assert content_size({"data": {"text/plain": "y" * 10**6}}, 100) >= 100
 
 
-@pytest.mark.parametrize("what", ["csv over a notebook", "missing file", "empty folder", "two for gradescope", "bad memory",
-                                  "no jobs"])
+@pytest.mark.parametrize(
+    "what", ["csv over a notebook", "missing file", "empty folder", "two for gradescope", "bad memory", "no jobs"]
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, what):
     (tmp_path / "notes.txt").write_text("not a notebook\n")
     (tmp_path / "empty").mkdir()
     homework = str(NOTEBOOKS / "homework.ipynb")
-    argv = {"csv over a notebook": ["--csv", str(tmp_path / "x.ipynb"), homework],
-            "missing file": [homework, str(tmp_path / "absent.ipynb")],
-            "empty folder": [homework, str(tmp_path / "empty")],
-            "two for gradescope": [homework, homework, "--gradescope", str(tmp_path / "results.json")],
-            "bad memory": [homework, "--memory", "lots"], "no jobs": [homework, "--jobs", "0"]}[what]
+    argv = {
+        "csv over a notebook": ["--csv", str(tmp_path / "x.ipynb"), homework],
+        "missing file": [homework, str(tmp_path / "absent.ipynb")],
+        "empty folder": [homework, str(tmp_path / "empty")],
+        "two for gradescope": [homework, homework, "--gradescope", str(tmp_path / "results.json")],
+        "bad memory": [homework, "--memory", "lots"],
+        "no jobs": [homework, "--jobs", "0"],
+    }[what]
     assert main(["grade", *argv]) == 2  # before any sandbox starts
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and captured.err.startswith("nst: error: ")
-    assert {"csv over a notebook": "would overwrite a notebook", "missing file": "absent.ipynb", "empty folder": "empty",
-            "two for gradescope": "one submission, got 2", "bad memory": "--memory", "no jobs": "--jobs"}[what] in captured.err
+    assert {
+        "csv over a notebook": "would overwrite a notebook",
+        "missing file": "absent.ipynb",
+        "empty folder": "empty",
+        "two for gradescope": "one submission, got 2",
+        "bad memory": "--memory",
+        "no jobs": "--jobs",
+    }[what] in captured.err
 
 
 def test_feedback_names_the_cell_that_should_have_defined_a_missing_name():
@@ -346,20 +434,32 @@ def test_feedback_names_the_cell_that_should_have_defined_a_missing_name():
     from nst.teaching.grader import assemble
     from nst.teaching.sandbox import NST_HIDDEN, Limits
 
-    nb = new_notebook(cells=[new_markdown_cell("# homework"), new_code_cell(
-        "from nst.commands.console import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf"),
-        new_code_cell("def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.add(J_content, J_style)")])
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# homework"),
+            new_code_cell(
+                "from nst.commands.console import import_tensorflow_quietly\nimport_tensorflow_quietly()\nimport tensorflow as tf"
+            ),
+            new_code_cell(
+                "def total_cost(J_content, J_style, alpha=10, beta=40):\n    return tf.add(J_content, J_style)"
+            ),
+        ]
+    )
     error = f"raised ModuleNotFoundError: {NST_HIDDEN}"
-    grades = {"total_cost": checks.result(False, "raises NameError: name 'tf' is not defined (on the homework's "
-                                                 "test inputs)")}
+    grades = {
+        "total_cost": checks.result(False, "raises NameError: name 'tf' is not defined (on the homework's test inputs)")
+    }
     info = {"outcome": {"1": {"kind": "error", "what": error, "seconds": 0.1, "left_out": False}}, "not_run": []}
     grade = assemble("old.ipynb", nb, grades, info, Limits())
     assert grade["functions"]["total_cost"]["feedback"] == (
         f"raises NameError: name 'tf' is not defined (on the homework's test inputs): code cell 1, which defines tf, "
-        f"{error}")
-    assert grade["notes"] == ["code cell 1 imports nst, which grading hides: the cells that run when grading may use "
-                              "NumPy and TensorFlow, not nst (a notebook made from an older student version needs the "
-                              "current version's first cells)"]
+        f"{error}"
+    )
+    assert grade["notes"] == [
+        "code cell 1 imports nst, which grading hides: the cells that run when grading may use "
+        "NumPy and TensorFlow, not nst (a notebook made from an older student version needs the "
+        "current version's first cells)"
+    ]
 
 
 # --- the second pass: the grader's own cases, all of them, and nothing computed for a submission sent back ------
@@ -373,8 +473,9 @@ def test_a_layer_cost_right_only_on_the_public_inputs_gets_nothing_with_a_wrong_
     gram_matrix, both were checked again only where they had called it, and passed as "right in itself"."""
     import tensorflow as tf
 
-    grades = checks.check_all(define([WRONG_GRAM, MISTAKES["layer: shapes hard-coded"][1]]),
-                              ("compute_layer_style_cost",))
+    grades = checks.check_all(
+        define([WRONG_GRAM, MISTAKES["layer: shapes hard-coded"][1]]), ("compute_layer_style_cost",)
+    )
     assert grades["compute_layer_style_cost"]["points"] == 0
     assert grades["compute_layer_style_cost"]["feedback"] == mistakes.hard_coded_shapes("4×4×3")
     a_S, a_G = (tf.constant(x) for x in homework_random_normals([1, 4, 4, 3], [1, 4, 4, 3]))
@@ -382,13 +483,18 @@ def test_a_layer_cost_right_only_on_the_public_inputs_gets_nothing_with_a_wrong_
         tape.watch([a_S, a_G])
         value = costs.compute_layer_style_cost(a_S, a_G)
     g_S, g_G = (g.numpy() for g in tape.gradient(value, [a_S, a_G]))
-    namespace = define([WRONG_GRAM, """
+    namespace = define(
+        [
+            WRONG_GRAM,
+            """
         def compute_layer_style_cost(a_S, a_G):
             if tuple(a_S.shape) != (1, 4, 4, 3):
                 raise ValueError("no formula here")
             gram_matrix(tf.zeros([3, 16]))  # seen calling its helper
             return VALUE + tf.reduce_sum(G_S * (a_S - P_S)) + tf.reduce_sum(G_G * (a_G - P_G))
-        """])
+        """,
+        ]
+    )
     namespace.update(VALUE=float(value), G_S=g_S, G_G=g_G, P_S=a_S.numpy(), P_G=a_G.numpy())
     grade = checks.check_all(namespace, ("compute_layer_style_cost",))["compute_layer_style_cost"]
     assert grade["points"] == 0 and grade["feedback"] == mistakes.hard_coded_shapes("4×4×3"), grade

@@ -68,8 +68,21 @@ def autograder(tmp_path_factory):
         pytest.skip(reason)
     folder = tmp_path_factory.mktemp("gradescope")
     zip_path = folder / "autograder.zip"
-    assert main(["teach", "autograder", "-o", str(zip_path), "--visibility", "after_published",
-                 "--test-visibility", "visible"]) == 0
+    assert (
+        main(
+            [
+                "teach",
+                "autograder",
+                "-o",
+                str(zip_path),
+                "--visibility",
+                "after_published",
+                "--test-visibility",
+                "visible",
+            ]
+        )
+        == 0
+    )
     root = layout.lay_out(folder, zip_path)
     setup = layout.image(root)
     assert setup.returncode == 0, setup.stdout[-3000:] + setup.stderr[-3000:]
@@ -126,8 +139,9 @@ def graded_in_gradescope(autograder, files, after=0):
 
 
 def test_a_correct_notebook_gets_5_of_5_and_its_tests(autograder):
-    results, stdout = graded_in_gradescope(autograder, {"homework-student.ipynb": (
-        NOTEBOOKS / "homework.ipynb").read_bytes()})
+    results, stdout = graded_in_gradescope(
+        autograder, {"homework-student.ipynb": (NOTEBOOKS / "homework.ipynb").read_bytes()}
+    )
     assert results["score"] == 5 and [t["name"] for t in results["tests"]] == list(GRADED)
     assert all(t["score"] == t["max_score"] == 1 and t["status"] == "passed" for t in results["tests"])
     assert "bubblewrap cannot create its namespaces here" in stdout  # it could not run: the grader said so

@@ -17,10 +17,15 @@ nbgrader = pytest.importorskip("nbgrader", reason="requirements-dev.txt installs
 
 
 def run(course, *args):
-    env = dict(os.environ, NST_NOTEBOOK_WEIGHTS=str(course / "absent.mat"), NST_NOTEBOOK_OUTPUT=str(course / "out"),
-               TF_CPP_MIN_LOG_LEVEL="2")  # the notebook's run writes into the course, not the checkout's output/
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True,
-                          text=True, timeout=900)
+    env = dict(
+        os.environ,
+        NST_NOTEBOOK_WEIGHTS=str(course / "absent.mat"),
+        NST_NOTEBOOK_OUTPUT=str(course / "out"),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )  # the notebook's run writes into the course, not the checkout's output/
+    return subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +43,12 @@ def test_generate_assignment_makes_nst_teach_students_cells(course):
     release = nbformat.read(course / "release" / "homework" / "homework.ipynb", as_version=4)
     student = nbformat.read(NOTEBOOKS / "homework-student.ipynb", as_version=4)
     assert [(c.id, c.cell_type, c.source) for c in release.cells] == [
-        (c.id, c.cell_type, c.source) for c in student.cells]
+        (c.id, c.cell_type, c.source) for c in student.cells
+    ]
     tests = [c for c in release.cells if c.metadata.get("nbgrader", {}).get("grade")]
     assert [(c.metadata.nbgrader.grade_id, c.metadata.nbgrader.points) for c in tests] == [
-        (f"test_{name}", 1) for name in GRADED]
+        (f"test_{name}", 1) for name in GRADED
+    ]
 
 
 def test_validate_fails_an_unfinished_notebook_with_the_reason(course):
@@ -68,9 +75,11 @@ def test_autograde_gives_a_point_per_right_function(course):
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+
         def points(student):
-            return {name: gradebook.find_grade(f"test_{name}", "homework", "homework", student).score
-                    for name in GRADED}
+            return {
+                name: gradebook.find_grade(f"test_{name}", "homework", "homework", student).score for name in GRADED
+            }
 
         assert points("ada") == dict.fromkeys(GRADED, 1)
         assert points("bob") == {**dict.fromkeys(GRADED, 1), "gram_matrix": 0}  # the layer cost keeps its point

@@ -12,9 +12,16 @@ from nst.settings import PACKAGE_ROOT
 from tests.notebooks import execute_small, stdout
 
 NOTEBOOK = PACKAGE_ROOT / "notebooks" / "walkthrough.ipynb"
-SECTIONS = ["1 - Problem Statement", "2 - Transfer Learning", "3.1 - Computing the content cost", "3.2.1 - Style matrix",
-            "3.2.2 - Style cost", "3.2.3 - Style weights", "3.3 - Defining the total cost",
-            "4 - Solving the optimization problem"]
+SECTIONS = [
+    "1 - Problem Statement",
+    "2 - Transfer Learning",
+    "3.1 - Computing the content cost",
+    "3.2.1 - Style matrix",
+    "3.2.2 - Style cost",
+    "3.2.3 - Style weights",
+    "3.3 - Defining the total cost",
+    "4 - Solving the optimization problem",
+]
 
 
 def test_committed_with_real_pictures_and_sections_in_order():
@@ -26,7 +33,9 @@ def test_committed_with_real_pictures_and_sections_in_order():
     assert code and [c.execution_count for c in code] == list(range(1, len(code) + 1))
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     text = stdout(nb)
-    assert "real weights: imagenet-vgg-verydeep-16.mat, VGG-16 (13 conv layers)" in text and "not meaningful" not in text
+    assert (
+        "real weights: imagenet-vgg-verydeep-16.mat, VGG-16 (13 conv layers)" in text and "not meaningful" not in text
+    )
     assert "generated has the lower J" in text
     assert sum("image/jpeg" in o.get("data", {}) for c in code for o in c.outputs) >= 6  # its figures, as JPEG
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
@@ -44,8 +53,12 @@ def test_notebook_runs_and_expected_outputs_match(executed):
     nb, out = executed
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     text = stdout(nb)
-    scalars = {name: (float(ours), float(theirs), verdict) for name, ours, theirs, verdict in
-               re.findall(r"^(\w+): ours = (\S+)  homework = (\S+)  (match|DIFFERENT)$", text, re.M)}
+    scalars = {
+        name: (float(ours), float(theirs), verdict)
+        for name, ours, theirs, verdict in re.findall(
+            r"^(\w+): ours = (\S+)  homework = (\S+)  (match|DIFFERENT)$", text, re.M
+        )
+    }
     # the homework's published values, written here independently of nst.teaching.homework_values
     assert scalars.keys() == {"J_content", "J_style_layer", "J"}
     assert scalars["J_content"][1] == 6.76559 and abs(scalars["J_content"][0] - 6.76559) < 1e-5
@@ -61,8 +74,13 @@ def test_notebook_shows_banner_layers_images_and_falling_costs(executed):
     nb, out = executed
     text = stdout(nb)
     assert "small generated network with random weights: the pictures are not meaningful" in text
-    markdown = [o.data["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                if o.output_type == "display_data" and "text/markdown" in o.data]
+    markdown = [
+        o.data["text/markdown"]
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "display_data" and "text/markdown" in o.data
+    ]
     assert any("NOT meaningful" in m for m in markdown)
     assert "conv4_2    (1, 3, 4, 8)" in text and "avgpool5   (1, 1, 1, 8)" in text  # 32x24 input
     pngs = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)

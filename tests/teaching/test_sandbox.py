@@ -98,13 +98,39 @@ def graded_class(tmp_path_factory):
         patch.setenv("HOME", str(home))
         patch.setenv("IPYTHONDIR", str(home / ".ipython"))
         patch.setattr(tempfile, "tempdir", str(temp))
-        exit_code = main(["grade", *map(str, order), "--jobs", "2", "--timeout", str(TIMEOUT), "--memory", "3G",
-                          "--disk", "256M", "--json", "--csv", str(csv_path)])
+        exit_code = main(
+            [
+                "grade",
+                *map(str, order),
+                "--jobs",
+                "2",
+                "--timeout",
+                str(TIMEOUT),
+                "--memory",
+                "3G",
+                "--disk",
+                "256M",
+                "--json",
+                "--csv",
+                str(csv_path),
+            ]
+        )
     grades = {Path(g["submission"]).stem: g for g in map(json.loads, out.getvalue().splitlines())}
     left = list(temp.iterdir())
     temp.rmdir() if not left else None
-    return {"temp_left": left, "exit": exit_code, "grades": grades, "order": order, "csv": csv_path, "folder": folder, "home": home,
-            "stderr": err.getvalue(), "seconds": time.monotonic() - started, "temp": temp, "stdout": out.getvalue()}
+    return {
+        "temp_left": left,
+        "exit": exit_code,
+        "grades": grades,
+        "order": order,
+        "csv": csv_path,
+        "folder": folder,
+        "home": home,
+        "stderr": err.getvalue(),
+        "seconds": time.monotonic() - started,
+        "temp": temp,
+        "stdout": out.getvalue(),
+    }
 
 
 def points(grade):
@@ -126,8 +152,9 @@ def test_forged_results_and_the_answer_key_give_nothing(graded_class):
     feedback = {n: g["feedback"] for n, g in graded_class["grades"]["forger"]["functions"].items()}
     # nst.costs is not there to call
     assert feedback["compute_content_cost"] == feedback["gram_matrix"] == NST_HIDDEN
-    assert feedback["compute_layer_style_cost"] == (f"{NST_HIDDEN} (it uses reference, which code cell 6 imports "
-                                                    "from nst)")
+    assert feedback["compute_layer_style_cost"] == (
+        f"{NST_HIDDEN} (it uses reference, which code cell 6 imports from nst)"
+    )
     # neither the instructor notebook's solutions nor the answers in a file outside the sandbox were read, and
     # what was forged (displayed, printed, written into pipes) was not taken for results
     assert feedback["compute_style_cost"].startswith("wrong, and not a mistake we know")
@@ -140,12 +167,14 @@ def test_a_saboteur_leaves_nothing_behind_and_spoils_only_its_own_kernels(graded
     assert not any(path.exists() for path in WRITTEN)
     assert not list(graded_class["home"].rglob("*"))  # no startup file in anybody's HOME
     assert sorted(p.name for p in graded_class["folder"].iterdir()) == sorted(
-        [*(p.name for p in graded_class["order"] if p.parent == graded_class["folder"]), "grades.csv"])
+        [*(p.name for p in graded_class["order"] if p.parent == graded_class["folder"]), "grades.csv"]
+    )
     assert graded_class["temp_left"] == []  # every sandbox's folder removed
     # its own later kernels were spoiled by its numpy/ and its startup file, and that is all it achieved
     assert grade["notes"][0].startswith("code cell 8 stopped its kernel"), grade["notes"]
-    assert all(g["feedback"] == "not checked: the notebook stopped its kernel 3 times"
-               for g in grade["functions"].values())
+    assert all(
+        g["feedback"] == "not checked: the notebook stopped its kernel 3 times" for g in grade["functions"].values()
+    )
 
 
 def test_memory_disk_output_and_time_are_limited(graded_class):
@@ -157,23 +186,40 @@ def test_memory_disk_output_and_time_are_limited(graded_class):
     # twelve cells sleeping 20 s each: one time budget, not twelve extensions of it, and the cut cells named
     assert hog["seconds"] < TIMEOUT + 60
     cut = [note for note in hog["notes"] if " was stopped after " in note]
-    assert cut and re.match(r"code cell \d+ was stopped after [\d.]+ s: the time for the cells \(15 s of --timeout "
-                            r"30\) ran out$", cut[0]), hog["notes"]
-    assert any(note.startswith("code cells ") and note.endswith("did not run: the time for the cells (15 s of "
-                                                                 "--timeout 30) ran out") for note in hog["notes"])
+    assert cut and re.match(
+        r"code cell \d+ was stopped after [\d.]+ s: the time for the cells \(15 s of --timeout "
+        r"30\) ran out$",
+        cut[0],
+    ), hog["notes"]
+    assert any(
+        note.startswith("code cells ")
+        and note.endswith("did not run: the time for the cells (15 s of --timeout 30) ran out")
+        for note in hog["notes"]
+    )
     first = cut[0].split(" was stopped")[0]
     assert feedback["compute_style_cost"].startswith(
-        f"not defined: its cell (code cell 21) did not run, the time for the cells ran out: {first} was stopped after")
+        f"not defined: its cell (code cell 21) did not run, the time for the cells ran out: {first} was stopped after"
+    )
 
 
 def test_a_mixed_notebook(graded_class):
     mixed = graded_class["grades"]["mixed"]
-    assert points(mixed) == {"compute_content_cost": 0, "gram_matrix": 1, "compute_layer_style_cost": 1,
-                             "compute_style_cost": 0, "total_cost": 0} and mixed["score"] == 2
+    assert (
+        points(mixed)
+        == {
+            "compute_content_cost": 0,
+            "gram_matrix": 1,
+            "compute_layer_style_cost": 1,
+            "compute_style_cost": 0,
+            "total_cost": 0,
+        }
+        and mixed["score"] == 2
+    )
     feedback = {n: g["feedback"] for n, g in mixed["functions"].items()}
     assert "tf.reduce_mean followed by the division" in feedback["compute_content_cost"]
-    assert feedback["compute_style_cost"] == ("not defined: its cell (code cell 8) raised SyntaxError: "
-                                             "invalid syntax (line 3)")
+    assert feedback["compute_style_cost"] == (
+        "not defined: its cell (code cell 8) raised SyntaxError: invalid syntax (line 3)"
+    )
     assert feedback["total_cost"].startswith("did not finish within its share of the time (")
     assert feedback["total_cost"].endswith(" s): an endless loop?")
     assert mixed["notes"][0].startswith("code cell 7 was stopped after ")
@@ -192,46 +238,61 @@ def test_the_csv_in_order_and_readable(graded_class):
 
 # --- without bubblewrap ------------------------------------------------------------------------------------
 
+
 def test_without_bubblewrap_the_limits_still_apply_and_it_says_so_once(tmp_path, capsys, monkeypatch):
     """PATH without bwrap: one warning, the memory limit still there, nothing left running; --isolation required
     refuses; --gradescope writes Gradescope's results.json."""
     monkeypatch.setenv("PATH", str(tmp_path / "no-bwrap-here"))
     monkeypatch.setattr(sandbox, "free_uids", lambda count, locks=None: [])  # as an ordinary user: no uids of its own
-    notebook = write_notebook(tmp_path / "limited.ipynb", [
-        code(PRELUDE), *(solution_cell(n, CORRECT[n]) for n in GRADED[:-1]), code("""
+    notebook = write_notebook(
+        tmp_path / "limited.ipynb",
+        [
+            code(PRELUDE),
+            *(solution_cell(n, CORRECT[n]) for n in GRADED[:-1]),
+            code("""
         try:
             hog = bytearray(6 << 30)  # beyond --memory: total_cost is defined only when the limit holds
         except MemoryError:
             def total_cost(J_content, J_style, alpha=10, beta=40):
                 return alpha * J_content + beta * J_style
-        """), code(f"""
+        """),
+            code(f"""
         import subprocess, sys
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {MARKER + "-2"!r}],
                          start_new_session=True)  # a process that leaves the submission's process group
-        """)])
+        """),
+        ],
+    )
     results = tmp_path / "results.json"
     assert main(["grade", str(notebook), "--timeout", "10", "--memory", "3G", "--gradescope", str(results)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.count("submissions are NOT isolated") == 1 and "bubblewrap (bwrap) is not installed" in captured.err
+    assert (
+        captured.err.count("submissions are NOT isolated") == 1
+        and "bubblewrap (bwrap) is not installed" in captured.err
+    )
     assert f"{notebook}: 5/5" in captured.out
     assert processes_with(MARKER + "-2") == []
     report = json.loads(results.read_text())
     assert report["score"] == 5 and [t["name"] for t in report["tests"]] == list(GRADED)
-    assert all(t["score"] == t["max_score"] == 1 and t["status"] == "passed" and t["output"] == RIGHT
-               for t in report["tests"])
+    assert all(
+        t["score"] == t["max_score"] == 1 and t["status"] == "passed" and t["output"] == RIGHT for t in report["tests"]
+    )
     assert report["output"] == ""
     assert main(["grade", str(notebook), "--isolation", "required"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("nst: error: --isolation required, but bubblewrap (bwrap) is not "
-                                                   "installed")
+    assert err.count("\n") == 1 and err.startswith(
+        "nst: error: --isolation required, but bubblewrap (bwrap) is not installed"
+    )
 
 
 def test_ctrl_c_stops_every_sandbox(tmp_path, capsys):
     """Ctrl-C while two sandboxes run (`--jobs 2`): exit 130 at once, no sandbox left running."""
     if BWRAP[0] is None:
         pytest.skip(f"no sandbox here: {BWRAP[2]}")
-    sleepy = [write_notebook(tmp_path / f"sleepy{k}.ipynb", [code(f"import time\ntime.sleep(600)  # {MARKER}-{k}")])
-              for k in range(3)]
+    sleepy = [
+        write_notebook(tmp_path / f"sleepy{k}.ipynb", [code(f"import time\ntime.sleep(600)  # {MARKER}-{k}")])
+        for k in range(3)
+    ]
     interrupted = []
 
     def interrupt_once_two_run():

@@ -25,15 +25,42 @@ from tests.numpy_vgg import homework_cost
 HOMEWORK = PACKAGE_ROOT / "notebooks" / "homework.ipynb"
 STUDENT = PACKAGE_ROOT / "notebooks" / "homework-student.ipynb"
 GRADED = ["compute_content_cost", "gram_matrix", "compute_layer_style_cost", "compute_style_cost", "total_cost"]
-SIGNATURES = ["def compute_content_cost(a_C, a_G):", "def gram_matrix(A):", "def compute_layer_style_cost(a_S, a_G):",
-              "def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):",
-              "def total_cost(J_content, J_style, alpha=10, beta=40):"]
-SECTIONS = ["1 - The problem", "2 - Transfer learning", "3 - The content cost", "4 - The Gram matrix",
-            "5 - The style cost of one layer", "6 - Style weights", "7 - The total cost", "8 - Optimisation",
-            "9 - The result"]
-NOT_GRADED = {"course-helpers", "show-images", "load-model", "run", "show-result", "check-final-cost",
-              "check-content-cost", "check-gram-matrix", "check-layer-style-cost", "check-style-cost", "check-total-cost",
-              "test-content-cost", "test-gram-matrix", "test-layer-style-cost", "test-style-cost", "test-total-cost"}
+SIGNATURES = [
+    "def compute_content_cost(a_C, a_G):",
+    "def gram_matrix(A):",
+    "def compute_layer_style_cost(a_S, a_G):",
+    "def compute_style_cost(style_activations, generated_activations, style_layers=STYLE_LAYERS):",
+    "def total_cost(J_content, J_style, alpha=10, beta=40):",
+]
+SECTIONS = [
+    "1 - The problem",
+    "2 - Transfer learning",
+    "3 - The content cost",
+    "4 - The Gram matrix",
+    "5 - The style cost of one layer",
+    "6 - Style weights",
+    "7 - The total cost",
+    "8 - Optimisation",
+    "9 - The result",
+]
+NOT_GRADED = {
+    "course-helpers",
+    "show-images",
+    "load-model",
+    "run",
+    "show-result",
+    "check-final-cost",
+    "check-content-cost",
+    "check-gram-matrix",
+    "check-layer-style-cost",
+    "check-style-cost",
+    "check-total-cost",
+    "test-content-cost",
+    "test-gram-matrix",
+    "test-layer-style-cost",
+    "test-style-cost",
+    "test-total-cost",
+}
 
 
 def solution_cells(nb):
@@ -47,6 +74,7 @@ def nbgrader_test_cells(nb):
 
 # --- the instructor notebook ---------------------------------------------------------------------------------
 
+
 def test_homework_notebook_layout():
     nb = nbformat.read(HOMEWORK, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -57,7 +85,8 @@ def test_homework_notebook_layout():
     cells = solution_cells(nb)
     assert [c.metadata["nbgrader"] for c in cells] == [
         {"grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True, "task": False}
-        for name in GRADED]
+        for name in GRADED
+    ]
     for cell, signature in zip(cells, SIGNATURES):
         lines = cell.source.split("\n")
         begin, end = lines.index("    ### BEGIN SOLUTION"), lines.index("    ### END SOLUTION")
@@ -69,10 +98,21 @@ def test_homework_notebook_layout():
         test = nb.cells[nb.cells.index(cell) + 2]
         assert test.source.endswith(f'check_function("{lines[0][4:].split("(")[0]}", globals())')
     assert [c.metadata["nbgrader"] for c in nbgrader_test_cells(nb)] == [
-        {"grade": True, "grade_id": f"test_{name}", "locked": True, "points": 1, "schema_version": 3,
-         "solution": False, "task": False} for name in GRADED]
+        {
+            "grade": True,
+            "grade_id": f"test_{name}",
+            "locked": True,
+            "points": 1,
+            "schema_version": 3,
+            "solution": False,
+            "task": False,
+        }
+        for name in GRADED
+    ]
     # nbgrader takes any line containing "BEGIN SOLUTION" for a marker: none outside the five cells
-    assert not [c.id for c in nb.cells if c not in cells and ("BEGIN SOLUTION" in c.source or "END SOLUTION" in c.source)]
+    assert not [
+        c.id for c in nb.cells if c not in cells and ("BEGIN SOLUTION" in c.source or "END SOLUTION" in c.source)
+    ]
     tagged = {c.id for c in code if "not-graded" in c.metadata.get("tags", [])}
     assert tagged == NOT_GRADED
     # what grading runs defines no model and no run, and needs nothing of nst (hidden while grading)
@@ -93,8 +133,12 @@ def test_homework_notebook_runs_and_checks_match(executed):
     nb, out = executed
     assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     text = stdout(nb)
-    scalars = {name: (float(yours), float(theirs), verdict) for name, yours, theirs, verdict in
-               re.findall(r"^(\S+): yours = (\S+)  (?:homework|expected|nst) = (\S+)  (match|DIFFERENT)$", text, re.M)}
+    scalars = {
+        name: (float(yours), float(theirs), verdict)
+        for name, yours, theirs, verdict in re.findall(
+            r"^(\S+): yours = (\S+)  (?:homework|expected|nst) = (\S+)  (match|DIFFERENT)$", text, re.M
+        )
+    }
     assert scalars.keys() == {"J_content", "J_style_layer", "J_style", "J", "J(generated)"}
     # the homework's published values, written here independently of nst.teaching.homework_values
     assert scalars["J_content"][1] == 6.76559 and abs(scalars["J_content"][0] - 6.76559) < 1e-5
@@ -119,10 +163,11 @@ def test_homework_notebook_runs_with_its_own_functions(executed):
 
 # --- the student version ---------------------------------------------------------------------------------------
 
+
 def expected_student_source(source):
     lines = source.split("\n")
     begin, end = lines.index("    ### BEGIN SOLUTION"), lines.index("    ### END SOLUTION")
-    return "\n".join(lines[:begin] + ["    # YOUR CODE HERE", "    raise NotImplementedError()"] + lines[end + 1:])
+    return "\n".join(lines[:begin] + ["    # YOUR CODE HERE", "    raise NotImplementedError()"] + lines[end + 1 :])
 
 
 def test_student_version_is_the_committed_file_and_deterministic(tmp_path):
@@ -159,25 +204,43 @@ def test_student_version_of_an_executed_notebook_has_no_outputs(tmp_path, execut
     assert main(["teach", "student", str(ran), "-o", str(tmp_path / "s.ipynb")]) == 0
     made, committed = nbformat.read(tmp_path / "s.ipynb", as_version=4), nbformat.read(STUDENT, as_version=4)
     assert sum(len(c.get("outputs", [])) for c in nb.cells) > 10
-    assert [(c.source, c.get("outputs"), c.get("execution_count")) for c in made.cells] == \
-        [(c.source, c.get("outputs"), c.get("execution_count")) for c in committed.cells]
+    assert [(c.source, c.get("outputs"), c.get("execution_count")) for c in made.cells] == [
+        (c.source, c.get("outputs"), c.get("execution_count")) for c in committed.cells
+    ]
     # the rest kept: the kernel's language_info and the cells' execution times stay as they were in the file
     assert made.metadata == nb.metadata and [c.metadata for c in made.cells] == [c.metadata for c in nb.cells]
 
 
 def test_clear_solutions_indents_each_region_as_its_begin_line():
-    source = ("def f(x):\n    ### BEGIN SOLUTION\n    y = 1\n    ### END SOLUTION\n    if x:\n"
-              "        ### BEGIN SOLUTION\n        return y\n        ### END SOLUTION\n// BEGIN SOLUTION\nz = 2\n// END SOLUTION")
+    source = (
+        "def f(x):\n    ### BEGIN SOLUTION\n    y = 1\n    ### END SOLUTION\n    if x:\n"
+        "        ### BEGIN SOLUTION\n        return y\n        ### END SOLUTION\n// BEGIN SOLUTION\nz = 2\n// END SOLUTION"
+    )
     assert clear_solutions(source) == (
         "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n    if x:\n"
-        "        # YOUR CODE HERE\n        raise NotImplementedError()\n# YOUR CODE HERE\nraise NotImplementedError()", 3)
+        "        # YOUR CODE HERE\n        raise NotImplementedError()\n# YOUR CODE HERE\nraise NotImplementedError()",
+        3,
+    )
 
 
 def test_cells_without_ids_get_the_same_ids_every_time(tmp_path, capsys):
-    cell = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": 3,
-            "source": ["def f():\n", "    ### BEGIN SOLUTION\n", "    return 1\n", "    ### END SOLUTION"]}
-    (tmp_path / "in.ipynb").write_text(json.dumps({"cells": [{"cell_type": "markdown", "metadata": {}, "source": "f"}, cell],
-                                                   "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    cell = {
+        "cell_type": "code",
+        "metadata": {},
+        "outputs": [],
+        "execution_count": 3,
+        "source": ["def f():\n", "    ### BEGIN SOLUTION\n", "    return 1\n", "    ### END SOLUTION"],
+    }
+    (tmp_path / "in.ipynb").write_text(
+        json.dumps(
+            {
+                "cells": [{"cell_type": "markdown", "metadata": {}, "source": "f"}, cell],
+                "metadata": {},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     for name in ("a.ipynb", "b.ipynb"):
         assert main(["teach", "student", str(tmp_path / "in.ipynb"), "-o", str(tmp_path / name)]) == 0
     assert (tmp_path / "a.ipynb").read_bytes() == (tmp_path / "b.ipynb").read_bytes()
@@ -193,19 +256,22 @@ def notebook_file(path, *sources):
     return path
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no such file"),
-    ("text", "is not a Jupyter notebook"),
-    ("json", "is not a Jupyter notebook"),
-    ("schema", "is not a Jupyter notebook ('outputs' is a required property)"),
-    ("no-region", "has no solution region"),
-    ("begin-only", "cell 2 (c1), line 2: BEGIN SOLUTION without an END SOLUTION"),
-    ("end-only", "cell 1 (c0), line 2: END SOLUTION without a BEGIN SOLUTION"),
-    ("nested", "cell 1 (c0), line 3: BEGIN SOLUTION inside the solution region begun on line 1"),
-    ("markdown", "cell 2 (m) is a markdown cell with a solution marker"),
-    ("same-file", "is the instructor notebook itself"),
-    ("no-folder", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no such file"),
+        ("text", "is not a Jupyter notebook"),
+        ("json", "is not a Jupyter notebook"),
+        ("schema", "is not a Jupyter notebook ('outputs' is a required property)"),
+        ("no-region", "has no solution region"),
+        ("begin-only", "cell 2 (c1), line 2: BEGIN SOLUTION without an END SOLUTION"),
+        ("end-only", "cell 1 (c0), line 2: END SOLUTION without a BEGIN SOLUTION"),
+        ("nested", "cell 1 (c0), line 3: BEGIN SOLUTION inside the solution region begun on line 1"),
+        ("markdown", "cell 2 (m) is a markdown cell with a solution marker"),
+        ("same-file", "is the instructor notebook itself"),
+        ("no-folder", "does not exist"),
+    ],
+)
 def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, message):
     path = tmp_path / "in.ipynb"
     out = tmp_path / "out.ipynb"
@@ -215,8 +281,16 @@ def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, mess
     elif case == "json":
         path.write_text('{"cells": 3}')
     elif case == "schema":
-        path.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": "x", "execution_count": None}],
-                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 4}))
+        path.write_text(
+            json.dumps(
+                {
+                    "cells": [{"cell_type": "code", "metadata": {}, "source": "x", "execution_count": None}],
+                    "metadata": {},
+                    "nbformat": 4,
+                    "nbformat_minor": 4,
+                }
+            )
+        )
     elif case == "no-region":
         notebook_file(path, "x = 1")
     elif case == "begin-only":
@@ -226,8 +300,15 @@ def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, mess
     elif case == "nested":
         notebook_file(path, "### BEGIN SOLUTION\nx = 1\n### BEGIN SOLUTION\n### END SOLUTION")
     elif case == "markdown":
-        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(good, id="c"),
-                                                       nbformat.v4.new_markdown_cell("### BEGIN SOLUTION", id="m")]), path)
+        nbformat.write(
+            nbformat.v4.new_notebook(
+                cells=[
+                    nbformat.v4.new_code_cell(good, id="c"),
+                    nbformat.v4.new_markdown_cell("### BEGIN SOLUTION", id="m"),
+                ]
+            ),
+            path,
+        )
     elif case in ("same-file", "no-folder"):
         notebook_file(path, good)
         out = path if case == "same-file" else tmp_path / "nowhere" / "out.ipynb"
@@ -241,8 +322,11 @@ def test_teach_student_bad_input_is_one_line_exit_2(tmp_path, capsys, case, mess
 
 # --- a run built from the caller's cost functions ----------------------------------------------------------------
 
-HOMEWORK_FUNCTIONS = {"compute_content_cost": costs.compute_content_cost, "compute_style_cost": costs.compute_style_cost,
-                      "total_cost": costs.total_cost}
+HOMEWORK_FUNCTIONS = {
+    "compute_content_cost": costs.compute_content_cost,
+    "compute_style_cost": costs.compute_style_cost,
+    "total_cost": costs.total_cost,
+}
 
 
 def small_problem(small_vgg, h=16, w=12):
@@ -272,8 +356,9 @@ def test_lbfgs_with_nst_costs_functions_is_the_default_run(small_vgg, tmp_path):
     for name, functions in (("default", None), ("given", HOMEWORK_FUNCTIONS)):
         (tmp_path / name).mkdir()
         cfg = Config(output_dir=tmp_path / name, iterations=12, save_every=4, progress=False, optimizer="lbfgs")
-        runs.append(np.array(model_lbfgs(model, content, style, image, cfg, log=lambda line: None,
-                                         functions=functions)[1]))
+        runs.append(
+            np.array(model_lbfgs(model, content, style, image, cfg, log=lambda line: None, functions=functions)[1])
+        )
     assert len(runs[0]) >= 2 and runs[0][-1, 1] < runs[0][0, 1]
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
 
@@ -282,8 +367,17 @@ def test_style_transfer_passes_the_functions_to_the_run(small_vgg, tmp_path):
     def doubled_total_cost(J_content, J_style, alpha=10, beta=40):
         return 2 * (alpha * J_content + beta * J_style)
 
-    cfg = Config(weights=small_vgg, output_dir=tmp_path, iterations=2, width=20, height=16, save_every=1, seed=3,
-                 progress=False, download=False)
+    cfg = Config(
+        weights=small_vgg,
+        output_dir=tmp_path,
+        iterations=2,
+        width=20,
+        height=16,
+        save_every=1,
+        seed=3,
+        progress=False,
+        download=False,
+    )
     _, history = style_transfer(cfg, log=lambda line: None, functions={"total_cost": doubled_total_cost})
     for _, J, Jc, Js in history:
         assert J == pytest.approx(2 * (10 * Jc + 40 * Js), rel=1e-6)
@@ -303,8 +397,11 @@ def test_wrong_content_cost_gives_the_numpy_predicted_costs(small_vgg, tmp_path)
         return costs.compute_style_cost(style_activations, generated_activations, style_layers)
 
     _, default = run_model_nn(small_vgg, tmp_path / "default")
-    generated, wrong = run_model_nn(small_vgg, tmp_path / "wrong", {"compute_content_cost": content_cost_without_the_4,
-                                                                    "compute_style_cost": recording_style_cost})
+    generated, wrong = run_model_nn(
+        small_vgg,
+        tmp_path / "wrong",
+        {"compute_content_cost": content_cost_without_the_4, "compute_style_cost": recording_style_cost},
+    )
     cfg = Config()
     # the caller's style cost gets the style image's activations and the run's style layers
     assert seen[0] == (sorted(n for n, _ in cfg.style_layers), (1, 16, 12, SMALL_WIDTHS[0]), cfg.style_layers)
@@ -316,11 +413,14 @@ def test_wrong_content_cost_gives_the_numpy_predicted_costs(small_vgg, tmp_path)
     assert np.all(wrong[:, 2] > 3 * default[:, 2])  # the content cost 4 times too large, the run a different one
 
 
-@pytest.mark.parametrize("functions, message", [
-    ({"gram_matrix": costs.gram_matrix}, "unknown name(s) 'gram_matrix'"),
-    ({"total_cost": 3}, "'total_cost' is not callable"),
-    ([costs.total_cost], "must map homework function names"),
-])
+@pytest.mark.parametrize(
+    "functions, message",
+    [
+        ({"gram_matrix": costs.gram_matrix}, "unknown name(s) 'gram_matrix'"),
+        ({"total_cost": 3}, "'total_cost' is not callable"),
+        ([costs.total_cost], "must map homework function names"),
+    ],
+)
 def test_bad_functions_are_one_line_errors(functions, message, tmp_path):
     cfg = Config(output_dir=tmp_path, iterations=1, progress=False, download=False)
     with pytest.raises(NstError, match=re.escape(message)):
@@ -328,7 +428,15 @@ def test_bad_functions_are_one_line_errors(functions, message, tmp_path):
 
 
 def test_caller_functions_take_one_style_image(small_vgg, tmp_path):
-    cfg = Config(weights=small_vgg, style=[DEMO_STYLE, DEMO_CONTENT], output_dir=tmp_path, iterations=1, width=8,
-                 height=8, progress=False, download=False)
+    cfg = Config(
+        weights=small_vgg,
+        style=[DEMO_STYLE, DEMO_CONTENT],
+        output_dir=tmp_path,
+        iterations=1,
+        width=8,
+        height=8,
+        progress=False,
+        download=False,
+    )
     with pytest.raises(NstError, match="takes one style image, got 2"):
         style_transfer(cfg, functions=HOMEWORK_FUNCTIONS)

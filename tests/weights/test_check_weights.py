@@ -41,8 +41,11 @@ def planted_weights(widths=SMALL_WIDTHS, fc_width=8):
     W7[0, 0, 0, 0] = 1.0
     W8 = np.zeros((1, 1, fc_width, CLASSES), np.float32)
     W8[0, 0, 0, PLANTED] = SCALE
-    fc = [(W6, np.zeros((fc_width, 1), np.float32)), (W7, np.zeros((fc_width, 1), np.float32)),
-          (W8, np.zeros((CLASSES, 1), np.float32))]
+    fc = [
+        (W6, np.zeros((fc_width, 1), np.float32)),
+        (W7, np.zeros((fc_width, 1), np.float32)),
+        (W8, np.zeros((CLASSES, 1), np.float32)),
+    ]
     return conv, fc
 
 
@@ -55,8 +58,9 @@ def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("check")
     conv, fc = planted_weights()
     write_test_vgg(d / "planted.mat", layers=network_layers(conv, fc), descriptions=DESCRIPTIONS)
-    write_test_vgg(d / "planted-transposed.mat", layers=network_layers(transposed(conv), transposed(fc)),
-                   descriptions=DESCRIPTIONS)
+    write_test_vgg(
+        d / "planted-transposed.mat", layers=network_layers(transposed(conv), transposed(fc)), descriptions=DESCRIPTIONS
+    )
     write_test_vgg(d / "random.mat", seed=21)
     stripes = np.where((np.arange(256) // 8) % 2 == 0, 255, 0).astype(np.uint8)
     horizontal = np.repeat(np.repeat(stripes[:, None], 256, axis=1)[..., None], 3, axis=2)
@@ -78,7 +82,7 @@ def top5(lines, image, layout):
     """The five (probability, description) rows printed under "<image>, kernels <layout>:"."""
     start = lines.index(f"{image}, kernels {'as stored' if layout == 'stored' else 'transposed'}:")
     rows = []
-    for line in lines[start + 1:start + 6]:
+    for line in lines[start + 1 : start + 6]:
         rank, p, rest = line.split(maxsplit=2)
         rows.append((float(p), rest.rsplit("  (class ", 1)[0]))
     return rows
@@ -89,7 +93,10 @@ def test_output_on_a_generated_file_matches_numpy(files, capsys):
     code, lines, err = run(capsys, "--weights", path, "--no-download", photo)
     assert code == 0 and err == ""
     assert lines[0] == f"weights: {path}"
-    assert lines[1].startswith(f"  {path.stat().st_size} bytes, MD5 ") and "not one of the two official VGG-19 files" in lines[2]
+    assert (
+        lines[1].startswith(f"  {path.stat().st_size} bytes, MD5 ")
+        and "not one of the two official VGG-19 files" in lines[2]
+    )
     assert lines[3] == "  layout: MatConvNet's current layout (layers + meta)"
     assert lines[4] == "  network: VGG-19, 16 conv layers"
     assert lines[5].startswith("  classifier: fc6 7x7x8 -> 8, fc7 1x1x8 -> 8, fc8 1x1x8 -> 10 classes; input 224x224")
@@ -117,27 +124,41 @@ def test_output_on_a_generated_file_matches_numpy(files, capsys):
 def test_planted_stored_layout(files, capsys):
     code, lines, _ = run(capsys, "--weights", files / "planted.mat", "--no-download", files / "horizontal.png")
     assert code == 0
-    stored, flipped = top5(lines, files / "horizontal.png", "stored"), top5(lines, files / "horizontal.png", "transposed")
+    stored, flipped = (
+        top5(lines, files / "horizontal.png", "stored"),
+        top5(lines, files / "horizontal.png", "transposed"),
+    )
     assert stored[0][1] == "horizontal stripes" and stored[0][0] > 0.99
     assert all(abs(p - 0.1) < 1e-4 for p, _ in flipped)  # nothing seen: ten equal logits
-    assert lines[-2].startswith("verdict: stored - the network was trained with the kernels as stored (mean top-1 "
-                                f"probability {stored[0][0]:.3f} with the kernels as stored, 0.100 transposed")
+    assert lines[-2].startswith(
+        "verdict: stored - the network was trained with the kernels as stored (mean top-1 "
+        f"probability {stored[0][0]:.3f} with the kernels as stored, 0.100 transposed"
+    )
     assert lines[-1].startswith("--kernel-layout stored, the homework's and nst's default")
 
 
 def test_planted_transposed_layout(files, capsys):
     """The mirror case: the same network stored with its kernels transposed, and two photos."""
-    code, lines, _ = run(capsys, "--weights", files / "planted-transposed.mat", "--no-download",
-                         files / "horizontal.png", files / "checkerboard.png")
+    code, lines, _ = run(
+        capsys,
+        "--weights",
+        files / "planted-transposed.mat",
+        "--no-download",
+        files / "horizontal.png",
+        files / "checkerboard.png",
+    )
     assert code == 0
     assert top5(lines, files / "horizontal.png", "transposed")[0][1] == "horizontal stripes"
     assert top5(lines, files / "horizontal.png", "stored")[0][0] == pytest.approx(0.1, abs=1e-4)
     board = top5(lines, files / "checkerboard.png", "stored")[0][0]
     assert board == top5(lines, files / "checkerboard.png", "transposed")[0][0] > 0.99
-    assert lines[-2].startswith("verdict: transposed - the network was trained with the kernels transposed (mean "
-                                f"top-1 probability {(0.1 + board) / 2:.3f} with the kernels as stored")
-    assert "over 2 images" in lines[-2] and lines[-1].startswith("This network was trained with transposed kernels: "
-                                                                 "--kernel-layout transposed")
+    assert lines[-2].startswith(
+        "verdict: transposed - the network was trained with the kernels transposed (mean "
+        f"top-1 probability {(0.1 + board) / 2:.3f} with the kernels as stored"
+    )
+    assert "over 2 images" in lines[-2] and lines[-1].startswith(
+        "This network was trained with transposed kernels: --kernel-layout transposed"
+    )
 
 
 def test_planted_undecided(files, capsys):

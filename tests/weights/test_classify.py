@@ -40,8 +40,9 @@ def test_whole_network_against_numpy(tmp_path, layout):
     transposed = class_probabilities(weights, classifier, x, "transposed")
     assert np.abs(stored - transposed).max() > 1e-3  # the two layouts are different networks
     # Transposed kernels = the stored network on the input mirrored across its diagonal.
-    np.testing.assert_allclose(transposed, class_probabilities(weights, classifier, x.transpose(0, 2, 1, 3)),
-                               rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(
+        transposed, class_probabilities(weights, classifier, x.transpose(0, 2, 1, 3)), rtol=1e-3, atol=1e-7
+    )
 
 
 def test_top_k():

@@ -65,7 +65,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if srv.cut_after is not None and len(srv.requests) == 1:
-            self.wfile.write(body[:srv.cut_after])  # full Content-Length announced, then hang up
+            self.wfile.write(body[: srv.cut_after])  # full Content-Length announced, then hang up
             self.wfile.flush()
             self.close_connection = True
             return

@@ -19,8 +19,17 @@ from nst.errors import NstError
 from nst.vgg import load_vgg_model
 from nst.weights.testnet import _cell, vgg_layers, write_test_vgg
 
-WRONG_VALUES = [np.int32(3), "conv", np.zeros((3, 3), np.complex64), np.array([True, False]), np.zeros((0, 0)),
-                np.zeros((2, 2, 2), np.float32), _cell(), _cell(1, 2, 3), np.array(["a", "b"])]
+WRONG_VALUES = [
+    np.int32(3),
+    "conv",
+    np.zeros((3, 3), np.complex64),
+    np.array([True, False]),
+    np.zeros((0, 0)),
+    np.zeros((2, 2, 2), np.float32),
+    _cell(),
+    _cell(1, 2, 3),
+    np.array(["a", "b"]),
+]
 
 
 @st.composite
@@ -32,8 +41,9 @@ def mutated_file(draw):
     names = list(struct.dtype.names)
     field = draw(st.sampled_from(names))
     if kind in ("drop", "rename"):
-        new = [n for n in names if n != field] + ([draw(st.sampled_from(["weights", "nam", "Type", "x"]))]
-                                                 if kind == "rename" else [])
+        new = [n for n in names if n != field] + (
+            [draw(st.sampled_from(["weights", "nam", "Type", "x"]))] if kind == "rename" else []
+        )
         new = list(dict.fromkeys(new)) or ["x"]
         replaced = np.empty((1, 1), dtype=[(n, object) for n in new])
         for n in new:

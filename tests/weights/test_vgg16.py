@@ -15,14 +15,26 @@ from nst.weights.matconvnet import NETWORKS, conv_names, network_of
 from nst.weights.testnet import write_test_vgg
 from tests.numpy_vgg import forward
 
-VGG16_NAMES = ("conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3", "conv4_1", "conv4_2",
-               "conv4_3", "conv5_1", "conv5_2", "conv5_3")
+VGG16_NAMES = (
+    "conv1_1",
+    "conv1_2",
+    "conv2_1",
+    "conv2_2",
+    "conv3_1",
+    "conv3_2",
+    "conv3_3",
+    "conv4_1",
+    "conv4_2",
+    "conv4_3",
+    "conv5_1",
+    "conv5_2",
+    "conv5_3",
+)
 
 
 @pytest.fixture(scope="module")
 def small_vgg16(tmp_path_factory):
-    return write_test_vgg(tmp_path_factory.mktemp("vgg16") / "imagenet-vgg-verydeep-16.mat", seed=3,
-                          network="VGG-16")
+    return write_test_vgg(tmp_path_factory.mktemp("vgg16") / "imagenet-vgg-verydeep-16.mat", seed=3, network="VGG-16")
 
 
 @pytest.mark.parametrize("layout", ["new", "old"])
@@ -31,8 +43,10 @@ def test_reads_vgg16_in_both_layouts(tmp_path, layout):
     assert scipy.io.loadmat(path)["layers"].shape == (1, 37)  # 13 conv + 13 relu + 5 pool + fc6-fc8 + 2 relu + prob
     weights, _ = read_vgg_weights(path)
     assert tuple(weights) == VGG16_NAMES == conv_names(NETWORKS["VGG-16"])
-    assert network_of(weights) == "VGG-16" and network_of(read_vgg_weights(write_test_vgg(
-        tmp_path / "v19.mat"))[0]) == "VGG-19"
+    assert (
+        network_of(weights) == "VGG-16"
+        and network_of(read_vgg_weights(write_test_vgg(tmp_path / "v19.mat"))[0]) == "VGG-19"
+    )
 
 
 def test_vgg16_activations_match_numpy(small_vgg16):
@@ -71,8 +85,23 @@ def test_a_run_on_vgg16_names_the_network(small_vgg16, tmp_path, capsys):
     for name, color in (("c.png", (200, 30, 40)), ("s.png", (20, 90, 220))):
         Image.new("RGB", (24, 16), color).save(tmp_path / name)
     out = tmp_path / "out"
-    common = ["--content", tmp_path / "c.png", "--style", tmp_path / "s.png", "--weights", small_vgg16,
-              "--width", "24", "--height", "16", "--iterations", "2", "--seed", "1", "--no-download"]
+    common = [
+        "--content",
+        tmp_path / "c.png",
+        "--style",
+        tmp_path / "s.png",
+        "--weights",
+        small_vgg16,
+        "--width",
+        "24",
+        "--height",
+        "16",
+        "--iterations",
+        "2",
+        "--seed",
+        "1",
+        "--no-download",
+    ]
     assert main([str(a) for a in common + ["--output-dir", out]]) == 0
     assert "Network: VGG-16, 13 conv layers (imagenet-vgg-verydeep-16.mat)" in capsys.readouterr().out
     assert json.loads((out / "run.json").read_text())["weights"]["network"] == "VGG-16"
@@ -90,13 +119,15 @@ def test_check_weights_names_the_network(small_vgg16, capsys):
 
 # --- the real ImageNet VGG-16 -----------------------------------------------------------------------------------
 
+
 def test_the_converted_file_holds_imagenets_vgg16(imagenet_vgg16):
     weights, mean_pixel = read_vgg_weights(imagenet_vgg16)
     assert network_of(weights) == "VGG-16"
     assert weights["conv1_1"][0].shape == (3, 3, 3, 64) and weights["conv5_3"][0].shape == (3, 3, 512, 512)
     # keras.applications.VGG16's ImageNet biases of block1_conv1 (the converter keeps biases as they are)
-    np.testing.assert_allclose(weights["conv1_1"][1][:8], [0.7343, 0.0934, 0.06776, 0.8863, 0.25995, 0.66427,
-                                                           -0.01583, 0.32491], atol=5e-5)
+    np.testing.assert_allclose(
+        weights["conv1_1"][1][:8], [0.7343, 0.0934, 0.06776, 0.8863, 0.25995, 0.66427, -0.01583, 0.32491], atol=5e-5
+    )
     np.testing.assert_allclose(mean_pixel, [123.68, 116.779, 103.939], rtol=1e-6)
     assert scipy.io.loadmat(imagenet_vgg16)["layers"].shape == (1, 31)  # no classifier: its head is not ImageNet's
 

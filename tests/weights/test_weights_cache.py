@@ -50,7 +50,8 @@ def test_written_once_then_reused(tmp_path, monkeypatch, layout):
         entries = {key: data[key] for key in data.files}
     assert entries["size"] == path.stat().st_size and entries["mtime_ns"] == path.stat().st_mtime_ns
     assert set(entries) == {"version", "size", "mtime_ns", "sha256", "md5", "layout", "mean_pixel"} | {
-        f"{name}.{part}" for name in CONV_NAMES for part in "Wb"}
+        f"{name}.{part}" for name in CONV_NAMES for part in "Wb"
+    }
     stamp = cache.stat().st_mtime_ns
     monkeypatch.setenv(CRASH_HOOK, "1")  # a child reader would now crash: the second read must not start one
     second = read_weights(path)
@@ -85,7 +86,7 @@ def test_damaged_cache_is_ignored_and_rebuilt(tmp_path, damage):
         data = data[: len(data) // 2]
     elif damage == "flipped bytes":  # inside conv3_1's weights: the zip CRC no longer matches
         start = data.find(b"conv3_1.W.npy") + 200
-        data[start:start + 8] = bytes(255 - v for v in data[start:start + 8])
+        data[start : start + 8] = bytes(255 - v for v in data[start : start + 8])
     elif damage == "empty":
         data = b""
     elif damage == "not a zip":
@@ -168,8 +169,18 @@ def test_no_cache_option(tmp_path, small_vgg):
     path.write_bytes(small_vgg.read_bytes())
     rng = np.random.default_rng(0)
     iio.imwrite(tmp_path / "c.png", rng.integers(0, 256, (12, 16, 3), dtype=np.uint8))
-    cfg = Config(content=tmp_path / "c.png", style=tmp_path / "c.png", weights=path, width=16, height=12,
-                 iterations=1, output_dir=tmp_path / "out", progress=False, download=False, weights_cache=False)
+    cfg = Config(
+        content=tmp_path / "c.png",
+        style=tmp_path / "c.png",
+        weights=path,
+        width=16,
+        height=12,
+        iterations=1,
+        output_dir=tmp_path / "out",
+        progress=False,
+        download=False,
+        weights_cache=False,
+    )
     style_transfer(cfg)
     assert not cache_path(path).exists() and leftovers(tmp_path) == []
     import json
@@ -208,6 +219,7 @@ def test_a_file_that_really_crashes_scipy(tmp_path):
             read_weights(path)
         text = str(err.value)
         assert "\n" not in text and str(path) in text and "download" in text, text
-        assert (re.search(r"the MAT reader crashed \(SIG[A-Z]+\)", text)
-                or "is not a readable MATLAB .mat file" in text), text
+        assert (
+            re.search(r"the MAT reader crashed \(SIG[A-Z]+\)", text) or "is not a readable MATLAB .mat file" in text
+        ), text
         assert sorted(p.name for p in tmp_path.iterdir()) == ["vgg.mat"]
