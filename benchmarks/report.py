@@ -710,7 +710,7 @@ def print_size(files):
         for what, run in finish["runs"].items():
             J = run["final_costs"]["total"] if "final_costs" in run else (run["result"].get("first") or {}).get("J")
             evaluations = "; ".join(run.get("lines", [])) or (
-                f"{run['result']['first']['eval']} evaluations to the target"
+                f"{run['result']['first']['evals']} evaluations to the target"
                 if run["result"].get("first")
                 else "did not reach the target"
             )
