@@ -10,6 +10,7 @@ free (nst.studio.admission). No external resources, no telemetry: it works offli
 import argparse
 import contextlib
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -385,9 +386,14 @@ def studio_main(argv=None):
         )
         try:
             server.run(sockets=[sock])
+            # uvicorn re-raises a Ctrl-C it caught once it has shut down; asyncio's own SIGINT handler can take
+            # that re-raise as a cancellation of a task already ending, and then nothing is raised here
+            interrupted = signal.SIGINT in getattr(server, "_captured_signals", ())
         except SystemExit:  # uvicorn exits when its start-up fails
-            pass
+            interrupted = False
         except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down (and stopped the run)
+            interrupted = True
+        if interrupted:
             print(
                 "nst studio: stopped; a run that was painting is saved and can be resumed from the page",
                 file=sys.stderr,
