@@ -388,7 +388,6 @@ def peer_worker(job):
     """The PyTorch peer (torch_gatys.py, its own venv) on the demo images at width x height: its peak resident
     set (from /proc while it runs, and getrusage's children maximum) and seconds per step."""
     import resource
-    import threading
 
     from nst.images import save_image
 
@@ -398,41 +397,22 @@ def peer_worker(job):
         for path, image in zip(paths, (content, style)):
             save_image(path, image)
         del content, style
-        proc = subprocess.Popen(
-            [
-                PEER_PYTHON,
-                str(PEER),
-                *map(str, paths),
-                "--iters",
-                str(job["steps"] + 1),
-                "--warmup",
-                "1",
-                "--channels-last",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-            stderr=subprocess.DEVNULL,
-            cwd=PEER.parent,
-        )
-        peak = [0]
-
-        def watch():
-            while proc.poll() is None:
-                try:
-                    peak[0] = max(peak[0], status_bytes("VmHWM", proc.pid))
-                except (OSError, StopIteration):
-                    pass
-                time.sleep(0.5)
-
-        watcher = threading.Thread(target=watch)
-        watcher.start()
-        out, _ = proc.communicate()
-        watcher.join()
+        argv = [
+            PEER_PYTHON,
+            str(PEER),
+            *map(str, paths),
+            "--iters",
+            str(job["steps"] + 1),
+            "--warmup",
+            "1",
+            "--channels-last",
+        ]
+        out, peak, _, _, _ = measured(argv, cwd=PEER.parent)
     result = json.loads(next(line for line in out.splitlines() if line.startswith("RESULT "))[len("RESULT ") :])
     return {
         **job,
         "peer": result,
-        "peak_bytes": peak[0],
+        "peak_bytes": peak,
         "children_maxrss_bytes": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024,
         **load_note(),
     }

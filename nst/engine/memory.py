@@ -355,12 +355,7 @@ def default_budget(meminfo="/proc/meminfo", status="/proc/self/status", share=0.
             return int(share * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         except (ValueError, OSError, AttributeError):
             return None
-    try:
-        with open(status) as f:
-            held = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        held = 0
-    return int(share * (available + held))
+    return int(share * (available + (resident_bytes(status) or 0)))
 
 
 def resident_bytes(status="/proc/self/status"):
