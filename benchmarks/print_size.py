@@ -8,6 +8,7 @@
                                               # and their J and gradient against the untiled ones
     python -m benchmarks print_size table     # the docs' table of runs from the results files
     python -m benchmarks print_size finish    # a finished 1920x1080 picture: nst coarse to fine, straight, the peer
+    python -m benchmarks print_size finish coarse  # nst's coarse-to-fine run again, the others kept
     python -m benchmarks print_size command 4k [random|imagenet]           # nst at 3840x2160 in 3 GB, whole command
     python -m benchmarks print_size command 1080p-lbfgs [random|imagenet]  # a finished 1920x1080 picture
 
@@ -744,13 +745,14 @@ def measured(argv, cwd=ROOT):
     return log, peak[0], wall, cpu, proc.returncode
 
 
-def finish_mode():
+def finish_mode(coarse_only=False):
     """The time to a finished 1920x1080 picture, whole commands on the real ImageNet VGG-16 (as a VGG-19 with
     identity conv3_4, conv4_4, conv5_4, which the peer needs; J is the VGG-16's): `nst --optimizer lbfgs` as
     chosen for a print size (coarse to fine: 35, 17 and 8 evaluations at 480x270, 960x540, 1920x1080), the same
     straight at full size (`--scales 1`: 35 evaluations at 1920x1080), and the PyTorch + scipy peer straight at
     full size (torch_lbfgs.py --optimizer scipy, from nst's own seed-1 start) until it reaches the J of nst's
-    coarse-to-fine picture (at most 60 evaluations)."""
+    coarse-to-fine picture (at most 60 evaluations). coarse_only (`finish coarse`): nst's coarse-to-fine run
+    alone, put in place of the file's (the straight run and the peer's kept, with when each was measured)."""
 
     from benchmarks.lbfgs_peer import vgg16_as_vgg19
     from nst.weights.cache import read_weights
@@ -768,7 +770,13 @@ def finish_mode():
     with tempfile.TemporaryDirectory() as tmp:
         proxy = vgg16_as_vgg19(imagenet_vgg16(), Path(tmp) / "imagenet-vgg16-as-19.mat")
         read_weights(proxy)  # nst's weights cache warm, as on a second run
-        for name, extra in (("nst coarse to fine", []), ("nst straight", ["--scales", "1"])):
+        runs = (("nst coarse to fine", []), ("nst straight", ["--scales", "1"]))
+        if coarse_only:
+            kept = json.loads((RESULTS / "print_size_finish.json").read_text())
+            earlier = {"load_average": kept.get("load_average"), "recorded_from": kept.get("recorded_from")}
+            out["runs"] = {name: {"earlier_run": earlier, **run} for name, run in kept["runs"].items()}
+            runs = runs[:1]
+        for name, extra in runs:
             folder = Path(tmp) / name.replace(" ", "-")
             argv = [
                 sys.executable,
@@ -808,7 +816,8 @@ def finish_mode():
                 flush=True,
             )
         write("finish", out)  # kept before the peer runs: a failed peer leaves nst's runs on record
-        finish_peer(out, proxy, Path(tmp))
+        if not coarse_only:
+            finish_peer(out, proxy, Path(tmp))
 
 
 def finish_peer(out=None, proxy=None, tmp=None):
@@ -955,6 +964,8 @@ def worker(job):
 def main(argv):
     if len(argv) == 1 and argv[0] in MODES:
         return MODES[argv[0]]()
+    if argv == ["finish", "coarse"]:
+        return finish_mode(coarse_only=True)
     if len(argv) in (2, 3) and argv[0] == "command" and argv[1] in COMMANDS:
         return command_mode(*argv[1:])
     print(__doc__, file=sys.stderr)

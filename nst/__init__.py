@@ -40,6 +40,9 @@ def paint(content=None, style=None, **settings):
     functions by their homework names). The run's Ctrl-C (a notebook's interrupt) stops it after the step in
     progress, its state saved. The generator's return value is (generated image, history).
     """
+    from nst.engine.memory import give_back_freed_memory
+
+    give_back_freed_memory()  # takes effect where TensorFlow has not started yet
     from nst.commands.run import run_events
     from nst.settings import Config
 

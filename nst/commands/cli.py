@@ -109,7 +109,10 @@ def main(argv=None, models=None, on_event=None):
     from nst.commands.console import run_command
     from nst.commands.interrupt import raise_keyboard_interrupt
     from nst.engine.events import Ended
+    from nst.engine.memory import give_back_freed_memory
     from nst.errors import NstError, RunInterrupted
+
+    give_back_freed_memory()
 
     tell = on_event or (lambda event: None)
     try:

@@ -65,7 +65,8 @@ class Step:
 class ScaleFinished:
     """Scale `scale` ended: its last image, its history, the evaluations it spent, the seconds per iteration of
     its loop, why it ended (the budget spent, L-BFGS's own reason, or "stopped"), whether a stop ended it (the run
-    then ends here) and the checkpoint that continues it."""
+    then ends here), the checkpoint that continues it, and L-BFGS's curvature at its end (the inverse-Hessian
+    scale of its last step, from which the next scale's first step starts; None for Adam)."""
 
     scale: int
     image: np.ndarray
@@ -75,6 +76,7 @@ class ScaleFinished:
     reason: str
     stopped: bool = False
     checkpoint: Checkpoint | None = None
+    curvature: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -92,8 +92,9 @@ class Measured:
     constants, the copies the allocator keeps after loading, the rotated kernels of the input gradient and
     oneDNN's reordered copies). forward, backward (and for bfloat16 activations forward_bf16, backward_bf16):
     resident bytes of a tile per byte of its counted tensors (tile_tensor_bytes), plus tile_overhead (oneDNN's
-    scratch and primitives); TensorFlow's CPU allocator keeps its pool, so a run's pool is its largest tile's.
-    untiled: the same for the untiled evaluation. lbfgs_per_variable, lbfgs_per_pair: what
+    scratch and primitives); a run's pool is its largest tile's.
+    untiled: the same for the untiled evaluation. These were measured with TensorFlow's pooling allocator
+    (a tile's blocks kept for the next); with give_back_freed_memory a run holds less than they predict. lbfgs_per_variable, lbfgs_per_pair: what
     scipy.optimize.minimize(method="L-BFGS-B", bounds=Bounds(...)) holds per variable beyond its correction pairs
     (scipy 1.17 turns the bounds into a list of n tuples of Python floats that lives as long as the run), and per
     pair (two float64 vectors). saving: bytes per pixel a save point holds for a moment (the image handed to the
@@ -165,9 +166,9 @@ def fixed_bytes(problem, measured=MEASURED):
     px = problem.pixels
     styles = sum(h * w for h, w in problem.style_shapes) or px
     images = 12 * (2 * px + styles)
-    if problem.optimizer == "lbfgs":  # nst.lbfgs: x0, bounds, the float32 image and float64 gradient of a call
-        n = 3 * px
-        state = n * (measured.lbfgs_per_variable + measured.lbfgs_per_pair * problem.lbfgs_pairs) + 36 * n
+    if problem.optimizer == "lbfgs":  # nst.lbfgs: x0, bounds, the float32 image and float64 gradient of a call,
+        n = 3 * px  # and the float32 point and gradient its curvature is measured from
+        state = n * (measured.lbfgs_per_variable + measured.lbfgs_per_pair * problem.lbfgs_pairs) + 44 * n
     else:  # Adam's m and v and the image variable
         state = 36 * px
     gradient = 12 * px
@@ -365,6 +366,29 @@ def resident_bytes(status="/proc/self/status"):
             return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
     except (OSError, StopIteration, ValueError, IndexError):
         return None
+
+
+MMAP_THRESHOLD = 4 * 2**20
+"""glibc's mmap threshold for a run: a block this large or larger is mapped on its own and unmapped when freed."""
+
+
+def give_back_freed_memory():
+    """Make what a run frees go back to the system (called before TensorFlow starts; values the user set are kept).
+
+    TensorFlow's oneDNN CPU allocator keeps every block of 256 KB or more in a pool of its own that never returns
+    a region, so a coarse scale's untiled working set stayed resident through a print-size run and the finer
+    scales' plans had to leave room for it (a 3840x2160 run in 3 GB peaked at 3.4 GB). TF_ONEDNN_USE_SYSTEM_ALLOCATOR
+    makes those blocks malloc's; glibc's mmap threshold fixed at MMAP_THRESHOLD (mallopt; otherwise it rises to
+    32 MB as blocks are freed) maps each large tensor on its own and unmaps it when it is freed."""
+    import ctypes
+    import os
+
+    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        try:
+            ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD)  # M_MMAP_THRESHOLD
+        except (OSError, AttributeError):
+            pass
 
 
 def release():

@@ -285,7 +285,9 @@ def read_messages(runs, state, answer):
 def warm_up(weights, models):
     """Import TensorFlow and build the network from `weights` (when the file is there) into `models`."""
     from nst.commands.console import import_tensorflow_quietly
+    from nst.engine.memory import give_back_freed_memory
 
+    give_back_freed_memory()
     import_tensorflow_quietly()
     from nst.commands.run import load_model
     from nst.errors import NstError

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from nst.engine.driver import LBFGS, Adam, Scale, paint
+from nst.engine.driver import LBFGS, Adam, Scale, paint, resized_start
 from nst.engine.events import ScaleFinished, ScaleStarted, Step
 from nst.engine.objective import Weights
 from nst.engine.problem import Problem, objective_at
@@ -137,3 +137,67 @@ def test_lbfgs_iterations_stop_and_continue(problem):
     assert rest[0].first == done and [e.iteration for e in rest if isinstance(e, Step)][0] == done
     assert rest[-1].evaluations >= 12 and rest[-1].history[:done] == ended.history
     assert rest[-1].history[-1][1] < ended.history[-1][1]
+
+
+def quadratic(curvature, optimum=0.0):
+    """value_and_grad of J(x) = curvature / 2 |x - optimum|^2 (all of it style: J_content 0)."""
+    import tensorflow as tf
+
+    def value_and_grad(x):
+        d = x - optimum
+        J = 0.5 * curvature * tf.reduce_sum(d * d)
+        return J, tf.constant(0.0), J, curvature * d
+
+    return value_and_grad
+
+
+def test_a_known_curvature_makes_the_first_step_the_newton_step():
+    # J = c / 2 |x - x*|^2 has the inverse-Hessian scale 1 / c: with it, L-BFGS-B's first trial point is x* itself
+    # (one evaluation besides the start's); its own first trial, x0 - g, goes a thousandth of the way
+    from nst.engine.lbfgs import Iteration, lbfgs_iterations
+
+    rng = np.random.default_rng(3)
+    optimum = rng.uniform(-20, 20, (1, 6, 8, 3)).astype(np.float32)
+    x0 = optimum + rng.uniform(-20, 20, optimum.shape).astype(np.float32)
+    c = 1e-3
+    J0 = 0.5 * c * float(np.sum((x0.astype(np.float64) - optimum) ** 2))
+
+    def first_iteration(first_step):
+        return next(i for i in lbfgs_iterations(quadratic(c, optimum), x0, 1, first_step=first_step))
+
+    known = first_iteration(1 / c)
+    assert known.evaluations == 2 and known.costs[0] < 1e-6 * J0  # J's own value, not the scaled objective's
+    np.testing.assert_allclose(known.x, optimum, atol=1e-3)
+    own = first_iteration(None)  # a step of |g|, a thousandth of the way
+    assert isinstance(own, Iteration) and own.costs[0] > 0.9 * J0
+
+
+def test_the_curvature_measured_is_the_inverse_hessian_scale():
+    from nst.engine.lbfgs import Result, lbfgs_iterations
+
+    rng = np.random.default_rng(4)
+    x0 = rng.uniform(-20, 20, (1, 6, 8, 3)).astype(np.float32)
+    for c in (1e-3, 5.0):
+        result = list(lbfgs_iterations(quadratic(c), x0, 3))[-1]
+        assert isinstance(result, Result) and abs(result.curvature * c - 1) < 1e-3
+
+
+def test_a_finer_scale_starts_from_the_coarser_scales_curvature():
+    # the quadratic whose Hessian goes as 1 / pixels, as the homework's J does: the coarse scale measures its
+    # curvature, and the finer scale's first step is FIRST_STEP_SHARE of the way to the optimum, in one evaluation
+    from nst.engine.driver import FIRST_STEP_SHARE
+    from nst.engine.objective import Objective
+
+    def objective_at(width, height):
+        value_and_grad = quadratic(1e3 / (width * height))
+        return Objective(lambda x: value_and_grad(x)[:3], value_and_grad)
+
+    rng = np.random.default_rng(5)
+    start = rng.uniform(-20, 20, (1, H // 2, W // 2, 3)).astype(np.float32)
+    events = list(paint(objective_at, start, [Scale(W // 2, H // 2, LBFGS(3)), Scale(W, H, LBFGS(1))]))
+    coarse, fine = [e for e in events if isinstance(e, ScaleFinished)]
+    assert abs(coarse.curvature * 1e3 / (W * H / 4) - 1) < 1e-3
+    J_start = float(quadratic(1e3 / (W * H))(resized_start(coarse.image, W, H))[0])
+    first = next(e for e in events if isinstance(e, Step) and e.scale == 1)
+    assert first.evaluations == 2
+    assert first.J == pytest.approx((1 - FIRST_STEP_SHARE) ** 2 * J_start, rel=1e-3)

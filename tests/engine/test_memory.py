@@ -75,3 +75,38 @@ def test_bfloat16_activations_need_less():
     p32, p16 = problem(3840, 2160), problem(3840, 2160, itemsize=2)
     assert memory.smallest_budget(p16) < memory.smallest_budget(p32)
     assert memory.untiled_bytes(p16) < memory.untiled_bytes(p32)
+
+
+FREED = """
+import sys
+from nst.engine import memory
+if sys.argv[1] == "give-back":
+    memory.give_back_freed_memory()
+import tensorflow as tf
+before = memory.resident_bytes()
+for n in (96, 64, 48, 80, 32):  # tensors of tens of MB, as a scale's working set
+    x = tf.random.uniform((n * 2**18,)) * 2.0
+    y = tf.reduce_sum(x * x + x)
+    del x
+memory.release()
+print(before, memory.resident_bytes())
+"""
+
+
+@pytest.mark.parametrize("mode", ["give-back", "as-is"])
+def test_what_a_scale_frees_goes_back_to_the_system(mode):
+    # TensorFlow's oneDNN allocator pools every large block and never gives one back: a coarse scale's working
+    # set stayed resident through a print-size run. give_back_freed_memory makes freed tensors leave the process.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TF_ONEDNN", "TF_ENABLE_ONEDNN", "MALLOC_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", FREED, mode], capture_output=True, text=True, timeout=300, check=True, env=env
+    ).stdout.split()
+    kept = int(out[1]) - int(out[0])
+    if mode == "give-back":
+        assert kept < 64 * 2**20
+    else:  # the pool without it: what the test is about
+        assert kept > 200 * 2**20
