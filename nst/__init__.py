@@ -40,11 +40,9 @@ def paint(content=None, style=None, **settings):
     functions by their homework names). The run's Ctrl-C (a notebook's interrupt) stops it after the step in
     progress, its state saved. The generator's return value is (generated image, history).
     """
-    from nst.engine.memory import give_back_freed_memory
-
-    give_back_freed_memory()  # takes effect where TensorFlow has not started yet
     from nst.commands.run import run_events
-    from nst.settings import Config
+    from nst.engine.memory import give_back_freed_memory
+    from nst.settings import Config, print_size
 
     functions = settings.pop("functions", None)
     log = settings.pop("log", print)
@@ -53,4 +51,7 @@ def paint(content=None, style=None, **settings):
         fields["content"] = content
     if style is not None:
         fields["style"] = style
-    return run_events(Config(**fields), log=log, functions=functions)
+    cfg = Config(**fields)
+    if print_size(cfg):
+        give_back_freed_memory()  # where TensorFlow has not started yet
+    return run_events(cfg, log=log, functions=functions)

@@ -109,10 +109,7 @@ def main(argv=None, models=None, on_event=None):
     from nst.commands.console import run_command
     from nst.commands.interrupt import raise_keyboard_interrupt
     from nst.engine.events import Ended
-    from nst.engine.memory import give_back_freed_memory
     from nst.errors import NstError, RunInterrupted
-
-    give_back_freed_memory()
 
     tell = on_event or (lambda event: None)
     try:
@@ -136,6 +133,11 @@ def main(argv=None, models=None, on_event=None):
         prepared.append(prepare_run(cfg, given))
 
     def run():
+        from nst.engine.memory import give_back_freed_memory
+        from nst.settings import print_size
+
+        if print_size(prepared[0][0]):  # before TensorFlow starts, which is when it takes effect
+            give_back_freed_memory()
         import tensorflow as tf
 
         from nst.commands.run import style_transfer

@@ -92,9 +92,9 @@ class Measured:
     constants, the copies the allocator keeps after loading, the rotated kernels of the input gradient and
     oneDNN's reordered copies). forward, backward (and for bfloat16 activations forward_bf16, backward_bf16):
     resident bytes of a tile per byte of its counted tensors (tile_tensor_bytes), plus tile_overhead (oneDNN's
-    scratch and primitives); a run's pool is its largest tile's.
-    untiled: the same for the untiled evaluation. These were measured with TensorFlow's pooling allocator
-    (a tile's blocks kept for the next); with give_back_freed_memory a run holds less than they predict. lbfgs_per_variable, lbfgs_per_pair: what
+    scratch and primitives); a run's pool is its largest tile's. untiled: the same for the untiled evaluation.
+    These were measured with TensorFlow's pooling allocator (a tile's blocks kept for the next); with
+    give_back_freed_memory a run holds less than they predict. lbfgs_per_variable, lbfgs_per_pair: what
     scipy.optimize.minimize(method="L-BFGS-B", bounds=Bounds(...)) holds per variable beyond its correction pairs
     (scipy 1.17 turns the bounds into a list of n tuples of Python floats that lives as long as the run), and per
     pair (two float64 vectors). saving: bytes per pixel a save point holds for a moment (the image handed to the
@@ -373,7 +373,8 @@ MMAP_THRESHOLD = 4 * 2**20
 
 
 def give_back_freed_memory():
-    """Make what a run frees go back to the system (called before TensorFlow starts; values the user set are kept).
+    """Make what a run frees go back to the system (called before TensorFlow starts, for a print-size run and in
+    the studio's painter; values the user set are kept).
 
     TensorFlow's oneDNN CPU allocator keeps every block of 256 KB or more in a pool of its own that never returns
     a region, so a coarse scale's untiled working set stayed resident through a print-size run and the finer
