@@ -42,7 +42,7 @@ def paint(content=None, style=None, **settings):
     """
     from nst.commands.run import run_events
     from nst.engine.memory import give_back_freed_memory
-    from nst.settings import Config, print_size
+    from nst.settings import Config, evaluated_in_tiles
 
     functions = settings.pop("functions", None)
     log = settings.pop("log", print)
@@ -52,6 +52,6 @@ def paint(content=None, style=None, **settings):
     if style is not None:
         fields["style"] = style
     cfg = Config(**fields)
-    if print_size(cfg):
+    if evaluated_in_tiles(cfg):
         give_back_freed_memory()  # where TensorFlow has not started yet
     return run_events(cfg, log=log, functions=functions)

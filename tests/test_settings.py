@@ -121,3 +121,14 @@ def test_the_studio_form_is_the_table_s_studio_settings():
     assert {name for name, spec in settings().items() if spec.studio} == set(form)
     assert form["iterations"] == (int, "--iterations") and form["preserve_colors"] == (bool, "--preserve-colors")
     assert form["alpha"] == (float, "--alpha") and form["optimizer"] == (str, "--optimizer")
+
+
+def test_a_run_evaluated_in_tiles_is_told_before_tensorflow_starts():
+    # the allocator that gives freed memory back is chosen before TensorFlow starts, from the memory model alone
+    from nst.settings import Config, evaluated_in_tiles
+
+    assert not evaluated_in_tiles(Config(width=400, height=300, max_memory=2**34))
+    assert not evaluated_in_tiles(Config(width=1920, height=1080, max_memory=2**34))
+    assert evaluated_in_tiles(Config(width=1920, height=1080, max_memory=3 * 10**9))
+    assert evaluated_in_tiles(Config(width=3840, height=2160, max_memory=3 * 10**9))
+    assert evaluated_in_tiles(Config(width=400, height=300, max_memory=2**34, tile=128))

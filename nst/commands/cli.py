@@ -134,9 +134,9 @@ def main(argv=None, models=None, on_event=None):
 
     def run():
         from nst.engine.memory import give_back_freed_memory
-        from nst.settings import print_size
+        from nst.settings import evaluated_in_tiles
 
-        if print_size(prepared[0][0]):  # before TensorFlow starts, which is when it takes effect
+        if evaluated_in_tiles(prepared[0][0]):  # before TensorFlow starts, which is when it takes effect
             give_back_freed_memory()
         import tensorflow as tf
 

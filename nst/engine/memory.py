@@ -373,8 +373,8 @@ MMAP_THRESHOLD = 4 * 2**20
 
 
 def give_back_freed_memory():
-    """Make what a run frees go back to the system (called before TensorFlow starts, for a print-size run and in
-    the studio's painter; values the user set are kept).
+    """Make what a run frees go back to the system (called before TensorFlow starts, for a run evaluated in tiles
+    and in the studio's painter; values the user set are kept).
 
     TensorFlow's oneDNN CPU allocator keeps every block of 256 KB or more in a pool of its own that never returns
     a region, so a coarse scale's untiled working set stayed resident through a print-size run and the finer

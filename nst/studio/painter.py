@@ -287,7 +287,7 @@ def warm_up(weights, models):
     from nst.commands.console import import_tensorflow_quietly
     from nst.engine.memory import give_back_freed_memory
 
-    give_back_freed_memory()
+    give_back_freed_memory()  # one run after another here: a print-size run's pool must not stay for the rest
     import_tensorflow_quietly()
     from nst.commands.run import load_model
     from nst.errors import NstError
