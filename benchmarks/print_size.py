@@ -709,9 +709,10 @@ COMMANDS = {
 }
 
 
-def measured(argv, cwd=ROOT):
-    """Run `argv` in a child process as a user would: (its output, its peak resident set (VmHWM, read from /proc
-    every half second while it runs), wall seconds, CPU seconds (its own and its children's), exit code)."""
+def measured(argv, cwd=ROOT, env=None):
+    """Run `argv` in a child process as a user would (in `env`, default this one's): (its output, its peak resident
+    set (VmHWM, read from /proc every half second while it runs), wall seconds, CPU seconds (its own and its
+    children's), exit code)."""
     import resource
     import threading
 
@@ -723,7 +724,7 @@ def measured(argv, cwd=ROOT):
         text=True,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**(os.environ if env is None else env), "TF_CPP_MIN_LOG_LEVEL": "2"},
     )
     peak = [0]
 

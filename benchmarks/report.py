@@ -710,13 +710,13 @@ def print_size(files):
         for what, run in finish["runs"].items():
             J = run["final_costs"]["total"] if "final_costs" in run else (run["result"].get("first") or {}).get("J")
             evaluations = "; ".join(run.get("lines", [])) or (
-                f"{run['result']['first']['evals']} evaluations to the target"
+                f"{run['result']['first']['evals']} evaluations to J ≤ {run['result']['target']:.4g}"
                 if run["result"].get("first")
-                else "did not reach the target"
+                else f"did not reach J ≤ {run['result']['target']:.4g}"
             )
             rows.append(
                 [
-                    what,
+                    f"{what} (an earlier run)" if "earlier_run" in run else what,
                     evaluations,
                     "—" if J is None else f"{J:.5g}",
                     gigabytes(run["peak_bytes"]),

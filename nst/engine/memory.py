@@ -93,8 +93,8 @@ class Measured:
     oneDNN's reordered copies). forward, backward (and for bfloat16 activations forward_bf16, backward_bf16):
     resident bytes of a tile per byte of its counted tensors (tile_tensor_bytes), plus tile_overhead (oneDNN's
     scratch and primitives); a run's pool is its largest tile's. untiled: the same for the untiled evaluation.
-    These were measured with TensorFlow's pooling allocator (a tile's blocks kept for the next); with
-    give_back_freed_memory a run holds less than they predict. lbfgs_per_variable, lbfgs_per_pair: what
+    These were measured with TensorFlow's pooling allocator (a tile's blocks kept for the next), not anew with
+    give_back_freed_memory (which runs in tiles use). lbfgs_per_variable, lbfgs_per_pair: what
     scipy.optimize.minimize(method="L-BFGS-B", bounds=Bounds(...)) holds per variable beyond its correction pairs
     (scipy 1.17 turns the bounds into a list of n tuples of Python floats that lives as long as the run), and per
     pair (two float64 vectors). saving: bytes per pixel a save point holds for a moment (the image handed to the
