@@ -1,5 +1,4 @@
-"""What a run settles and reads before it needs TensorFlow: the configuration, the input images, the output folder,
-the weights file.
+"""What a run settles and reads before it needs TensorFlow: the configuration, the images, the output, the weights.
 
 Bad input (a missing or unreadable --content, --style or --init, impossible values, a checkpoint that does not
 match, an output folder that cannot be made, a weights file that is missing and cannot be had) is found here, so
