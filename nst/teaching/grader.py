@@ -394,10 +394,26 @@ class BadSubmission(Exception):
     """A submission that is not a notebook file: graded 0, the message its reason."""
 
 
+def import_nbformat():
+    """nbformat, imported without rfc3987_syntax when this process imports jsonschema (nbformat's validator) for the
+    first time: where it is installed (jupyter-events, hence nbgrader and JupyterLab, ask for it), jsonschema imports
+    it, and it compiles a grammar at import, a second of CPU on the way to every `nst grade`'s first sandbox, for
+    IRI formats nbformat's schema never checks (the sandbox's runner goes without it too)."""
+    if "jsonschema" not in sys.modules and "rfc3987_syntax" not in sys.modules:
+        sys.modules["rfc3987_syntax"] = None  # jsonschema's IRI format checks are optional: it does without them
+        try:
+            import nbformat
+        finally:
+            del sys.modules["rfc3987_syntax"]
+    import nbformat
+
+    return nbformat
+
+
 def read_submission(path):
     """(the notebook's bytes, the notebook) of a submission: a regular file (not a link, not a folder) of at most
     MAX_NOTEBOOK bytes holding a Jupyter notebook (nbformat 4); BadSubmission saying why not."""
-    import nbformat
+    nbformat = import_nbformat()
 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
