@@ -127,10 +127,12 @@ def main(argv=None, models=None, on_event=None):
         previous = signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     prepared = []
 
-    def prepare():  # bad input is reported before TensorFlow's import
+    def prepare():  # bad input is reported (and the weights downloaded) before TensorFlow's import
+        from tqdm import tqdm
+
         from nst.commands.inputs import prepare_run
 
-        prepared.append(prepare_run(cfg, given))
+        prepared.append(prepare_run(cfg, given, log=tqdm.write))
 
     def run():
         from nst.engine.memory import give_back_freed_memory

@@ -29,7 +29,6 @@ from nst.sinks.progress import progress
 from nst.sinks.report import image_size, write_report
 from nst.sinks.run_files import run_files
 from nst.weights.cache import read_weights
-from nst.weights.choice import weights_for_run
 
 
 def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=None, models=None, on_event=None):
@@ -40,7 +39,7 @@ def style_transfer(cfg, log=tqdm.write, functions=None, given=None, prepared=Non
     scale's), --preserve-colors (applied to the returned image and generated_image.jpg).
     `functions`: the caller's cost functions by their homework names (nst.engine.objective); default nst.costs's.
     `given`: with --resume, the Config fields the user set (the command line's flags; see resumed_config).
-    `prepared`: (cfg, inputs) from nst.commands.inputs.prepare_run(cfg, given) when the caller has settled them
+    `prepared`: what nst.commands.inputs.prepare_run(cfg, given, log) returns, when the caller has settled it
     already (the command line does, before importing TensorFlow); `cfg` and `given` are then not used.
     `models`: a dict the caller keeps between runs (the studio's painter), see load_model.
     `on_event`: a function of each event of the run (nst.engine.events), besides the files and the progress.
@@ -65,12 +64,11 @@ def run_events(cfg, log=tqdm.write, functions=None, given=None, prepared=None, m
     progress bar), between the events."""
     if functions is not None:
         functions = check_functions(functions)
-    cfg, inputs = prepare_run(cfg, given) if prepared is None else prepared
+    cfg, inputs, weights, fallback = prepare_run(cfg, given, log) if prepared is None else prepared
     if cfg.deterministic:
         make_deterministic(cfg.seed)
     precision = settle_device(cfg.precision, log)
     cfg = dataclasses.replace(cfg, precision=precision["used"])  # what the run computes in, as its files say
-    weights, fallback = weights_for_run(cfg.weights, allow_download=cfg.download, progress=cfg.progress, log=log)
     model, weights_sha256 = load_model(weights, cfg.pooling, cfg.kernel_layout, cfg.weights_cache, models)
     model.check_layers([cfg.content_layer] + [name for name, _ in cfg.style_layers])
     log(f"Network: {model.network}, {len(model.weights)} conv layers ({weights.name})")

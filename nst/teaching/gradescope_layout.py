@@ -139,8 +139,8 @@ def image(autograder):
     /autograder/nst-venv sees this one's site-packages (a .pth file), and pip is told to use no index, so
     setup.sh installs the zip's wheel and finds every dependency installed."""
     site = " ".join(__import__("site").getsitepackages())
-    prepare = (
-        f"python3 -m venv /autograder/nst-venv && "
+    prepare = (  # without pip: setup.sh's own `python3 -m venv` puts it in
+        f"python3 -m venv --without-pip /autograder/nst-venv && "
         f"printf '%s\\n' {site} > $(echo /autograder/nst-venv/lib/python3*/site-packages)/image.pth"
     )
     done = container(autograder, prepare)

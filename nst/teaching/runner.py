@@ -450,6 +450,9 @@ def not_dumpable():
 
 def main():
     not_dumpable()
+    # jsonschema (nbformat's) imports rfc3987_syntax where it is installed (jupyter-events asks for it), which
+    # compiles a grammar for a second of CPU at import; nbformat's schema checks no IRI: this process goes without
+    sys.modules.setdefault("rfc3987_syntax", None)
     requests = os.fdopen(int(sys.argv[1]), "r", encoding="utf-8")
     protocol = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
     settings = json.loads(requests.readline())

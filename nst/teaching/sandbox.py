@@ -312,7 +312,9 @@ def choose_isolation(wanted, jobs):
         if len(uids) < jobs:
             uids, why_not_user = [], f"no {jobs} free uids in {SANDBOX_UIDS.start}-{SANDBOX_UIDS.stop - 1}"
         else:
-            ok, said = runs_as(uids[0], [sys.executable, "-I", "-c", "import nbclient, ipykernel, numpy"])
+            # what the runner imports, as it imports them (without rfc3987_syntax's grammar: nst.teaching.runner)
+            check = "import sys; sys.modules['rfc3987_syntax'] = None; import nbclient, ipykernel, numpy"
+            ok, said = runs_as(uids[0], [sys.executable, "-I", "-c", check])
             if not ok:
                 uids, why_not_user = (
                     [],
@@ -893,7 +895,9 @@ def end_uid(uid, rounds=50):
 
 
 def processes_of(uid):
-    """The pids of the processes whose real, effective or saved uid is `uid`."""
+    """The pids of the processes whose real, effective or saved uid is `uid` and which can still run: a zombie
+    (every thread of it ended, its exit status not yet collected by its parent) is none of them, while a process
+    whose first thread has ended but another runs still is."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -901,12 +905,29 @@ def processes_of(uid):
         try:
             for line in (entry / "status").read_text().splitlines():
                 if line.startswith("Uid:"):
-                    if str(uid) in line.split()[1:4]:
+                    if str(uid) in line.split()[1:4] and not ended(entry):
                         found.append(int(entry.name))
                     break
         except OSError:
             pass
     return found
+
+
+def ended(entry):
+    """Whether every thread of the process at /proc/<pid> `entry` has ended (a zombie left for its parent, which
+    the sandbox's namespaces' first process is, briefly, once the host's init inherits it)."""
+    try:
+        tasks = list((entry / "task").iterdir())
+    except OSError:  # the process is gone
+        return True
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):  # that thread is gone; the others are still looked at
+            continue
+        if state not in ("Z", "X"):
+            return False
+    return True
 
 
 def kill_marked(token):

@@ -1,4 +1,8 @@
-"""The program as a user runs it: `python -m nst` end to end on a small generated net, and bad input."""
+"""The program as a user runs it: `nst` end to end on a small generated net, and bad input.
+
+The runs call the command line's main() in this process (its arguments, exit code, output and files are the
+program's); `python -m nst` in a process of its own is run by README's quick start (tests/test_docs.py) and by
+the bad-input and interruption tests (here, tests/commands/test_bad_input.py, test_resume.py)."""
 
 import csv
 import json
@@ -31,6 +35,11 @@ FLAGS = [
     "--seed",
     "--no-download",
 ]
+
+
+def nst(*args):
+    """`nst ARGS...` in this process: its exit code."""
+    return main([str(a) for a in args])
 
 
 def run_nst(*args, cwd=None, env=None):
@@ -74,9 +83,9 @@ def test_help_lists_the_other_commands_and_each_runs_its_own_help(capsys):
         assert exit_info.value.code == 0 and f"nst {name}" in capsys.readouterr().out
 
 
-def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
+def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path, capsys):
     out = tmp_path / "out"
-    result = run_nst(
+    code = nst(
         "--weights",
         small_vgg,
         "--content",
@@ -94,7 +103,8 @@ def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
         "--seed",
         1,
     )
-    assert result.returncode == 0, result.stderr
+    result = capsys.readouterr()
+    assert code == 0, result.err
     assert sorted(p.name for p in out.iterdir()) == [
         "0.png",
         "20.png",
@@ -113,8 +123,8 @@ def test_end_to_end_on_small_net(small_vgg, pictures, tmp_path):
     totals = [float(r["total"]) for r in rows]
     assert totals[-1] < 0.5 * totals[0] and totals[-1] < totals[20] < totals[0]
     for i in (0, 20):  # the homework's log lines, with the costs written to costs.csv
-        assert f"Iteration {i} :\ntotal cost = {float(rows[i]['total'])}\n" in result.stdout
-    assert "Traceback" not in result.stderr
+        assert f"Iteration {i} :\ntotal cost = {float(rows[i]['total'])}\n" in result.out
+    assert "Traceback" not in result.err
 
 
 def dead_url():
@@ -124,13 +134,16 @@ def dead_url():
         return f"http://127.0.0.1:{s.getsockname()[1]}/vgg.mat"
 
 
-def test_without_the_vgg19_the_demo_paints_with_the_imagenet_vgg16(tmp_path, imagenet_vgg16):
+def test_without_the_vgg19_the_demo_paints_with_the_imagenet_vgg16(tmp_path, imagenet_vgg16, monkeypatch, capsys):
     """The README's first command where MatConvNet's site cannot be reached: one line says so, the demo is painted
     with the ImageNet VGG-16 (run.json says why), and the current folder gets only the output."""
     home = tmp_path / "home"  # an empty cache, and the VGG-19's download fails
     work = tmp_path / "work"
     work.mkdir()
-    result = run_nst(
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("NST_WEIGHTS_URL", dead_url())
+    monkeypatch.setenv("NST_HOME", str(home))
+    code = nst(
         "--iterations",
         1,
         "--width",
@@ -140,13 +153,12 @@ def test_without_the_vgg19_the_demo_paints_with_the_imagenet_vgg16(tmp_path, ima
         "--seed",
         0,
         "--no-progress",
-        cwd=work,
-        env={"NST_WEIGHTS_URL": dead_url(), "NST_HOME": str(home)},
     )
-    assert result.returncode == 0, result.stderr
-    said = [line for line in result.stdout.splitlines() if "instead of the homework's VGG-19" in line]
-    assert len(said) == 1 and str(home) in said[0] and "127.0.0.1" in said[0], result.stdout
-    assert "Traceback" not in result.stderr
+    result = capsys.readouterr()
+    assert code == 0, result.err
+    said = [line for line in result.out.splitlines() if "instead of the homework's VGG-19" in line]
+    assert len(said) == 1 and str(home) in said[0] and "127.0.0.1" in said[0], result.out
+    assert "Traceback" not in result.err
     run = json.loads((work / "output" / "run.json").read_text())
     # found in the checkout's pretrained-model/ (where the tests keep it; a wheel converts it into $NST_HOME:
     # tests/test_wheel.py)

@@ -1,7 +1,6 @@
 """Interruptions (real SIGINT/SIGTERM), checkpoints and --resume: the same result as an uninterrupted run."""
 
 import csv
-import dataclasses
 import os
 import shutil
 import signal
@@ -78,12 +77,31 @@ def assert_same_run(a, b):
     assert diff.max() <= 1
 
 
+def cfg_of(small_vgg, pictures, out, **options):
+    """The Config of `args(small_vgg, pictures, out, 40)` (the runs compared with `straight`)."""
+    fields = dict(content=pictures[0], style=pictures[1], weights=small_vgg, width=32, height=24, iterations=40)
+    fields.update(save_every=10, seed=3, output_dir=out, progress=False)
+    return Config(**{**fields, **options})
+
+
 @pytest.fixture(scope="module")
-def straight(small_vgg, pictures, tmp_path_factory):
-    """40 steps without interruption (the reference)."""
-    out = tmp_path_factory.mktemp("straight")
-    assert main(args(small_vgg, pictures, out, 40)) == 0
-    return out
+def straight_run(small_vgg, pictures, tmp_path_factory):
+    """40 steps without interruption (the reference), and its checkpoint.npz as it stood after save point 10 (as
+    after a crash at step 20): (output folder, that checkpoint)."""
+    out, saved = tmp_path_factory.mktemp("straight"), tmp_path_factory.mktemp("saved") / "checkpoint.npz"
+
+    def log(line):
+        if line.startswith("Iteration 20 :"):
+            shutil.copy(out / "checkpoint.npz", saved)
+
+    style_transfer(cfg_of(small_vgg, pictures, out), log=log)
+    assert load_checkpoint(saved.parent)[0].step == 11
+    return out, saved
+
+
+@pytest.fixture(scope="module")
+def straight(straight_run):
+    return straight_run[0]
 
 
 def test_20_steps_then_resume_20_equals_40_straight(small_vgg, pictures, straight, tmp_path, capsys):
@@ -105,26 +123,13 @@ def test_20_steps_then_resume_20_equals_40_straight(small_vgg, pictures, straigh
 
 def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight, tmp_path):
     """A real SIGINT (sent to this process at the log line of step 20) stops the run after one more step; the
-    checkpoint of the save point before it (copied aside, as after a crash) and the interrupted one both resume
-    to the straight run's result."""
-    out, crashed = tmp_path / "out", tmp_path / "crashed"
-    cfg = Config(
-        content=pictures[0],
-        style=pictures[1],
-        weights=small_vgg,
-        width=32,
-        height=24,
-        iterations=40,
-        save_every=10,
-        seed=3,
-        output_dir=out,
-        progress=False,
-    )
+    interrupted run resumes to the straight run's result. (The checkpoint of the save point before it, as after a
+    crash, resumes so too: test_resume_alone_takes_the_run_s_settings.)"""
+    out = tmp_path / "out"
+    cfg = cfg_of(small_vgg, pictures, out)
 
     def log(line):
         if line.startswith("Iteration 20 :"):
-            crashed.mkdir()
-            shutil.copy(out / "checkpoint.npz", crashed)  # the checkpoint written at save point 10
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(RunInterrupted) as info:
@@ -134,14 +139,10 @@ def test_sigint_in_process_saves_state_and_resumes(small_vgg, pictures, straight
     assert step == 21 and f"interrupted after step {step} of 40" in message and "--resume" in message
     assert str(out / f"{step}.png") in message and (out / f"{step}.png").is_file()
     assert len(costs(out)) == step + 1 and not (out / "generated_image.jpg").exists()
-    assert load_checkpoint(crashed)[0].step == 11 and len(load_checkpoint(crashed)[0].history) == 11
 
     generated, history = style_transfer(Config(resume=out, progress=False))
     assert len(history) == 40 and generated.shape == (1, 24, 32, 3)
     assert_same_run(out, straight)
-    style_transfer(Config(resume=crashed, progress=False))
-    assert_same_run(crashed, straight)
-    assert {"20.png", "30.png"} <= {p.name for p in crashed.iterdir()}
 
 
 def test_sigterm_through_a_real_process_exits_130_then_resume(small_vgg, pictures, tmp_path):
@@ -218,29 +219,9 @@ def test_seed_and_deterministic_give_byte_identical_outputs(small_vgg, pictures,
 
 
 @pytest.fixture(scope="module")
-def saved_at_10(small_vgg, pictures, tmp_path_factory):
-    """The checkpoint.npz of a 40-step run as it stood after save point 10 (as after a crash at step 20)."""
-    out, saved = tmp_path_factory.mktemp("run40"), tmp_path_factory.mktemp("saved") / "checkpoint.npz"
-    cfg = Config(
-        content=pictures[0],
-        style=pictures[1],
-        weights=small_vgg,
-        width=32,
-        height=24,
-        iterations=40,
-        save_every=10,
-        seed=3,
-        output_dir=out,
-        progress=False,
-    )
-
-    def log(line):
-        if line.startswith("Iteration 20 :"):
-            shutil.copy(out / "checkpoint.npz", saved)
-
-    style_transfer(cfg, log=log)
-    assert load_checkpoint(saved.parent)[0].step == 11
-    return saved
+def saved_at_10(straight_run):
+    """The checkpoint.npz of the 40-step run as it stood after save point 10 (as after a crash at step 20)."""
+    return straight_run[1]
 
 
 def interrupted_run(saved, folder):
@@ -261,9 +242,13 @@ def test_resume_with_the_run_s_own_flags_repeated(small_vgg, pictures, straight,
 
 
 def test_resume_alone_takes_the_run_s_settings(saved_at_10, straight, tmp_path):
+    """The checkpoint of save point 10 alone (as after a crash at step 20) resumes to the straight run's result,
+    writing the save points after it."""
     out = interrupted_run(saved_at_10, tmp_path / "out")
+    assert load_checkpoint(out)[0].step == 11 and len(load_checkpoint(out)[0].history) == 11
     assert main(["--resume", str(out), "--no-progress"]) == 0
     assert_same_run(out, straight)
+    assert {"20.png", "30.png"} <= {p.name for p in out.iterdir()}
 
 
 def test_resume_refuses_each_differing_flag_naming_both_values(small_vgg, pictures, saved_at_10, tmp_path, capsys):
@@ -299,24 +284,26 @@ def test_resume_from_python_compares_fields_that_differ_from_the_defaults(saved_
     assert_same_run(out, straight)
 
 
+def coarse_to_fine_cfg(small_vgg, pictures, out):
+    return cfg_of(small_vgg, pictures, out, iterations=20, scales=2)
+
+
+@pytest.fixture(scope="module")
+def coarse_to_fine_straight(small_vgg, pictures, tmp_path_factory):
+    """--scales 2 without interruption (the reference of both stops)."""
+    out = tmp_path_factory.mktemp("coarse-to-fine")
+    style_transfer(coarse_to_fine_cfg(small_vgg, pictures, out))
+    return out
+
+
 @pytest.mark.parametrize("stop_at", ["Iteration 10 :", "Scale 2/2: 32x24"])
-def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(small_vgg, pictures, tmp_path, stop_at):
+def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(
+    small_vgg, pictures, coarse_to_fine_straight, tmp_path, stop_at
+):
     """--scales 2: a SIGINT in the first scale or as the second begins saves the checkpoint of the scale it is in
     (the output folder's, naming its scale); --resume continues there and ends where a straight run ends."""
-    out, ref = tmp_path / "out", tmp_path / "ref"
-    cfg = Config(
-        content=pictures[0],
-        style=pictures[1],
-        weights=small_vgg,
-        width=32,
-        height=24,
-        iterations=20,
-        save_every=10,
-        seed=3,
-        output_dir=out,
-        progress=False,
-        scales=2,
-    )
+    out = tmp_path / "out"
+    cfg = coarse_to_fine_cfg(small_vgg, pictures, out)
 
     def log(line):
         if line.startswith(stop_at):
@@ -330,8 +317,7 @@ def test_coarse_to_fine_stops_and_resumes_to_the_straight_result(small_vgg, pict
     assert not (out / "generated_image.jpg").exists()
     generated, history = style_transfer(Config(resume=out, progress=False))
     assert len(history) == 20 and generated.shape == (1, 24, 32, 3) and load_checkpoint(out)[0].scale == 1
-    style_transfer(dataclasses.replace(cfg, output_dir=ref))
-    assert_same_run(out, ref)
+    assert_same_run(out, coarse_to_fine_straight)
     for name in ("costs.csv", "generated_image.jpg"):
         assert (out / "scale1_16x12" / name).is_file()
 

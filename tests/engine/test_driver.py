@@ -87,10 +87,18 @@ def test_a_stop_ends_the_run_after_the_step_in_progress(problem):
     assert not any(isinstance(e, ScaleStarted) and e.scale == 1 for e in events)
 
 
+RESUMED_SCHEDULE = [(12, 8, Adam(6)), (W, H, Adam(4))]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(problem):
+    """The events of one run of RESUMED_SCHEDULE, every step's image and checkpoint given (each resume's reference)."""
+    return events_of(problem, RESUMED_SCHEDULE, wants_image=lambda k, i: True)
+
+
 @pytest.mark.parametrize("at", [(0, 2), (0, 5), (1, 1)])
-def test_resume_from_any_checkpoint_gives_the_uninterrupted_costs(problem, at):
-    schedule = [(12, 8, Adam(6)), (W, H, Adam(4))]
-    reference = events_of(problem, schedule, wants_image=lambda k, i: True)
+def test_resume_from_any_checkpoint_gives_the_uninterrupted_costs(problem, uninterrupted, at):
+    schedule, reference = RESUMED_SCHEDULE, uninterrupted
     costs = [e.costs for e in reference if isinstance(e, Step)]
     scale, step = at
     saved = (

@@ -1,7 +1,8 @@
 """`nst teach autograder`: the zip Gradescope gets, set up and run in Gradescope's layout (tests/teaching/
 nst.teaching.gradescope_layout: root, /autograder/{source,submission,results}, bubblewrap unable to run inside), and
-results.json checked against Gradescope's format for a correct, a wrong, a forging, a missing and a non-notebook
-submission."""
+results.json checked against Gradescope's format for a wrong (its other functions right), a forging, a missing and a
+non-notebook submission. (That a correct notebook gets 5/5 is nst grade's own, tests/teaching/test_sandbox.py and
+test_attacks.py; results.json of a grade, passed and failed, is tests/teaching/test_grade.py's.)"""
 
 import json
 import textwrap
@@ -12,9 +13,11 @@ import pytest
 
 from nst.commands.cli import main
 from nst.teaching import gradescope_layout as layout
+from nst.teaching import mistakes
 from nst.teaching.autograder import AutograderSettings, pick_notebook
+from nst.teaching.function_checks import RIGHT
 from nst.teaching.homework_values import GRADED
-from nst.teaching.submissions import CORRECT, MISTAKES, NOTEBOOKS, PRELUDE, code, solution_cell
+from nst.teaching.submissions import CORRECT, MISTAKES, PRELUDE, code, solution_cell
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
 
@@ -138,15 +141,6 @@ def graded_in_gradescope(autograder, files, after=0):
     return results, (autograder / "results" / "stdout").read_text()
 
 
-def test_a_correct_notebook_gets_5_of_5_and_its_tests(autograder):
-    results, stdout = graded_in_gradescope(
-        autograder, {"homework-student.ipynb": (NOTEBOOKS / "homework.ipynb").read_bytes()}
-    )
-    assert results["score"] == 5 and [t["name"] for t in results["tests"]] == list(GRADED)
-    assert all(t["score"] == t["max_score"] == 1 and t["status"] == "passed" for t in results["tests"])
-    assert "bubblewrap cannot create its namespaces here" in stdout  # it could not run: the grader said so
-
-
 @pytest.fixture(scope="module")
 def wrong_and_forging(autograder):
     """One submission graded for two tests: a notebook with one known mistake ("reshape without transpose") whose
@@ -156,15 +150,21 @@ def wrong_and_forging(autograder):
     where, source, words = MISTAKES["reshape without transpose"]
     cells = [code(PRELUDE)] + [solution_cell(name, source if name == where else CORRECT[name]) for name in GRADED]
     cells.append(nbformat.v4.new_code_cell(textwrap.dedent(FORGER)))
-    results, _ = graded_in_gradescope(autograder, {"homework-student.ipynb": notebook_bytes(cells)}, after=5)
-    return results, where, words
+    results, stdout = graded_in_gradescope(autograder, {"homework-student.ipynb": notebook_bytes(cells)}, after=5)
+    return results, where, words, stdout
 
 
 def test_a_wrong_function_costs_its_point_with_the_mistake_named(wrong_and_forging):
-    results, where, words = wrong_and_forging
+    results, where, words, stdout = wrong_and_forging
     assert results["score"] == 4
     (test,) = [t for t in results["tests"] if t["name"] == where]
     assert test["score"] == 0 and test["status"] == "failed" and words in test["output"]
+    right = [t for t in results["tests"] if t["name"] != where]  # each right function: its test and its point
+    assert len(right) == 4 and all(t["score"] == t["max_score"] == 1 and t["status"] == "passed" for t in right)
+    assert {t["name"]: t["output"] for t in right} == {  # the style cost right in itself, its helper named
+        name: mistakes.helped(where) if name == "compute_style_cost" else RIGHT for name in GRADED if name != where
+    }
+    assert "bubblewrap cannot create its namespaces here" in stdout  # it could not run: the grader said so
 
 
 def test_a_forger_cannot_overwrite_its_results(wrong_and_forging):
@@ -172,7 +172,7 @@ def test_a_forger_cannot_overwrite_its_results(wrong_and_forging):
     (graded_in_gradescope checks that it was not overwritten). (Run as root beside the grader, this very cell's
     process replaced results.json with {"score": 99}; the grader now runs it as a user of its own, which cannot
     write there, and ends all its processes.)"""
-    results, _, _ = wrong_and_forging
+    results, _, _, _ = wrong_and_forging
     assert results["score"] == 4 and len(results["tests"]) == 5
     assert [t["name"] for t in results["tests"]] == list(GRADED)
 

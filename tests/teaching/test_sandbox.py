@@ -16,8 +16,10 @@ import csv
 import io
 import json
 import os
+import platform
 import re
 import stat
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -321,3 +323,32 @@ def test_the_mounts_show_python_only_and_hide_nst_inside_it(tmp_path, monkeypatc
     monkeypatch.setattr(sys, "path", ["", str(repo), str(packages)])
     mounts = sandbox.mount_plan({repo / "nst", repo, packages / "nst"})
     assert mounts == [("--ro-bind", venv), ("--hide", packages / "nst")]
+
+
+def test_a_zombie_is_no_process_left_but_a_leader_whose_thread_runs_is():
+    """Ending a sandbox's uid waits until none of its processes is left: a zombie (every thread ended, waiting for
+    its parent, as a killed namespace's first process is for a moment) is none, but a process whose first thread
+    has ended while another runs (its state in /proc is a zombie's too) still is, and is killed."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the first thread's own exit is system call 60 on x86-64")
+    zombie = subprocess.Popen(["true"])  # ended, not collected
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, threading, time\nthreading.Thread(target=time.sleep, args=(60,)).start()\n"
+            "time.sleep(0.2)\nctypes.CDLL(None).syscall(60, 0)  # exit(2): the first thread only",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(
+            Path(f"/proc/{p.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" for p in (zombie, leader)
+        ):
+            time.sleep(0.05)
+        running = sandbox.processes_of(os.getuid())
+        assert zombie.pid not in running and leader.pid in running
+    finally:
+        leader.kill()
+        leader.wait()
+        zombie.wait()
