@@ -186,7 +186,7 @@ def grade_main(argv):
     from nst.commands.console import import_tensorflow_quietly, run_command
 
     def command():
-        from nst.teaching.sandbox import release
+        from nst.teaching.sandbox import Limits, choose_isolation, release, slots
 
         if not args.timeout > 0:
             raise NstError(f"--timeout must be a positive number of seconds, got {args.timeout}")
@@ -210,48 +210,43 @@ def grade_main(argv):
         if args.gradescope is not None and len(paths) != 1:
             raise NstError(f"--gradescope writes the results of one submission, got {len(paths)}")
         jobs = min(args.jobs or default_jobs(), len(paths), cpu_count())
-        # The sandboxes are checked and started beside this thread's own start (TensorFlow, then the plan: the run's
-        # cases and references), which a sandbox waits for only once its cells have run.
-        plan = concurrent.futures.Future()
-        starting = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="nst-grade-start")
-        started = starting.submit(start_grading, args, jobs, paths, plan, memory, disk)
-        starting.shutdown(wait=False)
-        grader = isolation = None
+        if not args.debug:
+            import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
         try:
-            if not args.debug:
-                import_tensorflow_quietly()  # for the checks, here in the grader: after the input is checked
-            try:
-                isolation, grader = started.result()
-            except ValueError as exc:
-                raise NstError(
-                    f"{exc}: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), grade as root, "
-                    "or grade without --isolation " + args.isolation
-                ) from None
-            if isolation.mode == "none":
-                print(NOT_ISOLATED.format(reason=isolation.why), file=sys.stderr, flush=True)
-            elif isolation.mode == "user":
-                uids = f"{isolation.uids[0]}" + (f"-{isolation.uids[-1]}" if len(isolation.uids) > 1 else "")
-                print(AS_USER.format(reason=isolation.why, uids=uids), file=sys.stderr, flush=True)
-            from nst.teaching.function_checks import Plan
+            isolation = choose_isolation(args.isolation, jobs)
+        except ValueError as exc:
+            raise NstError(
+                f"{exc}: install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap), grade as root, "
+                "or grade without --isolation " + args.isolation
+            ) from None
+        if isolation.mode == "none":
+            print(NOT_ISOLATED.format(reason=isolation.why), file=sys.stderr, flush=True)
+        elif isolation.mode == "user":
+            uids = f"{isolation.uids[0]}" + (f"-{isolation.uids[-1]}" if len(isolation.uids) > 1 else "")
+            print(AS_USER.format(reason=isolation.why, uids=uids), file=sys.stderr, flush=True)
+        places = slots(isolation, jobs)
+        threads = max(1, min(len(place.cpus) for place in places)) if places[0].cpus else 1
+        limits = Limits(
+            budget=args.timeout,
+            memory=memory,
+            disk=disk,
+            setup_seconds=SETUP_SECONDS,
+            max_kernels=MAX_KERNELS,
+            threads=threads,
+        )
+        from nst.teaching.function_checks import Plan
 
-            plan.set_result(Plan(secrets.randbits(63)))  # inputs nobody can know before this run
-            grades = []
-            for grade in grader.grade():
+        plan = Plan(secrets.randbits(63))  # inputs nobody can know before this run
+        grader = ClassGrader(plan, limits, isolation, paths, places, args.debug)
+        grades = []
+        try:
+            for grade in grader.grade(paths):
                 grades.append(grade)
                 print(json.dumps(grade, ensure_ascii=False) if args.json else format_grade(grade), flush=True)
             for target in (args.csv, args.gradescope):  # every sandbox has ended: what one left at a target goes
                 remove_planted(target, isolation.uids)
-        except BaseException as exc:
-            if not plan.done():  # no sandbox waits for a plan that will not come
-                plan.set_exception(exc)
-            if grader is None and started.exception() is None:  # stopped before the sandboxes were seen started
-                isolation, grader = started.result()
-            if grader is not None:
-                grader.abort()
-            raise
         finally:
-            if isolation is not None:
-                release(isolation)
+            release(isolation)
         if args.csv is not None:
             write_utf8(args.csv, grades_csv(grades))
         if args.gradescope is not None:
@@ -293,29 +288,6 @@ def grade_main(argv):
     if code != 0 and args.gradescope is not None and not args.gradescope.is_file() and not args.gradescope.is_dir():
         write_failed_gradescope(args.gradescope, code, said[-1] if said else None)
     return code
-
-
-def start_grading(args, jobs, paths, plan, memory, disk):
-    """(Isolation, ClassGrader) for `nst grade`'s submissions, the sandboxes started: the isolation chosen (as root,
-    a check that this Python runs as a sandbox's uid), then each job's sandbox on its CPUs. Run beside the grader's
-    own start (TensorFlow's import, the plan): a sandbox's kernel starts meanwhile and waits for `plan` (a Future)
-    only once its cells have run. ValueError (one line) when the isolation asked for cannot be had."""
-    from nst.teaching.sandbox import Limits, choose_isolation, slots
-
-    isolation = choose_isolation(args.isolation, jobs)
-    places = slots(isolation, jobs)
-    threads = max(1, min(len(place.cpus) for place in places)) if places[0].cpus else 1
-    limits = Limits(
-        budget=args.timeout,
-        memory=memory,
-        disk=disk,
-        setup_seconds=SETUP_SECONDS,
-        max_kernels=MAX_KERNELS,
-        threads=threads,
-    )
-    grader = ClassGrader(plan, limits, isolation, paths, places, args.debug)
-    grader.start(paths)
-    return isolation, grader
 
 
 def write_failed_gradescope(path, code, why=None):
@@ -550,8 +522,7 @@ class Cells:
 
 class ClassGrader:
     """Grades submissions, several sandboxes at once, each in a Slot of its own (its CPUs, its uid); Ctrl-C
-    stops all of them. Any failure in grading one submission is that submission's 0 with the reason. `plan`: a
-    Future of the run's Plan, waited for once a submission's cells have run."""
+    stops all of them. Any failure in grading one submission is that submission's 0 with the reason."""
 
     def __init__(self, plan, limits, isolation, paths, places, debug=False):
         from nst.teaching.sandbox import nst_locations
@@ -564,15 +535,12 @@ class ClassGrader:
             self.places.put(place)
         self.setup_failures, self.setup_reason = 0, None
 
-    def start(self, paths):
-        """Start grading `paths`, several at once (the results come from `grade`)."""
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.places.qsize())
-        self.futures = [self.pool.submit(self.grade_safely, path) for path in paths]
-
-    def grade(self):
+    def grade(self, paths):
         """The grades, one by one in the submissions' order, as they are ready."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.places.qsize())
+        futures = [pool.submit(self.grade_safely, path) for path in paths]
         try:
-            for future in self.futures:
+            for future in futures:
                 while True:  # waking now and then, so that Ctrl-C is seen at once
                     try:
                         grade = future.result(timeout=0.5)
@@ -581,14 +549,10 @@ class ClassGrader:
                         continue
                 yield grade
         except BaseException:
-            self.abort()
+            self.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
             raise
-        self.pool.shutdown(wait=True)
-
-    def abort(self):
-        """Every sandbox ended, the submissions not started yet never started."""
-        self.stop()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True)
 
     def stop(self):
         self.stopping.set()
@@ -666,8 +630,7 @@ class Conversation:
     is checked (`nst.teaching.protocol`); one outside the protocol ends the sandbox, which is graded as it stands."""
 
     def __init__(self, box, plan, limits, code_cells):
-        self.box, self.planned, self.limits, self.code_cells = box, plan, limits, code_cells
-        self.plan = None  # the Plan, once the cells have run (`plan` is its Future: made while the sandbox starts)
+        self.box, self.plan, self.limits, self.code_cells = box, plan, limits, code_cells
         self.info = {"outcome": {}, "not_run": [], "output_cut": [], "gone": None, "setup_failed": None}
         self.rounds = 0
         self.said = set()  # the kinds said once at most: ready, setup_failed
@@ -707,7 +670,6 @@ class Conversation:
                 self.info["gone"] = "not graded: the grading kernel could not start (" + self.info["setup_failed"] + ")"
         except SandboxGone as exc:
             self.info["gone"] = str(exc)
-        self.plan = self.planned.result()
         grades = grade_functions(self.plan, self.measure)
         try:
             if self.info["gone"] is None:
